@@ -1,0 +1,39 @@
+"""ListTenants: the first state of every execution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from books_sync.db import get_database
+from books_sync.events import parse_list_tenants_event
+from books_sync.migrator import migrate
+from books_sync.settings import get_settings
+from tenants.engine import select_tenants
+
+logger = Logger(service="tenants")
+tracer = Tracer(service="tenants")
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_list_tenants_event(event)
+    db = get_database()
+    if get_settings().auto_migrate:
+        applied = migrate(db)
+        if applied:
+            logger.info("migrations applied", extra={"migrations": [m.label for m in applied]})
+    selection = select_tenants(db, request)
+    logger.info(
+        "tenants selected",
+        extra={
+            "selected": len(selection.user_ids),
+            "unknown": len(selection.unknown_user_ids),
+            "notSynced": len(selection.not_synced),
+            "fullResync": selection.full_resync,
+        },
+    )
+    return selection.to_output()

@@ -1,0 +1,89 @@
+"""Validation of the events the Lambda steps receive; a bad event fails fast, naming the field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_USER_IDS = 1000
+_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+
+
+class EventError(ValueError):
+    """The event is malformed; the message names the field and what was expected."""
+
+
+def _require_object(event: Any) -> Mapping[str, Any]:
+    if not isinstance(event, Mapping):
+        raise EventError(f"event: expected a JSON object, got {type(event).__name__}")
+    return event
+
+
+def _reject_unknown(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(str(key) for key in event if key not in allowed)
+    if unknown:
+        raise EventError(f"event: unknown field(s) {', '.join(map(repr, unknown))} (expected {', '.join(allowed)})")
+
+
+def _user_id(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise EventError(f"{field}: expected a string, got {type(value).__name__}")
+    if not _USER_ID.match(value):
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise EventError(f"{field}: {shown!r} is not a valid user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
+    return value
+
+
+def _bool(event: Mapping[str, Any], field: str) -> bool:
+    value = event.get(field, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise EventError(f"{field}: expected true or false, got {type(value).__name__}")
+    return value
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """`{"userId": "u1", "fullResync": false}`: what each per-tenant step receives."""
+
+    user_id: str
+    full_resync: bool = False
+
+
+@dataclass(frozen=True)
+class ListTenantsEvent:
+    """`{}` (all active tenants) or `{"userIds": ["u1"], "fullResync": true}`."""
+
+    user_ids: tuple[str, ...] | None
+    full_resync: bool = False
+
+
+def parse_step_event(event: Any, *, allow_full_resync: bool = True) -> StepEvent:
+    body = _require_object(event)
+    allowed = ("userId", "fullResync") if allow_full_resync else ("userId",)
+    _reject_unknown(body, allowed)
+    if "userId" not in body:
+        raise EventError("userId: required")
+    return StepEvent(
+        user_id=_user_id(body["userId"], "userId"),
+        full_resync=_bool(body, "fullResync") if allow_full_resync else False,
+    )
+
+
+def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
+    body = _require_object(event if event is not None else {})
+    _reject_unknown(body, ("userIds", "fullResync"))
+    raw_ids = body.get("userIds")
+    user_ids: tuple[str, ...] | None = None
+    if raw_ids is not None:
+        if not isinstance(raw_ids, list):
+            raise EventError(f"userIds: expected a list of user ids, got {type(raw_ids).__name__}")
+        if not raw_ids:
+            raise EventError("userIds: empty list (omit the field to sync every active tenant)")
+        if len(raw_ids) > MAX_USER_IDS:
+            raise EventError(f"userIds: {len(raw_ids)} ids, at most {MAX_USER_IDS} per execution")
+        user_ids = tuple(dict.fromkeys(_user_id(value, f"userIds[{i}]") for i, value in enumerate(raw_ids)))
+    return ListTenantsEvent(user_ids=user_ids, full_resync=_bool(body, "fullResync"))

@@ -1,0 +1,101 @@
+"""Applies the numbered SQL files in `migrations/`, each once, each in its own transaction.
+
+A Postgres advisory lock serializes concurrent runs (two deploys, two Lambdas), so each file is
+applied exactly once; `schema_migrations` records what has been applied. Files go through the
+simple-query protocol whole, so `DO` blocks and multi-statement files need no splitting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from books_sync.db import Database, DatabaseError
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK_KEY = "zoho-books-sync:migrations"
+_FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(Exception):
+    """A migration could not be applied; the database is as it was before that file."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found: dict[int, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"migration file {path.name!r} is not named NNNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise MigrationError(
+                f"two migration files share version {version}: {found[version].path.name}, {path.name}"
+            )
+        found[version] = Migration(version, match.group(2), path)
+    return [found[version] for version in sorted(found)]
+
+
+def _ensure_table(db: Database) -> None:
+    db.run(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY,"
+        " name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def applied_versions(db: Database) -> dict[int, datetime]:
+    if not db.scalar("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+        return {}
+    return {row[0]: row[1] for row in db.run("SELECT version, applied_at FROM schema_migrations")}
+
+
+def current_version(db: Database) -> int:
+    return max(applied_versions(db), default=0)
+
+
+def migrate(db: Database, target: int | None = None, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Bring the schema up to `target` (default: the newest file). Returns what was applied."""
+    migrations = discover(directory)
+    known = {migration.version for migration in migrations}
+    if target is not None and target != 0 and target not in known:
+        raise MigrationError(f"--to {target}: no such migration (known: {', '.join(map(str, sorted(known)))})")
+    applied_now: list[Migration] = []
+    with db.locked(_LOCK_KEY, wait=True):
+        _ensure_table(db)
+        done = applied_versions(db)
+        newest_done = max(done, default=0)
+        if target is not None and newest_done > target:
+            raise MigrationError(
+                f"the database is at migration {newest_done}, beyond --to {target}; downgrades are not supported"
+            )
+        for migration in migrations:
+            if migration.version in done or (target is not None and migration.version > target):
+                continue
+            sql = migration.path.read_text(encoding="utf-8")
+            try:
+                with db.transaction():
+                    db.execute_script(sql)
+                    db.run(
+                        "INSERT INTO schema_migrations (version, name) VALUES (:version, :name)",
+                        version=migration.version,
+                        name=migration.name,
+                    )
+            except DatabaseError as exc:
+                raise MigrationError(f"migration {migration.label} failed: {exc}") from None
+            applied_now.append(migration)
+    return applied_now

@@ -1,0 +1,137 @@
+"""SQL for `users` and `zoho_connections`: who the tenants are and how to reach their Zoho org."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from books_sync.db import Database
+from books_sync.errors import TenantNotActive, UnknownTenant
+from books_sync.storage import sync_state
+
+DATA_CENTERS = ("com", "eu", "in", "com.au", "jp", "ca", "com.cn", "sa")
+STATUSES = ("active", "needs_reauth", "disabled")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    user_id: str
+    email: str | None
+    organization_id: str
+    data_center: str
+    status: str
+    status_reason: str | None
+    daily_call_budget: int
+    organization_country_code: str | None
+    organization_timezone: str | None
+    updated_at: datetime | None = None
+
+
+_SELECT_TENANTS = """
+    SELECT u.id AS user_id, u.email, z.organization_id, z.data_center, z.status, z.status_reason,
+           z.daily_call_budget, z.organization_country_code, z.organization_timezone, z.updated_at
+      FROM users u
+      JOIN zoho_connections z ON z.user_id = u.id
+"""
+
+
+def _tenant(row: dict[str, Any]) -> Tenant:
+    return Tenant(**row)
+
+
+def upsert(
+    db: Database,
+    *,
+    user_id: str,
+    organization_id: str,
+    refresh_token: str,
+    data_center: str | None = None,
+    email: str | None = None,
+    daily_call_budget: int | None = None,
+) -> bool:
+    """Create the tenant, or reconnect it with a new refresh token. True when it was new.
+
+    Reconnecting keeps what is not given (data center, budget, email) and sets the connection active.
+    """
+    if data_center is not None and data_center not in DATA_CENTERS:
+        raise ValueError(f"data center must be one of {', '.join(DATA_CENTERS)}, got {data_center!r}")
+    with db.transaction():
+        created = db.scalar(
+            "INSERT INTO users (id, email) VALUES (:user_id, :email) "
+            "ON CONFLICT (id) DO UPDATE SET email = coalesce(EXCLUDED.email, users.email) "
+            "RETURNING (xmax = 0)",
+            user_id=user_id,
+            email=email,
+        )
+        db.run(
+            """
+            INSERT INTO zoho_connections (user_id, organization_id, data_center, refresh_token, daily_call_budget)
+            VALUES (:user_id, :organization_id, coalesce(:data_center, 'com'), :refresh_token, coalesce(:budget, 1000))
+            ON CONFLICT (user_id) DO UPDATE SET
+                organization_id = EXCLUDED.organization_id,
+                data_center = coalesce(:data_center, zoho_connections.data_center),
+                refresh_token = EXCLUDED.refresh_token,
+                daily_call_budget = coalesce(:budget, zoho_connections.daily_call_budget),
+                access_token = NULL,
+                access_token_expires_at = NULL,
+                status = 'active',
+                status_reason = NULL,
+                organization_country_code = CASE
+                    WHEN zoho_connections.organization_id = EXCLUDED.organization_id
+                    THEN zoho_connections.organization_country_code END,
+                organization_timezone = CASE
+                    WHEN zoho_connections.organization_id = EXCLUDED.organization_id
+                    THEN zoho_connections.organization_timezone END,
+                updated_at = now()
+            """,
+            user_id=user_id,
+            organization_id=organization_id,
+            data_center=data_center,
+            refresh_token=refresh_token,
+            budget=daily_call_budget,
+        )
+        sync_state.ensure(db, user_id)
+    return bool(created)
+
+
+def list_all(db: Database) -> list[Tenant]:
+    return [_tenant(row) for row in db.rows(_SELECT_TENANTS + " ORDER BY u.id")]
+
+
+def get(db: Database, user_id: str) -> Tenant | None:
+    row = db.one(_SELECT_TENANTS + " WHERE u.id = :user_id", user_id=user_id)
+    return _tenant(row) if row else None
+
+
+def set_status(db: Database, user_id: str, status: str, reason: str | None) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}")
+    db.run(
+        "UPDATE zoho_connections SET status = :status, status_reason = :reason, updated_at = now() "
+        "WHERE user_id = :user_id",
+        user_id=user_id,
+        status=status,
+        reason=reason,
+    )
+
+
+def set_organization_profile(db: Database, user_id: str, country_code: str | None, timezone: str | None) -> None:
+    db.run(
+        "UPDATE zoho_connections SET organization_country_code = :country, organization_timezone = :timezone, "
+        "updated_at = now() WHERE user_id = :user_id",
+        user_id=user_id,
+        country=country_code,
+        timezone=timezone,
+    )
+
+
+def get_active(db: Database, user_id: str) -> Tenant:
+    """The tenant, if it exists and its connection is active; otherwise a typed error saying why."""
+    tenant = get(db, user_id)
+    if tenant is None:
+        raise UnknownTenant(f"unknown tenant {user_id!r}")
+    if tenant.status != "active":
+        reason = f" ({tenant.status_reason})" if tenant.status_reason else ""
+        raise TenantNotActive(f"tenant {user_id!r} is {tenant.status}{reason}")
+    return tenant

@@ -1,0 +1,288 @@
+"""Migrations on a real (embedded) Postgres: fresh schema, concurrency, and the data migration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+
+from books_sync.db import Database, DatabaseError, connect, parse_database_url
+from books_sync.migrator import MigrationError, applied_versions, current_version, discover, migrate
+
+NEWEST = discover()[-1].version
+
+
+@pytest.fixture
+def empty_db(empty_db_url: str) -> Iterator[Database]:
+    db = connect(parse_database_url(empty_db_url))
+    yield db
+    db.close()
+
+
+def _columns(db: Database, table: str) -> list[str]:
+    return [
+        row[0]
+        for row in db.run(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = :t ORDER BY ordinal_position",
+            t=table,
+        )
+    ]
+
+
+def test_migrate_empty_database_then_rerun_is_a_no_op(empty_db: Database) -> None:
+    applied = migrate(empty_db)
+    assert [m.version for m in applied] == [m.version for m in discover()]
+    assert current_version(empty_db) == NEWEST
+    for table in ("users", "zoho_connections", "customers_cache", "invoices_cache", "reminders", "invoice_sync_skips"):
+        assert empty_db.scalar("SELECT to_regclass(:t) IS NOT NULL", t=table), table
+    assert "customer_id" in _columns(empty_db, "invoices_cache")
+    assert "customer_name" not in _columns(empty_db, "invoices_cache")
+    metadata = _columns(empty_db, "sync_metadata")
+    for column in ("last_customer_sync_at", "customer_sync_window_days", "customer_cursor", "invoice_cursor"):
+        assert column in metadata
+    default = empty_db.scalar(
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = 'sync_metadata' AND column_name = 'customer_sync_window_days'"
+    )
+    assert default == "365"
+
+    before = applied_versions(empty_db)
+    assert migrate(empty_db) == []
+    assert applied_versions(empty_db) == before
+
+
+def test_migrate_to_a_version_and_refuse_downgrade(empty_db: Database) -> None:
+    assert [m.version for m in migrate(empty_db, target=1)] == [1]
+    assert "customer_name" in _columns(empty_db, "invoices_cache")
+    migrate(empty_db)
+    with pytest.raises(MigrationError, match="downgrades are not supported"):
+        migrate(empty_db, target=1)
+    with pytest.raises(MigrationError, match="no such migration"):
+        migrate(empty_db, target=99)
+
+
+def test_two_concurrent_migrate_processes_apply_each_migration_once(empty_db_url: str, empty_db: Database) -> None:
+    env = {**os.environ, "DATABASE_URL": empty_db_url}
+    command = [sys.executable, "-m", "zoho_sync_cli.cli", "migrate"]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    applied_lines = [line for out, _ in outputs for line in out.splitlines() if line.startswith("applied ")]
+    assert sorted(applied_lines) == sorted(f"applied {m.label}" for m in discover())
+    rows = empty_db.run("SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version")
+    assert rows == [[m.version, 1] for m in discover()]
+
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _old_invoice(  # noqa: PLR0917 - one positional field per old column reads like a table row
+    db: Database,
+    user: str,
+    invoice: str,
+    customer: str | None,
+    name: str,
+    phone: str | None,
+    country: str | None,
+    tz: str | None,
+    modified: datetime,
+    due: date,
+) -> None:
+    db.run(
+        """INSERT INTO invoices_cache (user_id, zoho_invoice_id, invoice_number, zoho_customer_id, customer_name,
+               customer_phone, customer_country_code, customer_timezone, status, invoice_date, due_date, total,
+               balance, currency_code, zoho_last_modified_at, local_last_synced_at)
+           VALUES (:user, :invoice, :number, :customer, :name, :phone, :country, :tz, 'sent', :invoice_date, :due,
+               100.50, 40.25, 'INR', :modified, :modified)""",
+        user=user,
+        invoice=invoice,
+        number=f"INV-{invoice}",
+        customer=customer,
+        name=name,
+        phone=phone,
+        country=country,
+        tz=tz,
+        invoice_date=modified.date(),
+        due=due,
+        modified=modified,
+    )
+
+
+def _fill_old_schema(db: Database) -> None:
+    migrate(db, target=2)
+    for user in ("u1", "u2"):
+        db.run("INSERT INTO users (id, email) VALUES (:u, :e)", u=user, e=f"{user}@example.com")
+        db.run("INSERT INTO sync_metadata (user_id) VALUES (:u)", u=user)
+    # u1 / C1: name and phone change over time; the newest invoice (by Zoho modified time) wins.
+    _old_invoice(
+        db, "u1", "1", "C1", "Asha Traders", "98450 12345", "IN", "Asia/Kolkata", T0.replace(month=1), date(2025, 2, 1)
+    )
+    _old_invoice(
+        db,
+        "u1",
+        "2",
+        "C1",
+        "Asha Traders Pvt Ltd",
+        "+91 98450 99999",
+        "IN",
+        "Asia/Kolkata",
+        T0.replace(month=3),
+        date(2025, 4, 1),
+    )
+    _old_invoice(
+        db,
+        "u1",
+        "3",
+        "C1",
+        "Asha Traders (old)",
+        "98450 00000",
+        "IN",
+        "Asia/Kolkata",
+        T0.replace(month=2),
+        date(2025, 3, 1),
+    )
+    # u1 / C2: no phone at all.
+    _old_invoice(db, "u1", "4", "C2", "Ünïcødé GmbH", None, "DE", "Europe/Berlin", T0, date(2025, 1, 30))
+    # u2 shares Zoho customer id C1 with u1: a different customer (different tenant).
+    _old_invoice(
+        db,
+        "u2",
+        "1",
+        "C1",
+        "Bob's Bikes",
+        "+1 415 555 0101",
+        "US",
+        "America/Los_Angeles",
+        T0.replace(month=5),
+        date(2025, 6, 1),
+    )
+    _old_invoice(
+        db,
+        "u2",
+        "2",
+        "C1",
+        "Bob's Bikes",
+        "+1 415 555 0101",
+        "US",
+        "America/Los_Angeles",
+        T0.replace(month=4),
+        date(2025, 5, 1),
+    )
+
+
+def test_data_migration_builds_one_customer_per_user_and_zoho_id(empty_db: Database) -> None:
+    _fill_old_schema(empty_db)
+    old_columns = _columns(empty_db, "invoices_cache")
+    old_rows = empty_db.rows("SELECT * FROM invoices_cache ORDER BY user_id, zoho_invoice_id")
+
+    migrate(empty_db)
+
+    customers = empty_db.rows(
+        "SELECT user_id, zoho_customer_id, customer_name, primary_phone, country_code, timezone, sync_hash "
+        "FROM customers_cache ORDER BY user_id, zoho_customer_id"
+    )
+    assert customers == [
+        {
+            "user_id": "u1",
+            "zoho_customer_id": "C1",
+            "customer_name": "Asha Traders Pvt Ltd",
+            "primary_phone": "+91 98450 99999",
+            "country_code": "IN",
+            "timezone": "Asia/Kolkata",
+            "sync_hash": None,
+        },
+        {
+            "user_id": "u1",
+            "zoho_customer_id": "C2",
+            "customer_name": "Ünïcødé GmbH",
+            "primary_phone": None,
+            "country_code": "DE",
+            "timezone": "Europe/Berlin",
+            "sync_hash": None,
+        },
+        {
+            "user_id": "u2",
+            "zoho_customer_id": "C1",
+            "customer_name": "Bob's Bikes",
+            "primary_phone": "+1 415 555 0101",
+            "country_code": "US",
+            "timezone": "America/Los_Angeles",
+            "sync_hash": None,
+        },
+    ]
+    assert empty_db.scalar("SELECT count(*) FROM invoices_cache WHERE customer_id IS NULL") == 0
+    linked = empty_db.run(
+        "SELECT i.user_id, i.zoho_invoice_id, c.user_id, c.zoho_customer_id FROM invoices_cache i "
+        "JOIN customers_cache c ON c.id = i.customer_id ORDER BY 1, 2"
+    )
+    assert linked == [
+        ["u1", "1", "u1", "C1"],
+        ["u1", "2", "u1", "C1"],
+        ["u1", "3", "u1", "C1"],
+        ["u1", "4", "u1", "C2"],
+        ["u2", "1", "u2", "C1"],
+        ["u2", "2", "u2", "C1"],
+    ]
+    new_columns = _columns(empty_db, "invoices_cache")
+    for gone in ("customer_name", "customer_phone", "customer_country_code", "customer_timezone", "zoho_customer_id"):
+        assert gone not in new_columns
+
+    # The view gives old readers the old shape: same columns in the same order, the same invoice values,
+    # and each invoice's customer fields as the customer's current (newest) values.
+    view_columns = _columns(empty_db, "invoices_with_customer")
+    assert view_columns[: len(old_columns)] == old_columns
+    view_rows = empty_db.rows(
+        f"SELECT {', '.join(old_columns)} FROM invoices_with_customer ORDER BY user_id, zoho_invoice_id"  # noqa: S608
+    )
+    newest = {(c["user_id"], c["zoho_customer_id"]): c for c in customers}
+    assert len(view_rows) == len(old_rows)
+    for old, new in zip(old_rows, view_rows, strict=True):
+        customer = newest[(old["user_id"], old["zoho_customer_id"])]
+        expected = dict(
+            old,
+            customer_name=customer["customer_name"],
+            customer_phone=customer["primary_phone"],
+            customer_country_code=customer["country_code"],
+            customer_timezone=customer["timezone"],
+        )
+        assert new == expected
+    # The newest invoice of each customer reads exactly as before.
+    assert view_rows[1] == old_rows[1]
+
+
+def test_data_migration_refuses_unlinkable_invoices_and_changes_nothing(empty_db: Database) -> None:
+    _fill_old_schema(empty_db)
+    _old_invoice(empty_db, "u1", "9", None, "Walk-in", "123", None, None, T0, date(2025, 1, 1))
+    _old_invoice(empty_db, "u2", "8", "  ", "Blank id", None, None, None, T0, date(2025, 1, 1))
+    before_columns = _columns(empty_db, "invoices_cache")
+    before_rows = empty_db.rows("SELECT * FROM invoices_cache ORDER BY id")
+
+    with pytest.raises(MigrationError) as raised:
+        migrate(empty_db)
+    message = str(raised.value)
+    assert "0003_customers_cache" in message
+    assert "cannot link 2 invoice(s)" in message
+    assert "u1/9" in message
+    assert "u2/8" in message
+
+    assert current_version(empty_db) == 2
+    assert empty_db.scalar("SELECT to_regclass('customers_cache')") is None
+    assert _columns(empty_db, "invoices_cache") == before_columns
+    assert empty_db.rows("SELECT * FROM invoices_cache ORDER BY id") == before_rows
+
+    # Once the rows are fixed the migration goes through.
+    empty_db.run("UPDATE invoices_cache SET zoho_customer_id = 'C9' WHERE coalesce(btrim(zoho_customer_id), '') = ''")
+    migrate(empty_db)
+    assert current_version(empty_db) == NEWEST
+    assert empty_db.scalar("SELECT count(*) FROM customers_cache WHERE zoho_customer_id = 'C9'") == 2
+
+
+def test_failed_statement_reports_postgres_message(empty_db: Database) -> None:
+    with pytest.raises(DatabaseError, match="does_not_exist"):
+        empty_db.run("SELECT * FROM does_not_exist")

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from books_sync.db import params_from_rds_secret, parse_database_url
+from books_sync.settings import SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.database_url is None
+    assert settings.zoho_rate_limit_calls == 100
+    assert settings.zoho_rate_limit_window_seconds == 60.0
+    assert settings.embedded_pg_dir.parts[-2:] == (".data", "postgres")
+
+
+def test_values_are_parsed_and_typed() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": " postgresql://a@b/c ",
+            "ZOHO_RATE_LIMIT_CALLS": "50",
+            "ZOHO_BACKOFF_BASE_SECONDS": "0.01",
+            "AUTO_MIGRATE": "yes",
+            "EMBEDDED_PG_DIR": "/tmp/x",
+            "ZOHO_API_BASE_URL": "http://127.0.0.1:9/books/v3/",
+        }
+    )
+    assert settings.database_url == "postgresql://a@b/c"
+    assert settings.zoho_rate_limit_calls == 50
+    assert settings.zoho_backoff_base_seconds == 0.01
+    assert settings.auto_migrate is True
+    assert settings.embedded_pg_dir == Path("/tmp/x")
+    assert settings.zoho_api_base_url == "http://127.0.0.1:9/books/v3"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ZOHO_RATE_LIMIT_CALLS", "0", "ZOHO_RATE_LIMIT_CALLS: expected a positive integer, got '0'"),
+        ("ZOHO_READ_TIMEOUT_SECONDS", "-1", "ZOHO_READ_TIMEOUT_SECONDS: expected a positive number of seconds"),
+        ("ZOHO_BACKOFF_MAX_SECONDS", "nan", "ZOHO_BACKOFF_MAX_SECONDS: expected a number of seconds >= 0"),
+        ("AUTO_MIGRATE", "maybe", "AUTO_MIGRATE: expected true or false, got 'maybe'"),
+        ("ZOHO_API_BASE_URL", "ftp://x", "ZOHO_API_BASE_URL: expected an http(s) URL"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_settings({name: value})
+
+
+def test_database_url_forms() -> None:
+    tcp = parse_database_url("postgresql://app:p%40ss@db.example.com:6543/books?sslmode=require")
+    assert (tcp.user, tcp.password, tcp.host, tcp.port, tcp.database, tcp.tls) == (
+        "app",
+        "p@ss",
+        "db.example.com",
+        6543,
+        "books",
+        True,
+    )
+    assert tcp.unix_sock is None
+    assert "p@ss" not in tcp.describe()
+    sock = parse_database_url("postgresql://postgres:@/postgres?host=/tmp/pg")
+    assert sock.unix_sock == "/tmp/pg/.s.PGSQL.5432"
+    assert sock.password is None
+
+
+def test_rds_secret() -> None:
+    params = params_from_rds_secret(
+        {
+            "username": "app",
+            "password": "pw",
+            "host": "x.rds.amazonaws.com",
+            "port": 5432,
+            "dbname": "books",
+            "engine": "postgres",
+        }
+    )
+    assert params.tls is True
+    assert params.database == "books"
+    with pytest.raises(SettingsError, match="DB_SECRET_ARN: the secret lacks password"):
+        params_from_rds_secret({"username": "app", "host": "h"})
