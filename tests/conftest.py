@@ -6,15 +6,22 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from books_sync.db import Database, close_database, connect, parse_database_url
-from books_sync.embedded_db import embedded_database_url
+from books_sync.embedded_db import embedded_server
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
+from books_sync.storage import tenants as tenant_store
+from books_sync.storage.tenants import Tenant
+from zoho_emulator.control import EmulatorControl
+from zoho_emulator.server import RunningEmulator
+from zoho_emulator.server import start as start_emulator
 
 TEMPLATE_DB = "zs_template"
 
@@ -23,8 +30,9 @@ TEMPLATE_DB = "zs_template"
 def pg_server_url() -> Iterator[str]:
     """The URL (unix socket) of this session's embedded Postgres, maintenance database."""
     root = Path(tempfile.mkdtemp(prefix="zs-pg-"))
-    url = embedded_database_url(root / "data")
-    yield url
+    server = embedded_server(root / "data", delete_on_stop=True)
+    yield server.url
+    server.stop()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -101,3 +109,84 @@ def _fresh_lambda_connection() -> Iterator[None]:
     """Handlers cache one connection per thread, as in Lambda; never carry it across tests."""
     yield
     close_database()
+
+
+# ----------------------------------------------------------------------------------- Zoho emulator
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[RunningEmulator]:
+    """One real HTTP emulator per session; tests use their own organizations."""
+    instance = start_emulator()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
+    """The emulator's control handle, with faults/limits cleared and the code under test pointed at it."""
+    env.setenv("ZOHO_API_BASE_URL", emulator.api_base_url)
+    env.setenv("ZOHO_ACCOUNTS_BASE_URL", emulator.accounts_base_url)
+    env.setenv("ZOHO_CLIENT_ID", emulator.emulator.client_id)
+    env.setenv("ZOHO_CLIENT_SECRET", emulator.emulator.client_secret)
+    env.setenv("ZOHO_BACKOFF_BASE_SECONDS", "0.01")
+    env.setenv("ZOHO_BACKOFF_MAX_SECONDS", "0.05")
+    env.setenv("ZOHO_CONNECT_TIMEOUT_SECONDS", "2")
+    env.setenv("ZOHO_READ_TIMEOUT_SECONDS", "2")
+    env.setenv("ZOHO_MAX_RETRIES", "4")
+    get_settings.cache_clear()
+    control = EmulatorControl(emulator.url)
+    control.clear_faults()
+    control.rate_limit(None)
+    control.configure(
+        token_ttl_seconds=3600, hang_seconds=2.5, refresh_limit=None, daily_limit=None, max_concurrent=None
+    )
+    return control
+
+
+@dataclass
+class Org:
+    """An emulator organization connected to a tenant in the test database."""
+
+    user_id: str
+    organization_id: str
+    refresh_token: str
+    control: EmulatorControl
+
+    def tenant(self, db: Database) -> Tenant:
+        return tenant_store.get_active(db, self.user_id)
+
+
+@pytest.fixture
+def make_org(db: Database, zoho: EmulatorControl) -> Callable[..., Org]:
+    """Create an emulator organization and a tenant connected to it: make_org(customers=.., invoices=..)."""
+
+    def make(user_id: str | None = None, *, daily_call_budget: int = 100_000, **options: Any) -> Org:
+        suffix = uuid.uuid4().hex[:10]
+        organization_id = f"org{suffix}"
+        refresh_token = f"1000.refresh.{suffix}"
+        options.setdefault("customers", 20)
+        options.setdefault("invoices", 40)
+        options.setdefault("seed", 7)
+        zoho.add_org(organization_id, **options)
+        zoho.add_refresh_token(refresh_token, [organization_id])
+        user = user_id or f"user-{suffix}"
+        tenant_store.upsert(
+            db, user_id=user, organization_id=organization_id, refresh_token=refresh_token,
+            daily_call_budget=daily_call_budget,
+        )  # fmt: skip
+        return Org(user, organization_id, refresh_token, zoho)
+
+    return make
+
+
+@pytest.fixture
+def configure(env: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set environment variables for the code under test and re-read settings: configure(ZOHO_MAX_RETRIES="6")."""
+
+    def apply(**values: str) -> None:
+        for name, value in values.items():
+            env.setenv(name, value)
+        get_settings.cache_clear()
+
+    return apply

@@ -133,11 +133,59 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = tenant_commands.add_parser("list", help="list tenants (never prints tokens)", description="List tenants.")
     p_list.set_defaults(func=cmd_tenant_list)
 
+    p_emulator = commands.add_parser(
+        "emulator",
+        help="serve the Zoho Books emulator over HTTP",
+        description="Serve the Zoho Books emulator (API, OAuth token endpoint and /_emulator/ control API) "
+        "until interrupted.",
+    )
+    p_emulator.add_argument("--host", default="127.0.0.1")
+    p_emulator.add_argument("--port", type=int, default=8765)
+    p_emulator.add_argument("--org", metavar="ORGANIZATION_ID", help="create this organization at start")
+    p_emulator.add_argument("--customers", type=int, default=200)
+    p_emulator.add_argument("--invoices", type=int, default=1000)
+    p_emulator.add_argument("--seed", type=int, default=1)
+    p_emulator.add_argument("--refresh-token", help="accept this refresh token (for --org)")
+    p_emulator.add_argument("--rate-limit", metavar="K/W", help="allow K calls per W seconds per organization")
+    p_emulator.set_defaults(func=cmd_emulator)
+
     p_demo = commands.add_parser(
         "demo", help="run the whole system locally and print a summary", description="Local end-to-end demo."
     )
     p_demo.set_defaults(func=cmd_demo)
     return parser
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from zoho_emulator.server import start
+
+    rate_limit: tuple[int, float] | None = None
+    if args.rate_limit:
+        try:
+            calls, window = args.rate_limit.split("/")
+            rate_limit = (int(calls), float(window))
+        except ValueError:
+            raise CliError(f"--rate-limit: expected K/W such as 100/60, got {args.rate_limit!r}") from None
+    running = start(args.host, args.port)
+    emulator = running.emulator
+    if args.org:
+        emulator.add_org(args.org, seed=args.seed, customers=args.customers, invoices=args.invoices)
+        emulator.add_refresh_token(args.refresh_token or f"1000.refresh.{args.org}", [args.org])
+    if rate_limit:
+        emulator.set_rate_limit(*rate_limit)
+    print(f"Zoho Books emulator on {running.url} (control API under {running.url}/_emulator/)")
+    print(f"  export ZOHO_API_BASE_URL={running.api_base_url}")
+    print(f"  export ZOHO_ACCOUNTS_BASE_URL={running.accounts_base_url}")
+    print(f"  export ZOHO_CLIENT_ID={emulator.client_id} ZOHO_CLIENT_SECRET={emulator.client_secret}")
+    if args.org:
+        token = args.refresh_token or f"1000.refresh.{args.org}"
+        print(f"  organization {args.org}: {args.customers} customers, {args.invoices} invoices")
+        print(f"  zoho-sync tenant add --user-id demo --organization-id {args.org} --refresh-token {token}")
+    try:
+        running.thread.join()
+    finally:
+        running.stop()
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -133,7 +133,9 @@ def test_bad_arguments_exit_2_with_usage(args: list[str], expected: str) -> None
     assert expected in result.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["migrate"], ["tenant"], ["tenant", "add"], ["tenant", "list"], ["demo"]])
+@pytest.mark.parametrize(
+    "command", [[], ["migrate"], ["tenant"], ["tenant", "add"], ["tenant", "list"], ["emulator"], ["demo"]]
+)
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main([*command, "--help"])

