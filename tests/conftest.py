@@ -134,6 +134,7 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
     env.setenv("ZOHO_CONNECT_TIMEOUT_SECONDS", "2")
     env.setenv("ZOHO_READ_TIMEOUT_SECONDS", "2")
     env.setenv("ZOHO_MAX_RETRIES", "4")
+    env.setenv("ZOHO_RATE_LIMIT_CALLS", "100000")  # the pacing tests set their own limit
     get_settings.cache_clear()
     control = EmulatorControl(emulator.url)
     control.clear_faults()

@@ -46,8 +46,14 @@ class EmulatorControl:
         self._post("clock", {"advance_seconds": seconds})
 
     # faults and limits
-    def inject(self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None) -> None:
-        self._post("faults", {"endpoint": endpoint, "kind": kind, "count": count, "organization_id": organization_id})
+    def inject(
+        self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None, after: int = 0
+    ) -> None:
+        """The next `count` calls to `endpoint` (after letting `after` through) get fault `kind`."""
+        self._post(
+            "faults",
+            {"endpoint": endpoint, "kind": kind, "count": count, "organization_id": organization_id, "after": after},
+        )
 
     def random_faults(self, rate: float, kinds: list[str], seed: int = 0, endpoints: list[str] | None = None) -> None:
         self._post("faults/random", {"rate": rate, "kinds": kinds, "seed": seed, "endpoints": endpoints})

@@ -121,7 +121,11 @@ def _control(emulator: Emulator, method: str, parts: list[str], data: dict[str, 
         return None
     if parts == ["faults"]:
         emulator.add_fault(
-            str(data["endpoint"]), str(data["kind"]), int(data.get("count", 1)), data.get("organization_id")
+            str(data["endpoint"]),
+            str(data["kind"]),
+            int(data.get("count", 1)),
+            data.get("organization_id"),
+            int(data.get("after", 0)),
         )
         return None
     if parts == ["faults", "random"]:

@@ -65,6 +65,7 @@ class FaultRule:
     kind: str
     remaining: int
     organization_id: str | None = None
+    after: int = 0  # let this many matching calls through first ("crash after page k")
 
 
 @dataclass
@@ -184,7 +185,9 @@ class Emulator:
     @staticmethod
     def _sync_contact_fields(contact: dict[str, Any]) -> None:
         """The contact-level email/phone/mobile mirror the primary person, as in Zoho."""
-        primary = next((p for p in contact["contact_persons"] if p.get("is_primary_contact")), None)
+        persons = contact.get("contact_persons")
+        people = [p for p in persons if isinstance(p, dict)] if isinstance(persons, list) else []
+        primary = next((p for p in people if p.get("is_primary_contact")), None)
         if primary is not None:
             for key in ("email", "phone", "mobile"):
                 contact[key] = primary.get(key, "")
@@ -195,11 +198,14 @@ class Emulator:
             org = self._org(organization_id)
             contact = org.contacts[contact_id]
             for key, value in changes.items():
-                persons = contact["contact_persons"]
-                target = next((p for p in persons if p.get("is_primary_contact")), persons[0] if persons else None)
+                persons = contact.get("contact_persons")
+                people = [p for p in persons if isinstance(p, dict)] if isinstance(persons, list) else []
+                target = next((p for p in people if p.get("is_primary_contact")), people[0] if people else None)
                 if key in ("phone", "mobile", "email"):
                     (target if target is not None else contact)[key] = value
                 elif key == "billing_country":
+                    if not isinstance(contact.get("billing_address"), dict):
+                        contact["billing_address"] = {}
                     contact["billing_address"]["country"] = value
                 else:
                     contact[key] = value
@@ -289,13 +295,15 @@ class Emulator:
 
     # ----------------------------------------------------------------------------- faults and limits
 
-    def add_fault(self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None) -> None:
+    def add_fault(
+        self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None, after: int = 0
+    ) -> None:
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"unknown endpoint {endpoint!r}; one of {', '.join(ENDPOINTS)} or *")
         with self.lock:
-            self.faults.append(FaultRule(endpoint, kind, count, organization_id))
+            self.faults.append(FaultRule(endpoint, kind, count, organization_id, after))
 
     def set_random_faults(
         self, rate: float, kinds: list[str], seed: int = 0, endpoints: list[str] | None = None
@@ -344,6 +352,9 @@ class Emulator:
             if rule.remaining <= 0 or rule.endpoint not in ("*", endpoint):
                 continue
             if rule.organization_id is not None and rule.organization_id != organization_id:
+                continue
+            if rule.after > 0:
+                rule.after -= 1
                 continue
             rule.remaining -= 1
             self.faults = [r for r in self.faults if r.remaining > 0]
@@ -597,8 +608,10 @@ class Emulator:
 
     def _contact_detail(self, org: OrgData, contact: dict[str, Any]) -> dict[str, Any]:
         detail = self._times(org, contact)
-        detail["contact_persons"] = [dict(p) for p in contact["contact_persons"]]
-        detail["billing_address"] = dict(contact["billing_address"])
+        persons = contact.get("contact_persons")
+        detail["contact_persons"] = [dict(p) if isinstance(p, dict) else p for p in persons or []]
+        billing = contact.get("billing_address")
+        detail["billing_address"] = dict(billing) if isinstance(billing, dict) else billing
         return detail
 
     def _invoice_detail(self, org: OrgData, invoice: dict[str, Any]) -> dict[str, Any]:

@@ -31,3 +31,16 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class CountdownLambdaContext(LocalLambdaContext):
+    """A context whose time runs out after `checks` questions: a deterministic tiny time budget."""
+
+    checks: int = 10
+
+    def get_remaining_time_in_millis(self) -> int:
+        if self.checks <= 0:
+            return 0
+        self.checks -= 1
+        return int(self.timeout_seconds * 1000)

@@ -293,6 +293,6 @@ def close_database() -> None:
         _local.database = None
 
 
-def to_json(rows: list[dict[str, Any]]) -> str:
+def to_json(rows: Any) -> str:
     """Serialize a page of rows for `jsonb_to_recordset(CAST(:rows AS jsonb))`."""
     return json.dumps(rows, default=str, ensure_ascii=False)

@@ -271,16 +271,15 @@ class ZohoClient:
         }
         return self._pages("contacts.list", "contacts", "contacts", params)
 
-    def iter_contact_ids(self) -> Iterator[list[str]]:
-        """Every customer's id, 200 per call, in creation order (for the deletion reconcile)."""
+    def contact_ids_page(self, page: int) -> Page:
+        """One page of every customer's id, in creation order (for the deletion reconcile)."""
         params = {
             "contact_type": "customer",
             "filter_by": "Status.All",
             "sort_column": "created_time",
             "sort_order": "A",
         }
-        for page in self._pages("contacts.list", "contacts", "contacts", params):
-            yield [str(row["contact_id"]) for row in page.rows if isinstance(row, dict) and row.get("contact_id")]
+        return _ids(self._page("contacts.list", "contacts", "contacts", params, page), "contact_id")
 
     def get_contact(self, contact_id: str) -> dict[str, Any]:
         """One contact with all its contact persons and billing address."""
@@ -295,14 +294,19 @@ class ZohoClient:
         params = {"sort_column": "last_modified_time", "sort_order": "A", **self._since(modified_since)}
         return self._pages("invoices.list", "invoices", "invoices", params)
 
-    def iter_open_invoice_ids(self) -> Iterator[list[str]]:
-        """Ids of Zoho's unpaid invoices, 200 per call (for the open-invoice reconcile)."""
+    def open_invoice_ids_page(self, page: int) -> Page:
+        """One page of the ids of Zoho's unpaid invoices (for the open-invoice reconcile)."""
         params = {"filter_by": "Status.Unpaid", "sort_column": "created_time", "sort_order": "A"}
-        for page in self._pages("invoices.list", "invoices", "invoices", params):
-            yield [str(row["invoice_id"]) for row in page.rows if isinstance(row, dict) and row.get("invoice_id")]
+        return _ids(self._page("invoices.list", "invoices", "invoices", params, page), "invoice_id")
 
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._object("invoices.get", f"invoices/{self._id(invoice_id)}", "invoice")
 
     def get_organization(self) -> dict[str, Any]:
         return self._object("organizations.get", f"organizations/{self._id(self.organization_id)}", "organization")
+
+
+def _ids(page: Page, key: str) -> Page:
+    """The same page with each row reduced to its id (rows without one are dropped)."""
+    ids = [str(row[key]) for row in page.rows if isinstance(row, dict) and row.get(key) not in (None, "")]
+    return Page(rows=ids, page=page.page, has_more=page.has_more)

@@ -35,4 +35,6 @@ CREATE INDEX invoices_cache_user_open_idx ON invoices_cache (user_id) WHERE bala
 ALTER TABLE reminders ADD COLUMN cancel_reason text;
 CREATE INDEX reminders_user_status_idx ON reminders (user_id, status);
 
+-- When a deletion reconcile last saw the customer in Zoho's list.
+ALTER TABLE customers_cache ADD COLUMN reconciled_at timestamptz;
 CREATE INDEX customers_cache_user_idx ON customers_cache (user_id) WHERE deleted_at IS NULL;

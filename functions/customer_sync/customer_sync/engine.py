@@ -1,0 +1,464 @@
+"""Customer sync: Zoho contacts → `customers_cache`, incremental, change-detected and resumable.
+
+Per page of the contacts list (oldest change first): hash each row, compare with the cached hash,
+fetch the detail (all contact persons) only for new or changed contacts, then write the page in
+one statement together with the checkpoint, in one transaction. Unchanged contacts only get their
+`local_last_synced_at` touched. A periodic reconcile soft-deletes customers Zoho no longer has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from books_sync.contacts import (
+    CustomerRecord,
+    ListedContact,
+    customer_record,
+    parse_listed_contact,
+    record_from_detail,
+)
+from books_sync.db import Database
+from books_sync.organizations import ensure_organization_profile
+from books_sync.scan import ScanPosition, unseen
+from books_sync.settings import Settings
+from books_sync.storage import customers, sync_state
+from books_sync.storage.tenants import Tenant
+from books_sync.time_budget import TimeBudget
+from books_sync.zoho_client import ZohoClient
+from books_sync.zoho_errors import DailyBudgetReached, ZohoApiError, ZohoNotFound, ZohoProtocolError
+
+logger = Logger(service="customer-sync", child=True)
+
+_VERIFY_BATCH = 50
+_LOGGED_EXAMPLES = 5
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CustomerSyncSummary:
+    user_id: str
+    status: str = "ok"  # ok | skipped | deferred
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    restored: int = 0
+    soft_deleted: int = 0
+    details_fetched: int = 0
+    detail_failures: int = 0
+    skipped_invalid: int = 0
+    without_phone: int = 0
+    invalid_phones: int = 0
+    api_calls: int = 0
+    has_more: bool = False
+    phase: str = "scan"
+
+    def to_output(self) -> dict[str, Any]:
+        return {
+            "userId": self.user_id,
+            "status": self.status,
+            "fetched": self.fetched,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "restored": self.restored,
+            "softDeleted": self.soft_deleted,
+            "detailsFetched": self.details_fetched,
+            "detailFailures": self.detail_failures,
+            "skippedInvalid": self.skipped_invalid,
+            "withoutPhone": self.without_phone,
+            "invalidPhones": self.invalid_phones,
+            "apiCalls": self.api_calls,
+            "hasMore": self.has_more,
+            "phase": self.phase,
+        }
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "CustomersFetched": self.fetched,
+            "CustomersInserted": self.inserted,
+            "CustomersUpdated": self.updated,
+            "CustomersUnchanged": self.unchanged,
+            "CustomersSoftDeleted": self.soft_deleted,
+            "CustomersSkippedInvalid": self.skipped_invalid,
+            "ZohoApiCalls": self.api_calls,
+        }
+
+
+@dataclass
+class Checkpoint:
+    """Where a customer sync run stands; stored in `sync_metadata.customer_checkpoint`."""
+
+    position: ScanPosition
+    full_resync: bool
+    started_at: datetime
+    reconcile: bool
+    phase: str = "scan"  # scan → repair → reconcile → verify
+    reconcile_page: int = 1
+    reconcile_started_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "position": self.position.to_json(),
+            "fullResync": self.full_resync,
+            "startedAt": self.started_at.isoformat(),
+            "reconcile": self.reconcile,
+            "reconcilePage": self.reconcile_page,
+            "reconcileStartedAt": self.reconcile_started_at.isoformat() if self.reconcile_started_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        reconcile_started = data.get("reconcileStartedAt")
+        return cls(
+            position=ScanPosition.from_json(data.get("position") or {}),
+            full_resync=bool(data.get("fullResync")),
+            started_at=datetime.fromisoformat(data["startedAt"]),
+            reconcile=bool(data.get("reconcile")),
+            phase=str(data.get("phase", "scan")),
+            reconcile_page=int(data.get("reconcilePage", 1)),
+            reconcile_started_at=datetime.fromisoformat(reconcile_started) if reconcile_started else None,
+        )
+
+
+@dataclass
+class _PageResult:
+    records: dict[str, CustomerRecord] = field(default_factory=dict)
+    touch_ids: dict[str, None] = field(default_factory=dict)  # ordered set
+    restored: dict[str, None] = field(default_factory=dict)  # marked deleted here, but Zoho has them
+    position: ScanPosition | None = None
+    done: int = 0  # rows of the page processed (a prefix)
+    stop: str | None = None  # "time" | "budget"
+    error: BaseException | None = None
+
+
+class CustomerSync:
+    def __init__(
+        self,
+        db: Database,
+        client: ZohoClient,
+        tenant: Tenant,
+        settings: Settings,
+        budget: TimeBudget,
+        *,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.tenant = tenant
+        self.settings = settings
+        self.budget = budget
+        self.now = now
+        self.summary = CustomerSyncSummary(user_id=tenant.user_id)
+        self._org_country = tenant.organization_country_code
+        self._org_timezone = tenant.organization_timezone
+        self._phone_examples: list[str] = []
+
+    # ------------------------------------------------------------------------------ run
+
+    def run(self, full_resync: bool) -> CustomerSyncSummary:
+        try:
+            self._run(full_resync)
+        except DailyBudgetReached:
+            self.summary.status = "deferred"
+            self.summary.has_more = False
+            logger.warning("daily Zoho call budget reached; the run resumes from its checkpoint next time")
+        finally:
+            self.summary.api_calls = self.client.calls
+        logger.info("customer sync step done", extra=self.summary.to_output())
+        return self.summary
+
+    def _run(self, full_resync: bool) -> None:
+        state = sync_state.load(self.db, self.tenant.user_id, "customer")
+        checkpoint = self._resume_or_start(state, full_resync)
+        if checkpoint.phase == "scan":
+            self._org_country, self._org_timezone = ensure_organization_profile(self.db, self.client, self.tenant)
+            if not self._scan(checkpoint):
+                return self._pause(checkpoint)
+            checkpoint.phase = "repair"
+        if checkpoint.phase == "repair":
+            self.summary.phase = "repair"
+            if not self._repair():
+                return self._pause(checkpoint)
+            checkpoint.phase = "reconcile" if checkpoint.reconcile else "done"
+        if checkpoint.phase == "reconcile":
+            self.summary.phase = "reconcile"
+            if not self._reconcile_list(checkpoint):
+                return self._pause(checkpoint)
+            checkpoint.phase = "verify"
+        if checkpoint.phase == "verify":
+            self.summary.phase = "verify"
+            if not self._reconcile_verify(checkpoint):
+                return self._pause(checkpoint)
+        reconciled_at = checkpoint.reconcile_started_at
+        if not checkpoint.reconcile and state.last_reconcile_at is None and not state.cursor:
+            reconciled_at = checkpoint.started_at  # a first full scan of an empty cache leaves nothing stale
+        with self.db.transaction():
+            sync_state.finish(self.db, self.tenant.user_id, "customer", reconciled_at)
+        self.summary.phase = "done"
+        return None
+
+    def _resume_or_start(self, state: sync_state.ScanState, full_resync: bool) -> Checkpoint:
+        if state.checkpoint and (not full_resync or state.checkpoint.get("fullResync")):
+            checkpoint = Checkpoint.from_json(state.checkpoint)
+            logger.info("resuming customer sync", extra={"phase": checkpoint.phase})
+            return checkpoint
+        now = self.now()
+        window_start = now - timedelta(days=state.window_days)
+        if full_resync or state.cursor is None:
+            since = window_start
+        else:
+            since = state.cursor - timedelta(seconds=self.settings.cursor_overlap_seconds)
+        interval = timedelta(days=self.settings.customer_reconcile_interval_days)
+        if full_resync:
+            reconcile = True
+        elif state.last_reconcile_at is None:
+            reconcile = customers.count(self.db, self.tenant.user_id) > 0
+        else:
+            reconcile = now - state.last_reconcile_at >= interval
+        return Checkpoint(ScanPosition(since), full_resync=full_resync, started_at=now, reconcile=reconcile)
+
+    def _pause(self, checkpoint: Checkpoint) -> None:
+        with self.db.transaction():
+            sync_state.save_progress(self.db, self.tenant.user_id, "customer", None, checkpoint.to_json())
+        self.summary.has_more = True
+
+    # ------------------------------------------------------------------------------ scan
+
+    def _scan(self, checkpoint: Checkpoint) -> bool:
+        """Walk the list from the checkpoint; True when the end was reached."""
+        while True:
+            if self.budget.should_stop():
+                return False
+            position = checkpoint.position
+            page = self.client.contacts_page(position.since, position.page)
+            parsed = [parse_listed_contact(row) for row in page.rows]
+            modified = [p.modified_at if isinstance(p, ListedContact) else None for p in parsed]
+            rows = parsed[unseen("contacts.list", position, modified) :]
+            result = self._process(rows, position)
+            self._commit(checkpoint, result)
+            if result.error is not None:
+                raise result.error
+            if result.stop == "budget":
+                raise DailyBudgetReached("contacts.get", "daily budget reached mid-page")
+            if result.stop == "time":
+                return False
+            if not page.has_more:
+                return True
+            if checkpoint.position == position:
+                raise ZohoProtocolError(
+                    "contacts.list", f"page {page.page} brought no new rows; the list is not advancing"
+                )
+
+    def _process(self, rows: list[ListedContact | str], position: ScanPosition) -> _PageResult:
+        result = _PageResult(position=position)
+        valid = [row for row in rows if isinstance(row, ListedContact)]
+        try:
+            stored = customers.cached(self.db, self.tenant.user_id, [row.zoho_id for row in valid])
+            for index, row in enumerate(rows):
+                if isinstance(row, str):
+                    self.summary.skipped_invalid += 1
+                    logger.warning("skipping a contact row", extra={"reason": row})
+                    result.done = index + 1
+                    continue
+                self.summary.fetched += 1
+                cached = stored.get(row.zoho_id)
+                if cached is not None and cached.deleted:
+                    result.restored[row.zoho_id] = None
+                already = result.records.get(row.zoho_id)
+                if already is not None and already.sync_hash == row.sync_hash:
+                    pass  # the same row twice in one page: fetched once
+                elif cached is not None and cached.sync_hash == row.sync_hash:
+                    result.records.pop(row.zoho_id, None)
+                    result.touch_ids[row.zoho_id] = None
+                else:
+                    if self.budget.should_stop():
+                        result.stop = "time"
+                        self.summary.fetched -= 1
+                        return result
+                    record = self._fetch(row)
+                    result.touch_ids.pop(row.zoho_id, None)
+                    if record is not None:
+                        result.records[row.zoho_id] = record
+                assert result.position is not None
+                result.position = result.position.after(row.modified_at)
+                result.done = index + 1
+        except DailyBudgetReached:
+            result.stop = "budget"
+        except Exception as exc:  # noqa: BLE001 - committed below, then re-raised
+            result.error = exc
+        return result
+
+    def _fetch(self, row: ListedContact) -> CustomerRecord | None:
+        """The contact with all its persons; a list-row fallback when the detail is unusable."""
+        try:
+            detail = self.client.get_contact(row.zoho_id)
+            self.summary.details_fetched += 1
+            self.budget.record_progress()
+            if str(detail.get("contact_id")) != row.zoho_id:
+                raise ZohoProtocolError("contacts.get", "the detail is for another contact")
+            record = customer_record(
+                detail,
+                sync_hash=row.sync_hash,
+                modified_at=row.modified_at,
+                org_country=self._org_country,
+                org_timezone=self._org_timezone,
+            )
+        except ZohoNotFound:
+            logger.info("contact vanished between list and detail", extra={"zohoCustomerId": row.zoho_id})
+            return None
+        except (ZohoProtocolError, ZohoApiError, ValueError) as exc:
+            # Keep the customer from its list row (persons unknown, no hash: the detail is tried next run).
+            self.summary.detail_failures += 1
+            logger.warning("contact detail unusable; stored from the list row", extra={
+                "zohoCustomerId": row.zoho_id, "reason": str(exc)})  # fmt: skip
+            record = customer_record(
+                row.row,
+                sync_hash=None,
+                modified_at=row.modified_at,
+                org_country=self._org_country,
+                org_timezone=self._org_timezone,
+                persons_known=False,
+            )
+        if record.primary_phone is None:
+            self.summary.without_phone += 1
+            if record.phone.rejected:
+                self.summary.invalid_phones += 1
+                if len(self._phone_examples) < _LOGGED_EXAMPLES:
+                    self._phone_examples.append(row.zoho_id)
+                    logger.info("no valid phone for a customer", extra={
+                        "zohoCustomerId": row.zoho_id, "reason": record.phone.problem})  # fmt: skip
+        return record
+
+    def _commit(self, checkpoint: Checkpoint, result: _PageResult) -> None:
+        if not result.records and not result.touch_ids and result.position == checkpoint.position:
+            return
+        assert result.position is not None
+        checkpoint.position = result.position
+        with self.db.transaction():
+            counts = customers.upsert_page(
+                self.db,
+                self.tenant.user_id,
+                [record.as_row() for record in result.records.values()],
+                list(result.touch_ids),
+            )
+            sync_state.save_progress(
+                self.db, self.tenant.user_id, "customer", checkpoint.position.since, checkpoint.to_json()
+            )
+        self.budget.record_progress()
+        self.summary.inserted += counts.inserted
+        self.summary.updated += counts.updated
+        self.summary.unchanged += counts.unchanged
+        self.summary.restored += sum(
+            1 for zoho_id in result.restored if zoho_id in result.records or zoho_id in result.touch_ids
+        )
+
+    # ------------------------------------------------------------------------------ repair
+
+    def _repair(self) -> bool:
+        """Fetch again the details that failed before (bounded per run); False when time ran out."""
+        wanted = customers.without_detail(self.db, self.tenant.user_id, self.settings.skip_retry_limit)
+        records: list[CustomerRecord] = []
+        gone: list[str] = []
+        finished = True
+        for zoho_id in wanted:
+            if self.budget.should_stop():
+                finished = False
+                break
+            try:
+                detail = self.client.get_contact(zoho_id)
+                records.append(
+                    record_from_detail(detail, org_country=self._org_country, org_timezone=self._org_timezone)
+                )
+                self.summary.details_fetched += 1
+            except ZohoNotFound:
+                gone.append(zoho_id)
+            except (ZohoProtocolError, ZohoApiError, ValueError) as exc:
+                self.summary.detail_failures += 1
+                logger.warning("contact detail still unusable", extra={"zohoCustomerId": zoho_id, "reason": str(exc)})
+            self.budget.record_progress()
+        if records or gone:
+            with self.db.transaction():
+                counts = customers.upsert_page(self.db, self.tenant.user_id, [r.as_row() for r in records], [])
+                self.summary.soft_deleted += customers.soft_delete(self.db, self.tenant.user_id, gone)
+            self.summary.updated += counts.updated
+        return finished
+
+    # ------------------------------------------------------------------------------ reconcile
+
+    def _reconcile_list(self, checkpoint: Checkpoint) -> bool:
+        """Mark every customer Zoho lists as seen; True when the whole list was read."""
+        if checkpoint.reconcile_started_at is None:
+            checkpoint.reconcile_started_at = self.now()
+        while True:
+            if self.budget.should_stop():
+                return False
+            page = self.client.contact_ids_page(checkpoint.reconcile_page)
+            with self.db.transaction():
+                restored = customers.mark_seen_in_zoho(
+                    self.db, self.tenant.user_id, page.rows, checkpoint.reconcile_started_at
+                )
+                checkpoint.reconcile_page += 1
+                if not page.has_more:
+                    checkpoint.phase = "verify"
+                sync_state.save_progress(self.db, self.tenant.user_id, "customer", None, checkpoint.to_json())
+            self.budget.record_progress()
+            self.summary.restored += restored
+            if not page.has_more:
+                return True
+
+    def _reconcile_verify(self, checkpoint: Checkpoint) -> bool:
+        """Customers the list did not show are checked one by one; only a 404 deletes."""
+        started = checkpoint.reconcile_started_at
+        assert started is not None
+        while True:
+            candidates = customers.unseen_since(self.db, self.tenant.user_id, started, _VERIFY_BATCH)
+            if not candidates:
+                return True
+            gone: list[str] = []
+            present: list[str] = []
+            stopped = False
+            for zoho_id in candidates:
+                if self.budget.should_stop():
+                    stopped = True
+                    break
+                try:
+                    self.client.get_contact(zoho_id)
+                    present.append(zoho_id)
+                except ZohoNotFound:
+                    gone.append(zoho_id)
+                self.budget.record_progress()
+            with self.db.transaction():
+                self.summary.soft_deleted += customers.soft_delete(self.db, self.tenant.user_id, gone)
+                customers.mark_seen_in_zoho(self.db, self.tenant.user_id, present, started)
+            if gone:
+                logger.info("customers deleted in Zoho marked deleted", extra={"count": len(gone)})
+            if stopped:
+                return False
+
+
+def run_customer_sync(
+    db: Database,
+    tenant: Tenant,
+    settings: Settings,
+    *,
+    full_resync: bool,
+    budget: TimeBudget,
+    client: ZohoClient | None = None,
+) -> CustomerSyncSummary:
+    """One invocation for one tenant, under the tenant's customer-sync lock (overlaps are skipped)."""
+    with db.locked(f"customer-sync:{tenant.user_id}") as taken:
+        if not taken:
+            logger.info("another customer sync of this tenant is running; skipped")
+            return CustomerSyncSummary(user_id=tenant.user_id, status="skipped")
+        engine = CustomerSync(db, client or ZohoClient(db, tenant, settings=settings), tenant, settings, budget)
+        return engine.run(full_resync)

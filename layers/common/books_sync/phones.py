@@ -1,0 +1,158 @@
+"""Which phone number a Zoho contact is reached at, in E.164, and which timezone that puts it in.
+
+Pure functions (no I/O), so the rules are easy to test one by one:
+
+- The primary person is the first with `is_primary_contact: true`, else the first person.
+- Candidates, in order: the primary's mobile, its phone; then each other person's mobile and phone;
+  then the contact-level mobile and phone. The first candidate that is a valid number wins, so a
+  garbage primary mobile ("call after 6pm") does not hide a valid landline.
+- Numbers are parsed with the contact's billing country, then the organization's country; numbers
+  written with a leading + need neither. No valid candidate → no phone, with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from phonenumbers import geocoder
+from phonenumbers import timezone as phone_timezones
+
+_UNKNOWN_ZONE = "Etc/Unknown"
+_MAX_RAW_LENGTH = 64
+_ALIASES = {
+    "usa": "US", "us": "US", "unitedstatesofamerica": "US", "america": "US", "unitedstates": "US",
+    "uk": "GB", "greatbritain": "GB", "britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
+    "northernireland": "GB", "uae": "AE", "emirates": "AE", "deutschland": "DE", "holland": "NL",
+    "korea": "KR", "southkorea": "KR", "russia": "RU", "vietnam": "VN", "turkey": "TR", "turkiye": "TR",
+    "czechia": "CZ", "hongkong": "HK", "ksa": "SA",
+}  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.casefold())
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        example = phonenumbers.example_number(region)
+        if example is None:
+            continue
+        name = geocoder.country_name_for_number(example, "en")
+        if name:
+            names.setdefault(_key(name), region)
+    names.update(_ALIASES)
+    return names
+
+
+def country_code_from_name(name: Any) -> str | None:
+    """ISO 3166 alpha-2 from what people type: 'India', 'U.S.A', 'uk', 'DE'. None when unknown."""
+    text = _text(name)
+    if not text:
+        return None
+    if len(text) == 2 and text.isalpha() and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return text.upper()
+    return _country_names().get(_key(text))
+
+
+def primary_person(persons: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    listed = list(persons)
+    for person in listed:
+        if person.get("is_primary_contact") is True:
+            return person
+    return listed[0] if listed else None
+
+
+def phone_candidates(contact: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(where it came from, raw value) in the order the rule tries them."""
+    persons = [p for p in contact.get("contact_persons") or [] if isinstance(p, Mapping)]
+    primary = primary_person(persons)
+    ordered = ([primary] if primary is not None else []) + [p for p in persons if p is not primary]
+    candidates: list[tuple[str, str]] = []
+    for index, person in enumerate(ordered):
+        who = "primary person" if index == 0 else "other person"
+        for field in ("mobile", "phone"):
+            raw = _text(person.get(field))
+            if raw:
+                candidates.append((f"{who} {field}", raw))
+    for field in ("mobile", "phone"):
+        raw = _text(contact.get(field))
+        if raw:
+            candidates.append((f"contact {field}", raw))
+    return candidates
+
+
+def normalize(raw: str, regions: Iterable[str | None]) -> phonenumbers.PhoneNumber | None:
+    """A valid number parsed from `raw`, trying each region in turn; None if it is not one."""
+    if len(raw) > _MAX_RAW_LENGTH:
+        return None
+    tried: list[str | None] = [r for r in regions if r] or [None]
+    if raw.lstrip().startswith("+"):
+        tried = [None, *tried]
+    for region in dict.fromkeys(tried):
+        try:
+            number = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
+@dataclass(frozen=True)
+class PhoneChoice:
+    e164: str | None
+    region: str | None  # the number's own country
+    source: str | None  # e.g. "primary person mobile"
+    problem: str | None  # why there is no phone, for the log (never the number itself)
+    rejected: int = 0  # candidates that were not valid numbers
+
+
+def choose_phone(contact: Mapping[str, Any], billing_country: str | None, org_country: str | None) -> PhoneChoice:
+    candidates = phone_candidates(contact)
+    rejected = 0
+    for source, raw in candidates:
+        number = normalize(raw, (billing_country, org_country))
+        if number is not None:
+            return PhoneChoice(
+                e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+                region=phonenumbers.region_code_for_number(number),
+                source=source,
+                problem=None,
+                rejected=rejected,
+            )
+        rejected += 1
+    if not candidates:
+        return PhoneChoice(None, None, None, "no phone or mobile on the contact or its persons")
+    return PhoneChoice(None, None, None, f"{len(candidates)} number(s) present, none valid", rejected)
+
+
+def timezone_for(
+    e164: str | None, country_code: str | None, org_country: str | None, org_timezone: str | None
+) -> str | None:
+    """The customer's timezone: from its number, else its country, else the organization's."""
+    if e164:
+        zones = [z for z in phone_timezones.time_zones_for_number(phonenumbers.parse(e164)) if z != _UNKNOWN_ZONE]
+        if len(zones) == 1:
+            return zones[0]
+        if org_timezone and org_timezone in zones:
+            return org_timezone
+    if country_code:
+        if country_code == org_country and org_timezone:
+            return org_timezone
+        example = phonenumbers.example_number(country_code)
+        if example is not None:
+            zones = [z for z in phone_timezones.time_zones_for_number(example) if z != _UNKNOWN_ZONE]
+            if len(zones) == 1:
+                return zones[0]
+    return org_timezone

@@ -1,0 +1,32 @@
+"""How long a step may keep working before it must save its place and return `hasMore`.
+
+A Lambda call lasts at most 15 minutes; a first sync of a big tenant at 100 calls a minute can
+take hours. The engine asks `should_stop()` before each Zoho call. It never stops before it has
+made some progress in this invocation, so a `hasMore` loop always moves forward.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class RemainingTime(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+class TimeBudget:
+    def __init__(self, context: RemainingTime | None, safety_margin_seconds: float) -> None:
+        self._context = context
+        self._margin_ms = safety_margin_seconds * 1000
+        self.progressed = False
+        self.exhausted = False
+
+    def should_stop(self) -> bool:
+        if not self.progressed or self._context is None:
+            return False
+        if self._context.get_remaining_time_in_millis() < self._margin_ms:
+            self.exhausted = True
+        return self.exhausted
+
+    def record_progress(self) -> None:
+        self.progressed = True

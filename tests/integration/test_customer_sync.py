@@ -1,0 +1,308 @@
+"""The customer sync step end to end: real handler, embedded Postgres, the emulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from books_sync.db import Database, connect
+from books_sync.errors import TenantNotActive, UnknownTenant
+from books_sync.events import EventError
+from books_sync.storage import sync_state
+from books_sync.storage import tenants as tenant_store
+from books_sync.zoho_errors import ZohoUnavailable
+from customer_sync.handler import lambda_handler
+from tests.conftest import Org
+from zoho_sync_cli.lambda_context import CountdownLambdaContext, LocalLambdaContext
+
+MakeOrg = Callable[..., Org]
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def run(org: Org, *, full_resync: bool = False, context: Any = None) -> dict[str, Any]:
+    event = {"userId": org.user_id, "fullResync": full_resync}
+    return dict(lambda_handler(event, context or LocalLambdaContext("customer-sync")))
+
+
+def run_until_done(org: Org, make_context: Callable[[], Any], *, full_resync: bool = False) -> list[dict[str, Any]]:
+    summaries = [run(org, full_resync=full_resync, context=make_context())]
+    while summaries[-1]["hasMore"]:
+        assert len(summaries) < 200, "the hasMore loop does not end"
+        summaries.append(run(org, full_resync=full_resync, context=make_context()))
+    return summaries
+
+
+def customers(db: Database, user_id: str) -> dict[str, dict[str, Any]]:
+    """Every synced column except the local timestamps, keyed by Zoho id."""
+    rows = db.rows(
+        "SELECT zoho_customer_id, customer_name, primary_phone, primary_email, contact_persons, country_code, "
+        "timezone, phone_override, zoho_last_modified_at, sync_hash, deleted_at FROM customers_cache "
+        "WHERE user_id = :u",
+        u=user_id,
+    )
+    return {row["zoho_customer_id"]: row for row in rows}
+
+
+def zoho_customers(org: Org, *, window_days: int = 365) -> dict[str, dict[str, Any]]:
+    cutoff = datetime.now(UTC) - timedelta(days=window_days)
+    return {
+        c["contact_id"]: c
+        for c in org.control.snapshot(org.organization_id)["contacts"]
+        if c["contact_type"] == "customer"
+        and datetime.strptime(c["last_modified_time"], "%Y-%m-%dT%H:%M:%S%z") >= cutoff
+    }
+
+
+def test_first_sync_stores_every_customer_with_all_persons(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=60, invoices=0, old_customer_share=0.1, seed=21)
+    summary = run(org)
+    expected = zoho_customers(org)
+    stored = customers(db, org.user_id)
+    assert set(stored) == set(expected)  # customers only, and only those inside the 365-day window
+    assert summary["status"] == "ok"
+    assert summary["hasMore"] is False
+    assert summary["inserted"] == len(expected)
+    assert summary["detailsFetched"] == len(expected)
+    # token + organization profile + one list page + one detail per customer: nothing else.
+    assert summary["apiCalls"] == 1 + 1 + 1 + len(expected)
+    for zoho_id, row in stored.items():
+        source = expected[zoho_id]
+        assert len(row["contact_persons"]) == len(source["contact_persons"])
+        assert row["sync_hash"] and len(row["sync_hash"]) == 64
+        assert row["phone_override"] is None
+        assert row["primary_phone"] is None or E164.match(row["primary_phone"])
+        assert row["customer_name"] == source["contact_name"][:2000]
+    with_phone = [r for r in stored.values() if r["primary_phone"]]
+    assert with_phone
+    assert all(r["timezone"] for r in with_phone)
+    assert summary["withoutPhone"] == len(stored) - len(with_phone)
+    state = sync_state.load(db, org.user_id, "customer")
+    assert state.checkpoint is None
+    assert state.last_sync_at is not None
+    assert state.cursor == max(r["zoho_last_modified_at"] for r in stored.values())
+    tenant = tenant_store.get(db, org.user_id)
+    assert tenant is not None
+    assert tenant.organization_country_code == "IN"
+    assert tenant.organization_timezone == "Asia/Kolkata"
+
+
+def test_second_run_without_changes_fetches_no_detail_and_only_touches(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=60, invoices=0)
+    run(org)
+    before = customers(db, org.user_id)
+    synced_before = dict(db.run("SELECT zoho_customer_id, local_last_synced_at FROM customers_cache"))
+    summary = run(org)
+    assert summary["detailsFetched"] == 0
+    assert summary["inserted"] == summary["updated"] == 0
+    assert summary["unchanged"] >= 1  # the rows inside the cursor's overlap window are re-read and touched
+    assert summary["apiCalls"] == 1  # one list page; the token is cached in the database
+    assert customers(db, org.user_id) == before
+    synced_after = dict(db.run("SELECT zoho_customer_id, local_last_synced_at FROM customers_cache"))
+    touched = [k for k in synced_after if synced_after[k] != synced_before[k]]
+    assert len(touched) == summary["unchanged"]
+
+
+def test_phone_change_updates_that_customer_and_no_other(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=60, invoices=0)
+    run(org)
+    before = customers(db, org.user_id)
+    target = next(k for k, v in before.items() if v["contact_persons"])
+    org.control.update_contact(org.organization_id, target, mobile="+91 98450 77777")
+    summary = run(org)
+    assert summary["updated"] == 1
+    assert summary["detailsFetched"] == 1
+    after = customers(db, org.user_id)
+    assert after[target]["primary_phone"] == "+919845077777"
+    assert after[target]["sync_hash"] != before[target]["sync_hash"]
+    assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
+
+
+def test_deleted_in_zoho_is_soft_deleted_and_comes_back(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=30, invoices=0)
+    run(org)
+    victim = next(iter(customers(db, org.user_id)))
+    org.control.delete_contact(org.organization_id, victim)
+    summary = run(org, full_resync=True)  # a full resync always reconciles deletions
+    assert summary["softDeleted"] == 1
+    row = customers(db, org.user_id)[victim]
+    assert row["deleted_at"] is not None
+    assert len(customers(db, org.user_id)) == 30  # the row is kept
+
+    org.control.restore_contact(org.organization_id, victim)
+    summary = run(org)
+    assert summary["restored"] == 1
+    assert customers(db, org.user_id)[victim]["deleted_at"] is None
+
+
+def test_periodic_reconcile_runs_when_due(db: Database, make_org: MakeOrg, configure: Callable[..., None]) -> None:
+    org = make_org(customers=30, invoices=0)
+    run(org)
+    victim = next(iter(customers(db, org.user_id)))
+    org.control.delete_contact(org.organization_id, victim)
+    assert run(org)["softDeleted"] == 0  # not due yet (every 7 days by default)
+    configure(CUSTOMER_RECONCILE_INTERVAL_DAYS="0")
+    summary = run(org)
+    assert summary["softDeleted"] == 1
+    assert summary["apiCalls"] == 1 + 1 + 1  # list page, one reconcile id page, one 404 check
+
+
+def test_manual_phone_override_survives_syncs(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=20, invoices=0)
+    run(org)
+    target = next(k for k, v in customers(db, org.user_id).items() if v["contact_persons"])
+    db.run("UPDATE customers_cache SET phone_override = '+15550100' WHERE zoho_customer_id = :z", z=target)
+    org.control.update_contact(org.organization_id, target, mobile="+91 98450 66666", contact_name="Renamed")
+    run(org)
+    run(org, full_resync=True)
+    row = customers(db, org.user_id)[target]
+    assert row["phone_override"] == "+15550100"
+    assert row["primary_phone"] == "+919845066666"
+    assert row["customer_name"] == "Renamed"
+
+
+def test_crash_after_some_pages_then_rerun_converges(db: Database, make_org: MakeOrg) -> None:
+    clean = make_org(customers=700, invoices=0, seed=33)
+    crashy = make_org(customers=700, invoices=0, seed=33)
+    run(clean)
+    # Pages 1 and 2 go through, then listing page 3 keeps failing: the step raises.
+    crashy.control.inject("contacts.list", "500", count=10, organization_id=crashy.organization_id, after=2)
+    with pytest.raises(ZohoUnavailable, match=r"contacts\.list: gave up"):
+        run(crashy)
+    after_pages = len(customers(db, crashy.user_id))
+    assert 390 <= after_pages <= 400  # two pages of 200 committed (a few rows at a page edge are re-read)
+    # Then a crash in the middle of a page: the prefix of the page before the failure is kept.
+    crashy.control.clear_faults()
+    crashy.control.inject("contacts.get", "500", count=10, organization_id=crashy.organization_id, after=50)
+    with pytest.raises(ZohoUnavailable, match=r"contacts\.get: gave up"):
+        run(crashy)
+    assert len(customers(db, crashy.user_id)) == after_pages + 50
+    crashy.control.clear_faults()
+    assert run(crashy)["status"] == "ok"
+    assert _comparable(customers(db, crashy.user_id)) == _comparable(customers(db, clean.user_id))
+    assert sync_state.load(db, crashy.user_id, "customer").checkpoint is None
+
+
+def _comparable(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """Twin organizations (same seed) share content but not ids or clock: compare the content."""
+    return sorted(
+        json.dumps(
+            [r["customer_name"], r["primary_phone"], r["primary_email"], r["country_code"], r["timezone"],
+             [{k: v for k, v in p.items() if k != "contact_person_id"} for p in r["contact_persons"]],
+             r["phone_override"], r["deleted_at"] is None],
+            sort_keys=True, ensure_ascii=False,
+        )
+        for r in rows.values()
+    )  # fmt: skip
+
+
+def test_tiny_time_budget_loops_to_the_same_rows_as_one_call(db: Database, make_org: MakeOrg) -> None:
+    one_call = make_org(customers=450, invoices=0, seed=44)
+    looped = make_org(customers=450, invoices=0, seed=44)
+    run(one_call)
+    summaries = run_until_done(looped, lambda: CountdownLambdaContext("customer-sync", checks=40))
+    assert len(summaries) >= 5
+    assert all(s["hasMore"] for s in summaries[:-1])
+    in_window = len(zoho_customers(looped))
+    assert sum(s["inserted"] for s in summaries) == in_window
+    assert sum(s["detailsFetched"] for s in summaries) == in_window  # no detail fetched twice
+    assert _comparable(customers(db, looped.user_id)) == _comparable(customers(db, one_call.user_id))
+    assert sync_state.load(db, looped.user_id, "customer").checkpoint is None
+
+
+def test_overlapping_run_is_skipped(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=10, invoices=0)
+    other = connect(db.params)
+    try:
+        assert other.try_advisory_lock(f"customer-sync:{org.user_id}")
+        summary = run(org)
+    finally:
+        other.close()
+    assert summary["status"] == "skipped"
+    assert customers(db, org.user_id) == {}
+    assert summary["apiCalls"] == 0
+
+
+def test_daily_budget_defers_and_resumes_from_the_checkpoint(db: Database, make_org: MakeOrg) -> None:
+    clean = make_org(customers=40, invoices=0, seed=55)
+    limited = make_org(customers=40, invoices=0, seed=55, daily_call_budget=15)
+    run(clean)
+    summary = run(limited)
+    assert summary["status"] == "deferred"
+    assert summary["hasMore"] is False
+    stored = len(customers(db, limited.user_id))
+    assert 0 < stored < 40
+    assert sync_state.load(db, limited.user_id, "customer").checkpoint is not None
+    db.run("UPDATE zoho_connections SET daily_call_budget = 1000 WHERE user_id = :u", u=limited.user_id)
+    summary = run(limited)
+    assert summary["status"] == "ok"
+    assert summary["detailsFetched"] == 40 - stored
+    assert _comparable(customers(db, limited.user_id)) == _comparable(customers(db, clean.user_id))
+
+
+def test_malformed_contact_rows_are_skipped_with_a_reason(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=20, invoices=0)
+    org.control.inject("contacts.list", "wrong_types", count=1, organization_id=org.organization_id)
+    summary = run(org)
+    assert summary["skippedInvalid"] == 20
+    assert summary["inserted"] == 0
+    assert run(org)["inserted"] == 20  # nothing was lost: the next run reads them from the window
+
+
+def test_nasty_contact_data_is_stored_never_crashes(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=5, invoices=0)
+    nasty = org.control.create_contact(org.organization_id)
+    org.control.update_contact(
+        org.organization_id,
+        nasty["contact_id"],
+        contact_name="Nul\x00led 🚀 " + "名" * 20000,
+        contact_persons=[None, "x", {"mobile": 12345, "is_primary_contact": "true"}, {"phone": "+44 20 7946 0958"}],
+        billing_country=None,
+        email=None,
+    )
+    summary = run(org)
+    assert summary["inserted"] == 6
+    row = customers(db, org.user_id)[nasty["contact_id"]]
+    assert row["customer_name"].startswith("Nulled 🚀 ")
+    assert len(row["customer_name"]) == 2000
+    assert row["primary_phone"] == "+442079460958"
+    assert len(row["contact_persons"]) == 2
+
+
+def test_unusable_detail_is_stored_from_the_list_row_and_retried(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=3, invoices=0)
+    # One bad detail: kept from its list row during the scan, fetched again by the run's repair phase.
+    org.control.inject("contacts.get", "missing_key", count=1, organization_id=org.organization_id)
+    summary = run(org)
+    assert (summary["detailFailures"], summary["inserted"], summary["updated"]) == (1, 3, 1)
+    assert all(r["sync_hash"] and r["contact_persons"] is not None for r in customers(db, org.user_id).values())
+
+    again = make_org(customers=3, invoices=0)
+    # Every scan detail fails, and the first repair too: one customer waits for the next run.
+    again.control.inject("contacts.get", "missing_key", count=4, organization_id=again.organization_id)
+    summary = run(again)
+    assert (summary["detailFailures"], summary["inserted"], summary["updated"]) == (4, 3, 2)
+    assert sum(1 for r in customers(db, again.user_id).values() if r["sync_hash"] is None) == 1
+    summary = run(again)
+    assert summary["detailsFetched"] == 1  # tried again, and now stored whole
+    assert summary["updated"] == 1
+    assert all(r["sync_hash"] and r["contact_persons"] is not None for r in customers(db, again.user_id).values())
+    assert run(again)["detailsFetched"] == 0
+
+
+def test_bad_events_and_tenants_fail_fast(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=1, invoices=0)
+    context = LocalLambdaContext("customer-sync")
+    with pytest.raises(EventError, match="userId: required"):
+        lambda_handler({}, context)
+    with pytest.raises(EventError, match="fullResync: expected true or false"):
+        lambda_handler({"userId": org.user_id, "fullResync": "no"}, context)
+    with pytest.raises(UnknownTenant, match="unknown tenant 'ghost'"):
+        lambda_handler({"userId": "ghost"}, context)
+    tenant_store.set_status(db, org.user_id, "disabled", "paused by the owner")
+    with pytest.raises(TenantNotActive, match="is disabled"):
+        lambda_handler({"userId": org.user_id}, context)
