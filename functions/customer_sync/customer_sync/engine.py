@@ -24,7 +24,7 @@ from books_sync.contacts import (
 )
 from books_sync.db import Database
 from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import ScanPosition, unseen
+from books_sync.scan import Checkpoint, ScanPosition, start_or_resume, unseen
 from books_sync.settings import Settings
 from books_sync.storage import customers, sync_state
 from books_sync.storage.tenants import Tenant
@@ -91,43 +91,6 @@ class CustomerSyncSummary:
             "CustomersSkippedInvalid": self.skipped_invalid,
             "ZohoApiCalls": self.api_calls,
         }
-
-
-@dataclass
-class Checkpoint:
-    """Where a customer sync run stands; stored in `sync_metadata.customer_checkpoint`."""
-
-    position: ScanPosition
-    full_resync: bool
-    started_at: datetime
-    reconcile: bool
-    phase: str = "scan"  # scan → repair → reconcile → verify
-    reconcile_page: int = 1
-    reconcile_started_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "phase": self.phase,
-            "position": self.position.to_json(),
-            "fullResync": self.full_resync,
-            "startedAt": self.started_at.isoformat(),
-            "reconcile": self.reconcile,
-            "reconcilePage": self.reconcile_page,
-            "reconcileStartedAt": self.reconcile_started_at.isoformat() if self.reconcile_started_at else None,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
-        reconcile_started = data.get("reconcileStartedAt")
-        return cls(
-            position=ScanPosition.from_json(data.get("position") or {}),
-            full_resync=bool(data.get("fullResync")),
-            started_at=datetime.fromisoformat(data["startedAt"]),
-            reconcile=bool(data.get("reconcile")),
-            phase=str(data.get("phase", "scan")),
-            reconcile_page=int(data.get("reconcilePage", 1)),
-            reconcile_started_at=datetime.fromisoformat(reconcile_started) if reconcile_started else None,
-        )
 
 
 @dataclass
@@ -208,24 +171,25 @@ class CustomerSync:
         return None
 
     def _resume_or_start(self, state: sync_state.ScanState, full_resync: bool) -> Checkpoint:
-        if state.checkpoint and (not full_resync or state.checkpoint.get("fullResync")):
-            checkpoint = Checkpoint.from_json(state.checkpoint)
-            logger.info("resuming customer sync", extra={"phase": checkpoint.phase})
-            return checkpoint
         now = self.now()
-        window_start = now - timedelta(days=state.window_days)
-        if full_resync or state.cursor is None:
-            since = window_start
+        if full_resync or state.last_reconcile_at is None:
+            # a first sync into an empty cache has nothing stale to find
+            reconcile = full_resync or customers.count(self.db, self.tenant.user_id) > 0
         else:
-            since = state.cursor - timedelta(seconds=self.settings.cursor_overlap_seconds)
-        interval = timedelta(days=self.settings.customer_reconcile_interval_days)
-        if full_resync:
-            reconcile = True
-        elif state.last_reconcile_at is None:
-            reconcile = customers.count(self.db, self.tenant.user_id) > 0
-        else:
-            reconcile = now - state.last_reconcile_at >= interval
-        return Checkpoint(ScanPosition(since), full_resync=full_resync, started_at=now, reconcile=reconcile)
+            reconcile = now - state.last_reconcile_at >= timedelta(days=self.settings.customer_reconcile_interval_days)
+        checkpoint, resumed = start_or_resume(
+            state.checkpoint,
+            cursor=state.cursor,
+            window_days=state.window_days,
+            overlap_seconds=self.settings.cursor_overlap_seconds,
+            full_resync=full_resync,
+            reconcile=reconcile,
+            first_phase="scan",
+            now=now,
+        )
+        if resumed:
+            logger.info("resuming customer sync", extra={"phase": checkpoint.phase})
+        return checkpoint
 
     def _pause(self, checkpoint: Checkpoint) -> None:
         with self.db.transaction():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from books_sync.zoho_client import PER_PAGE
@@ -69,3 +69,70 @@ def unseen(endpoint: str, position: ScanPosition, modified: Sequence[datetime | 
             done += 1
         index += 1
     return index
+
+
+@dataclass
+class Checkpoint:
+    """Where a sync run stands between invocations (stored in `sync_metadata.<step>_checkpoint`).
+
+    Phases run in order; each step names its own (customers: scan → repair → reconcile → verify;
+    invoices: skips → scan → reconcile → verify).
+    """
+
+    position: ScanPosition
+    full_resync: bool
+    started_at: datetime
+    reconcile: bool
+    phase: str
+    reconcile_page: int = 1
+    reconcile_started_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "position": self.position.to_json(),
+            "fullResync": self.full_resync,
+            "startedAt": self.started_at.isoformat(),
+            "reconcile": self.reconcile,
+            "reconcilePage": self.reconcile_page,
+            "reconcileStartedAt": self.reconcile_started_at.isoformat() if self.reconcile_started_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
+        reconcile_started = data.get("reconcileStartedAt")
+        return cls(
+            position=ScanPosition.from_json(data.get("position") or {}),
+            full_resync=bool(data.get("fullResync")),
+            started_at=datetime.fromisoformat(data["startedAt"]),
+            reconcile=bool(data.get("reconcile")),
+            phase=str(data["phase"]),
+            reconcile_page=int(data.get("reconcilePage", 1)),
+            reconcile_started_at=datetime.fromisoformat(reconcile_started) if reconcile_started else None,
+        )
+
+
+def start_or_resume(
+    saved: dict[str, Any] | None,
+    *,
+    cursor: datetime | None,
+    window_days: int,
+    overlap_seconds: float,
+    full_resync: bool,
+    reconcile: bool,
+    first_phase: str,
+    now: datetime,
+) -> tuple[Checkpoint, bool]:
+    """The saved checkpoint (a plain run never drops a full resync in progress), else a new one.
+
+    A new scan starts `overlap_seconds` before the cursor, or `window_days` back on a first sync
+    or a full resync, on a whole second (Zoho's filter has no fractions). Returns (checkpoint, resumed).
+    """
+    if saved and (not full_resync or saved.get("fullResync")):
+        return Checkpoint.from_json(saved), True
+    if full_resync or cursor is None:
+        since = now - timedelta(days=window_days)
+    else:
+        since = cursor - timedelta(seconds=overlap_seconds)
+    position = ScanPosition(since.replace(microsecond=0))
+    return Checkpoint(position, full_resync, now, reconcile or full_resync, first_phase), False

@@ -1,0 +1,101 @@
+"""From Zoho invoice rows to `invoices_cache` rows.
+
+Pure functions. The invoice list carries everything we keep (no detail call per invoice); rows
+are untrusted: a row without an id, customer or modification time is refused with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from books_sync.contacts import MAX_ID, clean_text
+from books_sync.zoho_time import parse_zoho_time
+
+_MAX_AMOUNT = Decimal("1e15")
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    zoho_invoice_id: str
+    zoho_customer_id: str
+    invoice_number: str | None
+    status: str | None
+    invoice_date: date | None
+    due_date: date | None
+    total: Decimal | None
+    balance: Decimal | None
+    currency_code: str | None
+    modified_at: datetime
+    row: Mapping[str, Any]  # the row as Zoho sent it (kept in `invoice_sync_skips` when unlinked)
+
+    def as_row(self, customer_id: str) -> dict[str, Any]:
+        return {
+            "zoho_invoice_id": self.zoho_invoice_id,
+            "customer_id": customer_id,
+            "invoice_number": self.invoice_number,
+            "status": self.status,
+            "invoice_date": self.invoice_date.isoformat() if self.invoice_date else None,
+            "due_date": self.due_date.isoformat() if self.due_date else None,
+            "total": str(self.total) if self.total is not None else None,
+            "balance": str(self.balance) if self.balance is not None else None,
+            "currency_code": self.currency_code,
+            "zoho_last_modified_at": self.modified_at.isoformat(),
+        }
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _amount(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and abs(amount) < _MAX_AMOUNT else None
+
+
+def _id(value: Any) -> str | None:
+    text = clean_text(value, limit=MAX_ID + 1)
+    return text if text and len(text) <= MAX_ID else None
+
+
+def parse_invoice_row(row: Any) -> InvoiceRecord | str:
+    """The record, or the reason the row cannot be used (logged and counted by the caller)."""
+    if not isinstance(row, Mapping):
+        return f"row is a {type(row).__name__}, not an object"
+    invoice_id = _id(row.get("invoice_id"))
+    if invoice_id is None:
+        return "row has no usable invoice_id"
+    customer_id = _id(row.get("customer_id"))
+    if customer_id is None:
+        return f"invoice {invoice_id}: no usable customer_id"
+    try:
+        modified_at = parse_zoho_time(row.get("last_modified_time"))
+    except ValueError:
+        return f"invoice {invoice_id}: last_modified_time is missing or malformed"
+    status = clean_text(row.get("status"), limit=40)
+    return InvoiceRecord(
+        zoho_invoice_id=invoice_id,
+        zoho_customer_id=customer_id,
+        invoice_number=clean_text(row.get("invoice_number"), limit=200),
+        status=status.lower() if status else None,
+        invoice_date=_date(row.get("date")),
+        due_date=_date(row.get("due_date")),
+        total=_amount(row.get("total")),
+        balance=_amount(row.get("balance")),
+        currency_code=clean_text(row.get("currency_code"), limit=10),
+        modified_at=modified_at,
+        row=row,
+    )

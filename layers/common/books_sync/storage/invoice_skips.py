@@ -1,0 +1,78 @@
+"""SQL for `invoice_sync_skips`: invoices held back because their customer could not be found.
+
+An invoice lands here instead of being lost, with the row Zoho sent, and leaves as soon as it links.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from books_sync.db import Database, to_json
+
+
+@dataclass(frozen=True)
+class Skip:
+    zoho_invoice_id: str
+    zoho_customer_id: str | None
+    invoice: dict[str, Any]
+
+
+def pending(db: Database, user_id: str, limit: int) -> list[Skip]:
+    """The skips to retry this run, least recently tried first."""
+    rows = db.run(
+        """
+        SELECT zoho_invoice_id, zoho_customer_id, invoice FROM invoice_sync_skips
+         WHERE user_id = :user_id
+         ORDER BY last_seen_at, zoho_invoice_id
+         LIMIT :limit
+        """,
+        user_id=user_id,
+        limit=limit,
+    )
+    return [Skip(row[0], row[1], row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
+
+
+def record(db: Database, user_id: str, skips: Sequence[dict[str, Any]], run_started_at: datetime) -> None:
+    """Add or refresh skips (`zoho_invoice_id`, `zoho_customer_id`, `reason`, `invoice`): one statement.
+
+    `attempts` counts runs, not sightings: a skip seen twice in one run counts once.
+    """
+    if not skips:
+        return
+    db.run(
+        """
+        INSERT INTO invoice_sync_skips AS s (user_id, zoho_invoice_id, zoho_customer_id, reason, invoice)
+        SELECT :user_id, r.zoho_invoice_id, r.zoho_customer_id, r.reason, r.invoice
+          FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+               AS r(zoho_invoice_id text, zoho_customer_id text, reason text, invoice jsonb)
+        ON CONFLICT (user_id, zoho_invoice_id) DO UPDATE SET
+               zoho_customer_id = EXCLUDED.zoho_customer_id,
+               reason = EXCLUDED.reason,
+               invoice = EXCLUDED.invoice,
+               attempts = s.attempts + CASE WHEN s.last_seen_at < :run_started_at THEN 1 ELSE 0 END,
+               last_seen_at = now()
+        """,
+        user_id=user_id,
+        rows=to_json(list(skips)),
+        run_started_at=run_started_at,
+    )
+
+
+def clear(db: Database, user_id: str, zoho_invoice_ids: Sequence[str]) -> int:
+    if not zoho_invoice_ids:
+        return 0
+    rows = db.run(
+        "DELETE FROM invoice_sync_skips WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) "
+        "RETURNING 1",
+        user_id=user_id,
+        ids=list(zoho_invoice_ids),
+    )
+    return len(rows)
+
+
+def count(db: Database, user_id: str) -> int:
+    return int(db.scalar("SELECT count(*) FROM invoice_sync_skips WHERE user_id = :user_id", user_id=user_id))

@@ -1,0 +1,129 @@
+"""SQL for `invoices_cache`. Writes are set-based: one statement per page, never one per row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from books_sync.db import Database, to_json
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+_UPSERT_PAGE = """
+WITH page AS (
+    SELECT *
+      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
+           zoho_invoice_id text, customer_id uuid, invoice_number text, status text, invoice_date date,
+           due_date date, total numeric, balance numeric, currency_code text,
+           zoho_last_modified_at timestamptz)
+), compared AS (
+    SELECT p.*, i.id AS existing_id,
+           i.id IS NOT NULL
+           AND (i.customer_id, i.invoice_number, i.status, i.invoice_date, i.due_date, i.total, i.balance,
+                i.currency_code, i.zoho_last_modified_at, i.deleted_at)
+               IS NOT DISTINCT FROM
+               (p.customer_id, p.invoice_number, p.status, p.invoice_date, p.due_date, p.total, p.balance,
+                p.currency_code, p.zoho_last_modified_at, NULL::timestamptz) AS same
+      FROM page AS p
+      LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = p.zoho_invoice_id
+), touched AS (
+    UPDATE invoices_cache AS i
+       SET local_last_synced_at = now()
+      FROM compared AS c
+     WHERE c.same AND i.id = c.existing_id
+ RETURNING 1
+), upserted AS (
+    INSERT INTO invoices_cache AS i (
+           user_id, zoho_invoice_id, customer_id, invoice_number, status, invoice_date, due_date, total,
+           balance, currency_code, zoho_last_modified_at, local_last_synced_at)
+    SELECT :user_id, c.zoho_invoice_id, c.customer_id, c.invoice_number, c.status, c.invoice_date, c.due_date,
+           c.total, c.balance, c.currency_code, c.zoho_last_modified_at, now()
+      FROM compared AS c
+     WHERE NOT c.same
+    ON CONFLICT (user_id, zoho_invoice_id) DO UPDATE SET
+           customer_id = EXCLUDED.customer_id,
+           invoice_number = EXCLUDED.invoice_number,
+           status = EXCLUDED.status,
+           invoice_date = EXCLUDED.invoice_date,
+           due_date = EXCLUDED.due_date,
+           total = EXCLUDED.total,
+           balance = EXCLUDED.balance,
+           currency_code = EXCLUDED.currency_code,
+           zoho_last_modified_at = EXCLUDED.zoho_last_modified_at,
+           local_last_synced_at = now(),
+           deleted_at = NULL,
+           updated_at = now()
+     -- an older copy (a retried skip, an overlap re-read) never overwrites a newer one
+     WHERE i.zoho_last_modified_at IS NULL OR EXCLUDED.zoho_last_modified_at >= i.zoho_last_modified_at
+ RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM upserted WHERE inserted),
+       (SELECT count(*) FROM upserted WHERE NOT inserted),
+       (SELECT count(*) FROM touched)
+"""
+
+
+def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
+    """Insert new, update changed, touch `local_last_synced_at` of unchanged: one statement."""
+    if not rows:
+        return UpsertCounts()
+    result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(list(rows)))
+    inserted, updated, touched = (int(value) for value in result[0])
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
+
+
+def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> None:
+    """Reconcile: these invoices are among Zoho's unpaid ones."""
+    if zoho_ids:
+        db.run(
+            "UPDATE invoices_cache SET reconciled_at = :seen_at "
+            "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[]))",
+            user_id=user_id,
+            ids=list(zoho_ids),
+            seen_at=seen_at,
+        )
+
+
+def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -> list[str]:
+    """Cached as open, but not in Zoho's unpaid list since the reconcile began: to check one by one."""
+    rows = db.run(
+        """
+        SELECT zoho_invoice_id FROM invoices_cache
+         WHERE user_id = :user_id AND deleted_at IS NULL AND balance > 0
+           AND coalesce(status, '') NOT IN ('draft', 'void', 'paid')
+           AND created_at < :started_at
+           AND (reconciled_at IS NULL OR reconciled_at < :started_at)
+         ORDER BY zoho_invoice_id
+         LIMIT :limit
+        """,
+        user_id=user_id,
+        started_at=started_at,
+        limit=limit,
+    )
+    return [row[0] for row in rows]
+
+
+def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
+    """Deleted in Zoho: kept, marked, and no longer open (its reminders are cancelled by the reminders step)."""
+    if not zoho_ids:
+        return 0
+    rows = db.run(
+        "UPDATE invoices_cache SET deleted_at = now(), updated_at = now() "
+        "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) AND deleted_at IS NULL "
+        "RETURNING 1",
+        user_id=user_id,
+        ids=list(zoho_ids),
+    )
+    return len(rows)
+
+
+def count(db: Database, user_id: str) -> int:
+    return int(db.scalar("SELECT count(*) FROM invoices_cache WHERE user_id = :user_id", user_id=user_id))

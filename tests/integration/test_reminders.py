@@ -1,0 +1,204 @@
+"""Reminders end to end: customers and invoices synced from the emulator, then the reminders step."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from books_sync.db import Database, connect
+from customer_sync.handler import lambda_handler as customer_handler
+from invoice_sync.handler import lambda_handler as invoice_handler
+from reminders.handler import lambda_handler as reminders_handler
+from tests.conftest import Org
+from zoho_sync_cli.lambda_context import LocalLambdaContext
+
+MakeOrg = Callable[..., Org]
+PHONE = "+44 20 7946 0958"
+NO_PHONE: dict[str, Any] = {
+    "contact_persons": [{"first_name": "Ann", "is_primary_contact": True, "phone": "", "mobile": ""}],
+    "phone": "",
+    "mobile": "",
+}
+
+
+def sync(org: Org) -> dict[str, Any]:
+    """The three steps in order, as the state machine runs them; returns the reminders summary."""
+    event = {"userId": org.user_id}
+    customer_handler(event, LocalLambdaContext("customer-sync"))
+    invoice_handler(event, LocalLambdaContext("invoice-sync"))
+    return dict(reminders_handler(event, LocalLambdaContext("reminders")))
+
+
+def reminders(db: Database, zoho_invoice_id: str) -> dict[int, dict[str, Any]]:
+    rows = db.rows(
+        "SELECT r.offset_days, r.status, r.scheduled_for, r.cancel_reason, r.id FROM reminders AS r "
+        "JOIN invoices_cache AS i ON i.id = r.invoice_id WHERE i.zoho_invoice_id = :z",
+        z=zoho_invoice_id,
+    )
+    return {row["offset_days"]: row for row in rows}
+
+
+def setup(make_org: MakeOrg, *, phone: bool = True, due_in_days: int = 30) -> tuple[Org, str, str]:
+    org = make_org(customers=3, invoices=0, country_code="GB")
+    fields = {"phone": PHONE, "billing_country": "United Kingdom"} if phone else NO_PHONE
+    customer = org.control.create_contact(org.organization_id, **fields)
+    due = (date.today() + timedelta(days=due_in_days)).isoformat()
+    invoice = org.control.create_invoice(org.organization_id, customer["contact_id"], due_date=due)
+    return org, customer["contact_id"], invoice["invoice_id"]
+
+
+def test_open_invoice_gets_one_reminder_per_offset_at_the_local_morning_hour(db: Database, make_org: MakeOrg) -> None:
+    org, _, invoice = setup(make_org)
+    summary = sync(org)
+    assert summary["created"] == 3
+    made = reminders(db, invoice)
+    assert sorted(made) == [-3, 0, 7]
+    due = date.today() + timedelta(days=30)
+    for offset, row in made.items():
+        local = row["scheduled_for"].astimezone(ZoneInfo("Europe/London"))
+        assert (local.date(), local.hour, local.minute) == (due + timedelta(days=offset), 9, 0)
+        assert row["status"] == "pending"
+    again = sync(org)
+    assert (again["created"], again["cancelled"], again["rescheduled"]) == (0, 0, 0)
+    assert db.scalar("SELECT count(*) FROM reminders WHERE user_id = :u", u=org.user_id) == 3
+
+
+def test_offsets_already_past_get_no_reminder(db: Database, make_org: MakeOrg) -> None:
+    org, _, invoice = setup(make_org, due_in_days=-1)  # overdue since yesterday: only +7 is ahead
+    sync(org)
+    assert sorted(reminders(db, invoice)) == [7]
+
+
+def test_customer_without_phone_gets_no_reminders_until_a_phone_is_added(db: Database, make_org: MakeOrg) -> None:
+    org, customer, invoice = setup(make_org, phone=False)
+    summary = sync(org)
+    assert db.scalar("SELECT count(*) FROM invoices_cache WHERE zoho_invoice_id = :z", z=invoice) == 1
+    assert reminders(db, invoice) == {}
+    assert summary["skippedNoPhone"] >= 1
+    org.control.update_contact(org.organization_id, customer, phone=PHONE, billing_country="United Kingdom")
+    summary = sync(org)
+    assert summary["created"] == 3
+    assert sorted(reminders(db, invoice)) == [-3, 0, 7]
+
+
+def test_phone_change_keeps_the_reminders_and_reaches_them_through_the_view(db: Database, make_org: MakeOrg) -> None:
+    org, customer, invoice = setup(make_org)
+    sync(org)
+    before = {offset: row["id"] for offset, row in reminders(db, invoice).items()}
+    org.control.update_contact(org.organization_id, customer, phone="+44 161 496 0000")
+    summary = sync(org)
+    assert (summary["created"], summary["cancelled"]) == (0, 0)
+    assert {offset: row["id"] for offset, row in reminders(db, invoice).items()} == before
+    view = db.one(
+        "SELECT customer_phone, customer_timezone FROM invoices_with_customer WHERE zoho_invoice_id = :z", z=invoice
+    )
+    assert view is not None
+    assert view["customer_phone"] == "+441614960000"
+    assert view["customer_timezone"] == "Europe/London"
+
+
+def test_paid_invoice_cancels_pending_reminders(db: Database, make_org: MakeOrg) -> None:
+    org, _, invoice = setup(make_org)
+    sync(org)
+    org.control.pay_invoice(org.organization_id, invoice)
+    summary = sync(org)
+    assert summary["cancelled"] == 3
+    assert summary["cancelReasons"] == {"invoice paid": 3}
+    assert {row["status"] for row in reminders(db, invoice).values()} == {"cancelled"}
+
+
+def test_due_date_moved_reschedules_pending_reminders(db: Database, make_org: MakeOrg) -> None:
+    org, _, invoice = setup(make_org)
+    sync(org)
+    before = reminders(db, invoice)
+    new_due = (date.today() + timedelta(days=40)).isoformat()
+    org.control.update_invoice(org.organization_id, invoice, due_date=new_due)
+    summary = sync(org)
+    assert (summary["rescheduled"], summary["created"], summary["cancelled"]) == (3, 0, 0)
+    after = reminders(db, invoice)
+    for offset in (-3, 0, 7):
+        assert after[offset]["id"] == before[offset]["id"]
+        assert after[offset]["scheduled_for"] - before[offset]["scheduled_for"] == timedelta(days=10)
+
+
+def test_customer_deleted_or_losing_its_phone_cancels(db: Database, make_org: MakeOrg) -> None:
+    org, customer, invoice = setup(make_org)
+    other_org, other_customer, other_invoice = setup(make_org)
+    sync(org)
+    sync(other_org)
+    org.control.delete_contact(org.organization_id, customer)
+    customer_handler({"userId": org.user_id, "fullResync": True}, LocalLambdaContext("customer-sync"))
+    assert sync(org)["cancelReasons"] == {"customer deleted in Zoho": 3}
+    assert {row["cancel_reason"] for row in reminders(db, invoice).values()} == {"customer deleted in Zoho"}
+    other_org.control.update_contact(other_org.organization_id, other_customer, **NO_PHONE)
+    assert sync(other_org)["cancelReasons"] == {"customer has no phone": 3}
+    assert {row["status"] for row in reminders(db, other_invoice).values()} == {"cancelled"}
+
+
+def test_manual_override_gives_a_phone(db: Database, make_org: MakeOrg) -> None:
+    org, customer, _ = setup(make_org, phone=False)
+    sync(org)
+    db.run(
+        "UPDATE customers_cache SET phone_override = '+442079460000' WHERE user_id = :u AND zoho_customer_id = :z",
+        u=org.user_id,
+        z=customer,
+    )
+    assert dict(reminders_handler({"userId": org.user_id}, LocalLambdaContext("reminders")))["created"] == 3
+
+
+def test_concurrent_runs_create_no_duplicates(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=40, invoices=300, seed=5)
+    customer_handler({"userId": org.user_id}, LocalLambdaContext("customer-sync"))
+    invoice_handler({"userId": org.user_id}, LocalLambdaContext("invoice-sync"))
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(dict(reminders_handler({"userId": org.user_id}, LocalLambdaContext("reminders"))))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    created = sorted(r["created"] for r in results)
+    assert created[0] == 0 and created[1] > 0  # the second waited for the first, then found nothing to do
+    duplicates = db.scalar(
+        "SELECT count(*) FROM (SELECT invoice_id, offset_days FROM reminders WHERE user_id = :u "
+        "GROUP BY 1, 2 HAVING count(*) > 1) AS d",
+        u=org.user_id,
+    )
+    assert duplicates == 0
+    now = datetime.now(UTC)
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM reminders WHERE user_id = :u AND status = 'pending' AND scheduled_for <= :now",
+            u=org.user_id,
+            now=now,
+        )
+        == 0
+    )
+
+
+def test_second_connection_sees_each_invoice_with_its_current_customer(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=10, invoices=40)
+    sync(org)
+    reader = connect(db.params)
+    try:
+        rows = reader.rows(
+            "SELECT v.customer_name, v.customer_phone, c.customer_name AS name, "
+            "coalesce(c.phone_override, c.primary_phone) AS phone FROM invoices_with_customer AS v "
+            "JOIN customers_cache AS c ON c.id = v.customer_id WHERE v.user_id = :u",
+            u=org.user_id,
+        )
+    finally:
+        reader.close()
+    assert len(rows) == db.scalar("SELECT count(*) FROM invoices_cache WHERE user_id = :u", u=org.user_id) > 0
+    assert all((r["customer_name"], r["customer_phone"]) == (r["name"], r["phone"]) for r in rows)
