@@ -8,21 +8,16 @@
    <= 2% over; then an incremental run with nothing changed, target <= 2 calls.
 """
 
-# ruff: noqa: E402 - bench/ leaves sys.path before the imports (see below)
 from __future__ import annotations
 
 import argparse
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-# This script shares its name with the step's package: drop bench/ from the path so the import
-# below finds the real `customer_sync` package, not this file.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 
 from books_sync.db import Database
 from books_sync.settings import get_settings

@@ -10,6 +10,8 @@ import argparse
 import os
 import time
 
+import bench_path  # noqa: F401 - first: takes bench/ off sys.path
+
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
 from books_sync.zoho_client import ZohoClient
