@@ -149,6 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_emulator.add_argument("--rate-limit", metavar="K/W", help="allow K calls per W seconds per organization")
     p_emulator.set_defaults(func=cmd_emulator)
 
+    p_run = commands.add_parser(
+        "run",
+        help="run the three steps in process for one or every active tenant",
+        description="Customer sync, invoice sync and reminders in process (no Step Functions), against the "
+        "configured database and Zoho (ZOHO_* variables), with progress and a summary table.",
+    )
+    p_run.add_argument("--user-id", action="append", type=_non_empty, help="a tenant (repeatable; default: all active)")
+    p_run.add_argument("--full-resync", action="store_true", help="reach back the whole sync window")
+    p_run.set_defaults(func=cmd_run)
+
     p_demo = commands.add_parser(
         "demo", help="run the whole system locally and print a summary", description="Local end-to-end demo."
     )
@@ -186,6 +196,12 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     finally:
         running.stop()
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from zoho_sync_cli.run import run_tenants
+
+    return run_tenants(args.user_id, full_resync=args.full_resync)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

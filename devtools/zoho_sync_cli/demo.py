@@ -1,28 +1,110 @@
-"""`zoho-sync demo`: the whole system on this machine, no AWS, no Zoho."""
+"""`zoho-sync demo`: the whole system on this machine, no AWS account, no Zoho, no Docker.
+
+A throw-away embedded Postgres, the Zoho emulator with three businesses (one large enough that
+its sync steps need several calls, one whose refresh token was revoked), and the real state
+machine definition run by moto's Step Functions with our real handlers. Then a few records change
+in Zoho and the execution runs again: an incremental run.
+"""
 
 from __future__ import annotations
 
-from books_sync.db import connect_from_settings
-from books_sync.migrator import migrate
+import os
+from datetime import date, timedelta
+from typing import Any
+
+from books_sync.db import Database
 from books_sync.settings import get_settings
-from books_sync.storage import tenants
+from zoho_sync_cli.local_stack import LocalStack, local_stack
+from zoho_sync_cli.local_state_machine import Execution, LocalStateMachine
+from zoho_sync_cli.report import HEADERS, tenant_reports
 from zoho_sync_cli.tables import render
+
+TENANTS: dict[str, dict[str, Any]] = {
+    "acme": {"organization_id": "60010000001", "customers": 150, "invoices": 600, "seed": 1, "country_code": "IN"},
+    "globex": {"organization_id": "60010000002", "customers": 1500, "invoices": 4000, "seed": 2, "country_code": "GB"},
+    "initech": {"organization_id": "60010000003", "customers": 40, "invoices": 80, "seed": 3, "country_code": "US"},
+}
+REVOKED = "initech"
+# Each Lambda call gets a 1 s working budget (timeout minus the safety margin), so the large
+# tenant's first sync needs several calls: the state machine's hasMore loop at work.
+DEMO_TIMEOUT_SECONDS = 1.0
+DEMO_SAFETY_MARGIN_SECONDS = 0.0
 
 
 def run_demo() -> int:
-    settings = get_settings()
-    db = connect_from_settings(settings)
-    try:
-        applied = migrate(db)
-        print(f"database: {db.params.describe()} ({len(applied)} migration(s) applied)")
-        tenants.upsert(db, user_id="demo-tenant", organization_id="60000000001", refresh_token="demo-refresh-token")  # noqa: S106
-        rows = tenants.list_all(db)
-    finally:
-        db.close()
+    with local_stack() as stack:
+        os.environ["ZOHO_RATE_LIMIT_CALLS"] = "100000"  # the emulator has no rate limit in the demo
+        os.environ["SYNC_TIME_SAFETY_MARGIN_SECONDS"] = str(DEMO_SAFETY_MARGIN_SECONDS)
+        get_settings.cache_clear()
+        db = stack.connect()
+        try:
+            return _demo(stack, db)
+        finally:
+            db.close()
+
+
+def _demo(stack: LocalStack, db: Database) -> int:
+    print(f"database: {db.params.describe()} (embedded, throw-away)")
+    print(f"Zoho Books emulator: {stack.emulator.url}")
+    for user_id, spec in TENANTS.items():
+        options = {k: v for k, v in spec.items() if k != "organization_id"}
+        token = stack.add_tenant(db, user_id, spec["organization_id"], **options)
+        if user_id == REVOKED:
+            stack.control.revoke_refresh_token(token)
+        print(f"  tenant {user_id}: {spec['customers']} customers, {spec['invoices']} invoices in Zoho")
+    print(f"  ({REVOKED}'s refresh token has been revoked in Zoho, as when a user disconnects the app)")
+
+    with LocalStateMachine(timeout_seconds=DEMO_TIMEOUT_SECONDS).running() as machine:
+        print("\n== first run: state machine execution with input {} (all tenants) ==")
+        first = machine.execute({})
+        before = _print_execution(db, first, {})
+
+        acme = TENANTS["acme"]["organization_id"]
+        snapshot = stack.control.snapshot(acme)
+        customer = next(c for c in snapshot["contacts"] if c["contact_type"] == "customer")
+        unpaid = next(i for i in snapshot["invoices"] if i["status"] in ("sent", "overdue"))
+        stack.control.update_contact(acme, customer["contact_id"], mobile="+91 98450 12345")
+        stack.control.pay_invoice(acme, unpaid["invoice_id"])
+        due = (date.today() + timedelta(days=20)).isoformat()
+        stack.control.create_invoice(acme, customer["contact_id"], due_date=due)
+        print("\n== in Zoho: acme changed a customer's mobile, got an invoice paid and issued a new one ==")
+        print("== second run: incremental ==")
+        second = machine.execute({})
+        _print_execution(db, second, before)
+
+    healthy = [u for u in TENANTS if u != REVOKED]
+    ok = all(r.get("status") == "ok" for r in _results(second) if r.get("userId") in healthy)
+    print()
+    if ok:
+        print(f"healthy tenants synced: {', '.join(healthy)}")
+    reauth = tenant_reports(db, [REVOKED])[REVOKED]
+    print(f"{REVOKED} needs re-authorization (connection status: {reauth.connection}). After the user "
+          f"reconnects: zoho-sync tenant add --user-id {REVOKED} --organization-id "
+          f"{TENANTS[REVOKED]['organization_id']} --refresh-token-stdin")  # fmt: skip
+    return 0 if ok else 1
+
+
+def _results(execution: Execution) -> list[dict[str, Any]]:
+    return list((execution.output or {}).get("results", []))
+
+
+def _print_execution(db: Database, execution: Execution, calls_before: dict[str, int]) -> dict[str, int]:
+    print(f"execution {execution.status} in {execution.seconds:.1f} s", end="")
+    if execution.error:
+        print(f" ({execution.error}: {execution.cause})")
+    else:
+        print()
     print(
-        render(
-            ["user", "organization", "dc", "status"],
-            [[t.user_id, t.organization_id, t.data_center, t.status] for t in rows],
-        )
+        "Lambda invocations: " + ", ".join(f"{name} {count}" for name, count in sorted(execution.invocations.items()))
     )
-    return 0
+    statuses = {r["userId"]: r.get("status", "?") for r in _results(execution)}
+    for item in (execution.output or {}).get("notSynced", []):
+        statuses[item["userId"]] = f"not synced ({item['status']})"
+    reports = tenant_reports(db, list(TENANTS))
+    rows = []
+    for user_id, report in reports.items():
+        error = next((r.get("error") for r in _results(execution) if r.get("userId") == user_id), None)
+        status = statuses.get(user_id, "?") + (f": {error}" if error else "")
+        rows.append([*report.row(report.zoho_calls - calls_before.get(user_id, 0)), status])
+    print(render([*HEADERS[:-1], "Zoho calls this run", "status"], rows))
+    return {user_id: report.zoho_calls for user_id, report in reports.items()}

@@ -24,7 +24,9 @@ def test_empty_input_selects_every_active_tenant_and_reports_the_others(three_te
     assert out == {
         "tenants": [{"userId": "u1", "fullResync": False}, {"userId": "u2", "fullResync": False}],
         "fullResync": False,
+        "maxConcurrency": 5,
         "unknownUserIds": [],
+        "needsReauth": ["u3"],
         "notSynced": [{"userId": "u3", "status": "needs_reauth", "reason": "refresh token revoked"}],
     }
 

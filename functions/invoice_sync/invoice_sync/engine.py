@@ -34,7 +34,6 @@ logger = Logger(service="invoice-sync", child=True)
 _VERIFY_BATCH = 50
 _NOT_IN_ZOHO = "customer not found in Zoho"
 _UNUSABLE = "customer detail unusable"
-_DEFERRED = "customer fetch deferred"
 
 
 def utcnow() -> datetime:
@@ -97,6 +96,7 @@ class _Linking:
     linked: list[str] = field(default_factory=list)  # their Zoho invoice ids
     skips: list[dict[str, Any]] = field(default_factory=list)
     fetched_customers: list[CustomerRecord] = field(default_factory=list)
+    deferred: set[str] = field(default_factory=set)  # customers not asked for: out of time or daily budget
     stop: BaseException | None = None  # DailyBudgetReached met while fetching customers
 
 
@@ -199,7 +199,7 @@ class InvoiceSync:
                 reasons[zoho_customer_id] = self._unavailable[zoho_customer_id]  # asked already this run
                 continue
             if out.stop is not None or self.budget.should_stop():
-                reasons[zoho_customer_id] = _DEFERRED
+                out.deferred.add(zoho_customer_id)
                 continue
             try:
                 country, timezone = self._organization()
@@ -215,7 +215,7 @@ class InvoiceSync:
                 )
             except DailyBudgetReached as exc:
                 out.stop = exc
-                reasons[zoho_customer_id] = _DEFERRED
+                out.deferred.add(zoho_customer_id)
             self.budget.record_progress()
         for record in records:
             if record.zoho_customer_id in reasons:
@@ -264,7 +264,7 @@ class InvoiceSync:
             return
         records = [r for r in (parse_invoice_row(skip.invoice) for skip in skips) if isinstance(r, InvoiceRecord)]
         linking = self._link(records)
-        self._write(records, linking, None)
+        self._write([r for r in records if r.zoho_customer_id not in linking.deferred], linking, None)
         logger.info("retried held-back invoices", extra={"retried": len(records), "stillHeldBack": len(linking.skips)})
         if linking.stop is not None:
             raise linking.stop
@@ -281,25 +281,37 @@ class InvoiceSync:
             parsed = [parse_invoice_row(row) for row in page.rows]
             modified = [p.modified_at if isinstance(p, InvoiceRecord) else None for p in parsed]
             rows = parsed[unseen("invoices.list", position, modified) :]
-            records: dict[str, InvoiceRecord] = {}
+            valid: list[InvoiceRecord] = []
             for row in rows:
                 if isinstance(row, str):
                     self.summary.skipped_invalid += 1
                     logger.warning("skipping an invoice row", extra={"reason": row})
-                    continue
-                self.summary.fetched += 1
-                records[row.zoho_invoice_id] = row  # the same invoice twice in a page: the later row wins
-                position = position.after(row.modified_at)
-            if position == checkpoint.position and page.has_more:
+                else:
+                    valid.append(row)
+            if not valid and page.has_more:
                 raise ZohoProtocolError(
                     "invoices.list", f"page {page.page} brought no usable new rows; the list is not advancing"
                 )
-            linking = self._link(list(records.values()))
+            linking = self._link(list({r.zoho_invoice_id: r for r in valid}.values()))
+            if linking.deferred:
+                # Out of time (or budget) before every customer was fetched: commit the page up to the
+                # first invoice still waiting for its customer; the next call resumes right there.
+                cut = next(i for i, r in enumerate(valid) if r.zoho_customer_id in linking.deferred)
+                valid = valid[:cut]
+                kept = {r.zoho_invoice_id for r in valid}
+                linking.skips = [skip for skip in linking.skips if skip["zoho_invoice_id"] in kept]
+            records: dict[str, InvoiceRecord] = {}
+            for row in valid:
+                records[row.zoho_invoice_id] = row  # the same invoice twice in a page: the later row wins
+                position = position.after(row.modified_at)
+            self.summary.fetched += len(valid)
             if records:
                 checkpoint.position = position
                 self._write(list(records.values()), linking, checkpoint)
             if linking.stop is not None:
                 raise linking.stop
+            if linking.deferred:
+                return False
             if not page.has_more:
                 return True
 
@@ -350,7 +362,10 @@ class InvoiceSync:
                 checked.append(zoho_id)
                 self.budget.record_progress()
             linking = self._link(current)
-            self._write(current, linking, None)
+            self._write([r for r in current if r.zoho_customer_id not in linking.deferred], linking, None)
+            waiting = {r.zoho_invoice_id for r in current if r.zoho_customer_id in linking.deferred}
+            checked = [zoho_id for zoho_id in checked if zoho_id not in waiting]
+            stopped = stopped or bool(waiting)
             with self.db.transaction():
                 invoices.mark_seen_open(self.db, self.tenant.user_id, checked, started)
                 self.summary.marked_deleted += invoices.mark_deleted(self.db, self.tenant.user_id, gone)

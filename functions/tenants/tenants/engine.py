@@ -21,6 +21,7 @@ class NotSynced:
 class TenantSelection:
     user_ids: list[str]
     full_resync: bool
+    max_concurrency: int
     unknown_user_ids: list[str] = field(default_factory=list)
     not_synced: list[NotSynced] = field(default_factory=list)
 
@@ -28,12 +29,14 @@ class TenantSelection:
         return {
             "tenants": [{"userId": user_id, "fullResync": self.full_resync} for user_id in self.user_ids],
             "fullResync": self.full_resync,
+            "maxConcurrency": self.max_concurrency,
             "unknownUserIds": self.unknown_user_ids,
+            "needsReauth": [n.user_id for n in self.not_synced if n.status == "needs_reauth"],
             "notSynced": [{"userId": n.user_id, "status": n.status, "reason": n.reason} for n in self.not_synced],
         }
 
 
-def select_tenants(db: Database, request: ListTenantsEvent) -> TenantSelection:
+def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int) -> TenantSelection:
     """Active tenants are synced; inactive ones and unknown ids are reported, never silently dropped."""
     known = {tenant.user_id: tenant for tenant in tenants.list_all(db)}
     wanted = list(request.user_ids) if request.user_ids is not None else sorted(known)
@@ -48,4 +51,4 @@ def select_tenants(db: Database, request: ListTenantsEvent) -> TenantSelection:
             not_synced.append(NotSynced(user_id, tenant.status, tenant.status_reason))
         else:
             selected.append(user_id)
-    return TenantSelection(selected, request.full_resync, unknown, not_synced)
+    return TenantSelection(selected, request.full_resync, max_concurrency, unknown, not_synced)

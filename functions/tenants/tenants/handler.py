@@ -22,11 +22,12 @@ tracer = Tracer(service="tenants")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_list_tenants_event(event)
     db = get_database()
-    if get_settings().auto_migrate:
+    settings = get_settings()
+    if settings.auto_migrate:
         applied = migrate(db)
         if applied:
             logger.info("migrations applied", extra={"migrations": [m.label for m in applied]})
-    selection = select_tenants(db, request)
+    selection = select_tenants(db, request, settings.map_max_concurrency)
     logger.info(
         "tenants selected",
         extra={

@@ -59,6 +59,8 @@ class Settings:
     customer_reconcile_interval_days: float = 7.0
     invoice_reconcile_interval_hours: float = 24.0
     skip_retry_limit: int = 50
+    # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
+    map_max_concurrency: int = 5
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -210,6 +212,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         skip_retry_limit=_parse(
             env, "SKIP_RETRY_LIMIT", _positive_int, "a positive integer", defaults.skip_retry_limit
+        ),
+        map_max_concurrency=_parse(
+            env, "MAP_MAX_CONCURRENCY", _positive_int, "a positive integer", defaults.map_max_concurrency
         ),
     )
 

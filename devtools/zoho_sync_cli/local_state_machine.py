@@ -1,0 +1,174 @@
+"""Run the real `statemachine/sync.asl.json` locally: moto's Step Functions interpreter, our handlers.
+
+moto executes the ASL for real (Task, Choice loops, Map, Retry, Catch, intrinsic functions).
+Its Lambda functions are stand-ins whose invocation is patched to call our real handlers in
+this process, with a Lambda-like context; an exception becomes a Lambda function error whose
+`errorType` is the exception's class name, which is what Retry/Catch match on AWS too.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import time
+import traceback
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+
+from customer_sync.handler import lambda_handler as customer_sync_handler
+from invoice_sync.handler import lambda_handler as invoice_sync_handler
+from reminders.handler import lambda_handler as reminders_handler
+from tenants.handler import lambda_handler as tenants_handler
+from zoho_sync_cli.lambda_context import LocalLambdaContext
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITION = ROOT / "statemachine" / "sync.asl.json"
+REGION = "us-east-1"
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+# DefinitionSubstitutions key (as in template.yaml) → (function name, handler).
+FUNCTIONS: dict[str, tuple[str, Handler]] = {
+    "TenantsFunctionArn": ("zoho-sync-tenants", tenants_handler),
+    "CustomerSyncFunctionArn": ("zoho-sync-customer-sync", customer_sync_handler),
+    "InvoiceSyncFunctionArn": ("zoho-sync-invoice-sync", invoice_sync_handler),
+    "RemindersFunctionArn": ("zoho-sync-reminders", reminders_handler),
+}
+
+
+def substitute(definition: str, values: dict[str, str]) -> str:
+    """CloudFormation's DefinitionSubstitutions: every `${Name}` must have a value."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"{DEFINITION.name}: no substitution for ${{{name}}}")
+        return values[name]
+
+    return re.sub(r"\$\{([A-Za-z0-9]+)\}", value, definition)
+
+
+@dataclass
+class Execution:
+    status: str  # SUCCEEDED | FAILED | ...
+    output: dict[str, Any] | None  # the execution output (SUCCEEDED) or the Summarize state's output
+    error: str | None
+    cause: str | None
+    seconds: float
+    invocations: dict[str, int]
+
+
+class LocalStateMachine:
+    def __init__(self, *, timeout_seconds: float = 900.0, context_factory: Callable[[str], Any] | None = None):
+        self._timeout_seconds = timeout_seconds
+        self._context_factory = context_factory or (
+            lambda name: LocalLambdaContext(name, timeout_seconds=self._timeout_seconds)
+        )
+        self._client: Any = None
+        self._arn = ""
+        self.invocations: dict[str, int] = {}
+
+    def _invoke(self, function: LambdaFunction, event: Any) -> tuple[str, bool, str]:
+        handler = next(h for name, h in FUNCTIONS.values() if name == function.function_name)
+        payload = json.loads(event) if isinstance(event, str) else event
+        self.invocations[function.function_name] = self.invocations.get(function.function_name, 0) + 1
+        try:
+            result = handler(payload, self._context_factory(function.function_name))
+            return json.dumps(result, default=str), False, ""
+        except Exception as exc:  # noqa: BLE001 - a Lambda function error, as AWS reports it
+            error = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_tb(exc.__traceback__)[-3:],
+            }
+            return json.dumps(error), True, ""
+
+    @contextmanager
+    def running(self) -> Iterator[LocalStateMachine]:
+        """moto's AWS with our four functions and the state machine created from the real definition."""
+        machine = self
+
+        def invoke(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
+            return machine._invoke(function, event)
+
+        # moto logs every failed state at ERROR with its whole parse tree; the execution result says it better.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        with (
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+            mock.patch.object(LambdaFunction, "_invoke_lambda", invoke),
+        ):
+            iam = boto3.client("iam", region_name=REGION)
+            role = iam.create_role(
+                RoleName="zoho-sync-local",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            )["Role"]["Arn"]
+            lambdas = boto3.client("lambda", region_name=REGION)
+            arns = {
+                key: lambdas.create_function(
+                    FunctionName=name,
+                    Runtime="python3.12",
+                    Role=role,
+                    Handler="handler.lambda_handler",
+                    Code={"ZipFile": _stub_zip()},
+                )["FunctionArn"]
+                for key, (name, _) in FUNCTIONS.items()
+            }
+            self._client = boto3.client("stepfunctions", region_name=REGION)
+            definition = substitute(DEFINITION.read_text(encoding="utf-8"), arns)
+            self._arn = self._client.create_state_machine(name="zoho-sync", definition=definition, roleArn=role)[
+                "stateMachineArn"
+            ]
+            yield self
+
+    def execute(self, execution_input: dict[str, Any], *, timeout_seconds: float = 3600.0) -> Execution:
+        started = time.monotonic()
+        self.invocations = {}
+        arn = self._client.start_execution(
+            stateMachineArn=self._arn, name=f"local-{uuid.uuid4().hex[:12]}", input=json.dumps(execution_input)
+        )["executionArn"]
+        while True:
+            described = self._client.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                break
+            if time.monotonic() - started > timeout_seconds:
+                raise TimeoutError(f"the execution did not finish within {timeout_seconds:g} s")
+            time.sleep(0.05)
+        output = json.loads(described["output"]) if described.get("output") else None
+        if output is None:
+            output = self._state_output("Summarize", arn)
+        return Execution(
+            status=described["status"],
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            seconds=time.monotonic() - started,
+            invocations=dict(self.invocations),
+        )
+
+    def _state_output(self, state: str, execution_arn: str) -> dict[str, Any] | None:
+        """A state's output from the execution history (a failed execution has no output of its own)."""
+        events = self._client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for event in reversed(events):
+            details = event.get("stateExitedEventDetails")
+            if details and details.get("name") == state:
+                return dict(json.loads(details["output"]))
+        return None
+
+
+def _stub_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "handler.py", "def lambda_handler(event, context):\n    raise RuntimeError('dispatched in process')\n"
+        )
+    return buffer.getvalue()
