@@ -38,6 +38,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Static security check of what ships: no SQL built by string formatting (B608), no secrets in code.
+security: $(STAMP)
+	$(BIN)/bandit -q -c pyproject.toml -r layers functions
+
 template: $(STAMP)
 	$(AWS_ENV) $(BIN)/cfn-lint template.yaml
 	$(AWS_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --template-file template.yaml
@@ -48,7 +52,7 @@ build: $(STAMP)
 pytest: $(STAMP)
 	$(AWS_ENV) $(BIN)/pytest
 
-test: lint typecheck template build pytest
+test: lint typecheck security template build pytest
 
 bench: $(STAMP)
 	$(AWS_ENV) $(BIN)/python bench/run_all.py

@@ -101,7 +101,8 @@ class TokenProvider:
         """A new access token. `rejected` is the token the API just refused (401), if any."""
         self._cached = None
         failure: ZohoAuthError | None = None
-        token = ""
+        # An empty placeholder, not a credential.
+        token = ""  # nosec B105
         with self._db.transaction():
             state = tenants.lock_token_state(self._db, self._user_id)
             if state is None:

@@ -13,10 +13,6 @@ from typing import Any
 
 from books_sync.db import Database, to_json
 
-# An invoice reminders are for: open, not deleted, its customer not deleted.
-_OPEN = """
-    i.deleted_at IS NULL AND i.balance > 0 AND coalesce(i.status, '') NOT IN ('draft', 'void', 'paid')
-"""
 
 
 @dataclass(frozen=True)
@@ -35,13 +31,15 @@ class Candidates:
 def candidates(db: Database, user_id: str) -> Candidates:
     """Open invoices of live customers; those whose customer has no effective phone are only counted."""
     rows = db.run(
-        f"""
+        """
         SELECT i.id::text, i.due_date, c.timezone,
                coalesce(c.phone_override, c.primary_phone) IS NOT NULL AS has_phone
           FROM invoices_cache AS i
           JOIN customers_cache AS c ON c.id = i.customer_id
-         WHERE i.user_id = :user_id AND c.deleted_at IS NULL AND {_OPEN}
-        """,  # noqa: S608 - a constant predicate, no data
+         WHERE i.user_id = :user_id AND c.deleted_at IS NULL
+           -- open: money owed on a sent invoice that Zoho still has
+           AND i.deleted_at IS NULL AND i.balance > 0 AND coalesce(i.status, '') NOT IN ('draft', 'void', 'paid')
+        """,
         user_id=user_id,
     )
     with_phone = [DueInvoice(row[0], row[1], row[2]) for row in rows if row[3]]
