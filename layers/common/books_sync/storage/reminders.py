@@ -14,7 +14,6 @@ from typing import Any
 from books_sync.db import Database, to_json
 
 
-
 @dataclass(frozen=True)
 class DueInvoice:
     invoice_id: str

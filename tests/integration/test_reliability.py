@@ -1,0 +1,145 @@
+"""Faults, crashes and concurrency against ground truth: a fault-free run of a twin organization.
+
+Two emulator organizations from one seed hold the same data (only their Zoho ids differ), so the
+rows a disturbed run ends with are compared with what an undisturbed run produced.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from books_sync.db import Database
+from tests.conftest import Org
+from zoho_sync_cli.pipeline import TenantRun, run_tenant
+
+MakeOrg = Callable[..., Org]
+pytestmark = pytest.mark.reliability
+
+
+def ground_truth(db: Database, user_id: str) -> tuple[list[tuple[Any, ...]], ...]:
+    """Every synced row without ids or local timestamps, in a stable order."""
+    customers = db.run(
+        "SELECT customer_name, primary_phone, primary_email, country_code, timezone, "
+        "(SELECT jsonb_agg(p - 'contact_person_id') FROM jsonb_array_elements(contact_persons) AS p)::text, "
+        "deleted_at IS NULL FROM customers_cache WHERE user_id = :u ORDER BY 1, 2, 3, 6",
+        u=user_id,
+    )
+    invoices = db.run(
+        "SELECT i.invoice_number, c.customer_name, c.primary_phone, i.status, i.invoice_date, i.due_date, i.total, "
+        "i.balance FROM invoices_cache AS i JOIN customers_cache AS c ON c.id = i.customer_id "
+        "WHERE i.user_id = :u ORDER BY 1",
+        u=user_id,
+    )
+    reminders = db.run(
+        "SELECT i.invoice_number, r.offset_days, r.scheduled_for, r.status FROM reminders AS r "
+        "JOIN invoices_cache AS i ON i.id = r.invoice_id WHERE r.user_id = :u ORDER BY 1, 2",
+        u=user_id,
+    )
+    return [tuple(r) for r in customers], [tuple(r) for r in invoices], [tuple(r) for r in reminders]
+
+
+def assert_same_rows(db: Database, user_id: str, truth_user_id: str) -> None:
+    for table, mine, truth in zip(
+        ("customers", "invoices", "reminders"), ground_truth(db, user_id), ground_truth(db, truth_user_id), strict=True
+    ):
+        missing = [row for row in truth if row not in mine][:3]
+        extra = [row for row in mine if row not in truth][:3]
+        assert (len(mine), missing, extra) == (len(truth), [], []), table
+
+
+def assert_no_duplicates_and_cursor_behind_data(db: Database, user_id: str) -> None:
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM (SELECT invoice_id, offset_days FROM reminders WHERE user_id = :u "
+            "GROUP BY 1, 2 HAVING count(*) > 1) AS d",
+            u=user_id,
+        )
+        == 0
+    )
+    row = db.one(
+        "SELECT m.customer_cursor <= (SELECT max(zoho_last_modified_at) FROM customers_cache WHERE user_id = :u) "
+        "AS customers_ok, m.invoice_cursor <= (SELECT max(zoho_last_modified_at) FROM invoices_cache "
+        "WHERE user_id = :u) AS invoices_ok FROM sync_metadata AS m WHERE m.user_id = :u",
+        u=user_id,
+    )
+    assert row is not None and row["customers_ok"] and row["invoices_ok"]
+
+
+def run_until_success(user_id: str, attempts: int = 30) -> list[TenantRun]:
+    runs = [run_tenant(user_id)]
+    while runs[-1].error is not None:
+        assert len(runs) < attempts, f"no success after {attempts} runs: {runs[-1].error}"
+        runs.append(run_tenant(user_id))
+    return runs
+
+
+def test_ten_percent_random_faults_end_at_the_fault_free_result(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None]
+) -> None:
+    clean = make_org(customers=120, invoices=400, seed=61)
+    faulty = make_org(customers=120, invoices=400, seed=61)
+    assert run_tenant(clean.user_id).error is None
+    configure(ZOHO_READ_TIMEOUT_SECONDS="0.5")  # hangs (2.5 s) time out quickly
+    faulty.control.random_faults(0.10, ["429", "500", "hang", "malformed", "401"], seed=7)
+    runs = run_until_success(faulty.user_id)
+    faulty.control.clear_faults()
+    assert_same_rows(db, faulty.user_id, clean.user_id)
+    assert_no_duplicates_and_cursor_behind_data(db, faulty.user_id)
+    stats = faulty.control.stats()
+    assert sum(int(v) for k, v in stats["statuses"].items() if k != "200") > 0, "no fault was injected"
+    assert len(runs) >= 1
+
+
+def test_sigkill_at_random_points_then_rerun_converges(db: Database, make_org: MakeOrg, db_url: str) -> None:
+    clean = make_org(customers=1000, invoices=3000, seed=71)
+    crashy = make_org(customers=1000, invoices=3000, seed=71)
+    assert run_tenant(clean.user_id).error is None
+    cli = Path(sys.executable).with_name("zoho-sync")
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    rng = random.Random(5)
+    kills = 0
+    for _ in range(4):
+        process = subprocess.Popen(
+            [str(cli), "run", "--user-id", crashy.user_id], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.7, 2.0))
+        if process.poll() is not None:
+            assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        else:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        process.wait(timeout=30)
+    assert kills >= 1
+    assert run_tenant(crashy.user_id).error is None
+    assert_same_rows(db, crashy.user_id, clean.user_id)
+    assert_no_duplicates_and_cursor_behind_data(db, crashy.user_id)
+
+
+def test_two_pipelines_for_the_same_tenant_at_once(db: Database, make_org: MakeOrg) -> None:
+    clean = make_org(customers=150, invoices=600, seed=81)
+    contested = make_org(customers=150, invoices=600, seed=81)
+    assert run_tenant(clean.user_id).error is None
+    runs: list[TenantRun] = []
+    threads = [threading.Thread(target=lambda: runs.append(run_tenant(contested.user_id))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert [r.error for r in runs] == [None, None]  # no deadlock, no error: one ran, the other skipped or waited
+    statuses = sorted(r.steps["customer-sync"]["status"] for r in runs)
+    assert statuses in (["ok", "ok"], ["ok", "skipped"])
+    run_tenant(contested.user_id)  # whichever skipped: a later run completes the picture
+    assert_same_rows(db, contested.user_id, clean.user_id)
+    assert_no_duplicates_and_cursor_behind_data(db, contested.user_id)
