@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -28,6 +28,7 @@ from books_sync.scan import Checkpoint, ScanPosition, start_or_resume, unseen
 from books_sync.settings import Settings
 from books_sync.storage import customers, sync_state
 from books_sync.storage.tenants import Tenant
+from books_sync.sync_step import SyncStep, run_exclusively, utcnow
 from books_sync.time_budget import TimeBudget
 from books_sync.zoho_client import ZohoClient
 from books_sync.zoho_errors import DailyBudgetReached, ZohoApiError, ZohoNotFound, ZohoProtocolError
@@ -36,10 +37,6 @@ logger = Logger(service="customer-sync", child=True)
 
 _VERIFY_BATCH = 50
 _LOGGED_EXAMPLES = 5
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -104,7 +101,10 @@ class _PageResult:
     error: BaseException | None = None
 
 
-class CustomerSync:
+class CustomerSync(SyncStep[CustomerSyncSummary]):
+    step = "customer"
+    logger = logger
+
     def __init__(
         self,
         db: Database,
@@ -115,30 +115,14 @@ class CustomerSync:
         *,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
-        self.client = client
-        self.tenant = tenant
-        self.settings = settings
-        self.budget = budget
-        self.now = now
-        self.summary = CustomerSyncSummary(user_id=tenant.user_id)
+        super().__init__(
+            db, client, tenant, settings, budget, summary=CustomerSyncSummary(user_id=tenant.user_id), now=now
+        )
         self._org_country = tenant.organization_country_code
         self._org_timezone = tenant.organization_timezone
         self._phone_examples: list[str] = []
 
     # ------------------------------------------------------------------------------ run
-
-    def run(self, full_resync: bool) -> CustomerSyncSummary:
-        try:
-            self._run(full_resync)
-        except DailyBudgetReached:
-            self.summary.status = "deferred"
-            self.summary.has_more = False
-            logger.warning("daily Zoho call budget reached; the run resumes from its checkpoint next time")
-        finally:
-            self.summary.api_calls = self.client.calls
-        logger.info("customer sync step done", extra=self.summary.to_output())
-        return self.summary
 
     def _run(self, full_resync: bool) -> None:
         state = sync_state.load(self.db, self.tenant.user_id, "customer")
@@ -190,11 +174,6 @@ class CustomerSync:
         if resumed:
             logger.info("resuming customer sync", extra={"phase": checkpoint.phase})
         return checkpoint
-
-    def _pause(self, checkpoint: Checkpoint) -> None:
-        with self.db.transaction():
-            sync_state.save_progress(self.db, self.tenant.user_id, "customer", None, checkpoint.to_json())
-        self.summary.has_more = True
 
     # ------------------------------------------------------------------------------ scan
 
@@ -360,25 +339,14 @@ class CustomerSync:
     # ------------------------------------------------------------------------------ reconcile
 
     def _reconcile_list(self, checkpoint: Checkpoint) -> bool:
-        """Mark every customer Zoho lists as seen; True when the whole list was read."""
-        if checkpoint.reconcile_started_at is None:
-            checkpoint.reconcile_started_at = self.now()
-        while True:
-            if self.budget.should_stop():
-                return False
-            page = self.client.contact_ids_page(checkpoint.reconcile_page)
-            with self.db.transaction():
-                restored = customers.mark_seen_in_zoho(
-                    self.db, self.tenant.user_id, page.rows, checkpoint.reconcile_started_at
-                )
-                checkpoint.reconcile_page += 1
-                if not page.has_more:
-                    checkpoint.phase = "verify"
-                sync_state.save_progress(self.db, self.tenant.user_id, "customer", None, checkpoint.to_json())
-            self.budget.record_progress()
-            self.summary.restored += restored
-            if not page.has_more:
-                return True
+        """Mark every customer Zoho lists as seen (un-deleting returners); True when the whole list was read."""
+        finished, restored = self._walk_listed_ids(
+            checkpoint,
+            self.client.contact_ids_page,
+            lambda ids, seen_at: customers.mark_seen_in_zoho(self.db, self.tenant.user_id, ids, seen_at),
+        )
+        self.summary.restored += restored
+        return finished
 
     def _reconcile_verify(self, checkpoint: Checkpoint) -> bool:
         """Customers the list did not show are checked one by one; only a 404 deletes."""
@@ -420,9 +388,12 @@ def run_customer_sync(
     client: ZohoClient | None = None,
 ) -> CustomerSyncSummary:
     """One invocation for one tenant, under the tenant's customer-sync lock (overlaps are skipped)."""
-    with db.locked(f"customer-sync:{tenant.user_id}") as taken:
-        if not taken:
-            logger.info("another customer sync of this tenant is running; skipped")
-            return CustomerSyncSummary(user_id=tenant.user_id, status="skipped")
-        engine = CustomerSync(db, client or ZohoClient(db, tenant, settings=settings), tenant, settings, budget)
-        return engine.run(full_resync)
+    return run_exclusively(
+        db,
+        f"customer-sync:{tenant.user_id}",
+        logger,
+        CustomerSyncSummary(user_id=tenant.user_id, status="skipped"),
+        lambda: CustomerSync(db, client or ZohoClient(db, tenant, settings=settings), tenant, settings, budget).run(
+            full_resync
+        ),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -25,6 +25,7 @@ from books_sync.scan import Checkpoint, start_or_resume, unseen
 from books_sync.settings import Settings
 from books_sync.storage import customers, invoice_skips, invoices, sync_state
 from books_sync.storage.tenants import Tenant
+from books_sync.sync_step import SyncStep, run_exclusively, utcnow
 from books_sync.time_budget import TimeBudget
 from books_sync.zoho_client import ZohoClient
 from books_sync.zoho_errors import DailyBudgetReached, ZohoApiError, ZohoNotFound, ZohoProtocolError
@@ -34,10 +35,6 @@ logger = Logger(service="invoice-sync", child=True)
 _VERIFY_BATCH = 50
 _NOT_IN_ZOHO = "customer not found in Zoho"
 _UNUSABLE = "customer detail unusable"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -92,15 +89,17 @@ class InvoiceSyncSummary:
 class _Linking:
     """The outcome of finding the customers of a batch of invoices."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)  # invoices_cache rows, linked
-    linked: list[str] = field(default_factory=list)  # their Zoho invoice ids
+    known: dict[str, str] = field(default_factory=dict)  # Zoho customer id → our id, cached before the fetches
     skips: list[dict[str, Any]] = field(default_factory=list)
     fetched_customers: list[CustomerRecord] = field(default_factory=list)
     deferred: set[str] = field(default_factory=set)  # customers not asked for: out of time or daily budget
     stop: BaseException | None = None  # DailyBudgetReached met while fetching customers
 
 
-class InvoiceSync:
+class InvoiceSync(SyncStep[InvoiceSyncSummary]):
+    step = "invoice"
+    logger = logger
+
     def __init__(
         self,
         db: Database,
@@ -111,28 +110,12 @@ class InvoiceSync:
         *,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
-        self.client = client
-        self.tenant = tenant
-        self.settings = settings
-        self.budget = budget
-        self.now = now
-        self.summary = InvoiceSyncSummary(user_id=tenant.user_id)
+        super().__init__(
+            db, client, tenant, settings, budget, summary=InvoiceSyncSummary(user_id=tenant.user_id), now=now
+        )
         self._org_profile: tuple[str | None, str | None] | None = None
         self._unavailable: dict[str, str] = {}  # customers this run could not get, and why
         self._started_at = now()
-
-    def run(self, full_resync: bool) -> InvoiceSyncSummary:
-        try:
-            self._run(full_resync)
-        except DailyBudgetReached:
-            self.summary.status = "deferred"
-            self.summary.has_more = False
-            logger.warning("daily Zoho call budget reached; the run resumes from its checkpoint next time")
-        finally:
-            self.summary.api_calls = self.client.calls
-        logger.info("invoice sync step done", extra=self.summary.to_output())
-        return self.summary
 
     def _run(self, full_resync: bool) -> None:
         state = sync_state.load(self.db, self.tenant.user_id, "invoice")
@@ -176,11 +159,6 @@ class InvoiceSync:
         self.summary.phase = "done"
         return None
 
-    def _pause(self, checkpoint: Checkpoint) -> None:
-        with self.db.transaction():
-            sync_state.save_progress(self.db, self.tenant.user_id, "invoice", None, checkpoint.to_json())
-        self.summary.has_more = True
-
     # ------------------------------------------------------------------------------ linking
 
     def _organization(self) -> tuple[str | None, str | None]:
@@ -190,8 +168,8 @@ class InvoiceSync:
 
     def _link(self, records: Sequence[InvoiceRecord]) -> _Linking:
         """Find each invoice's customer: one query for the batch, one fetch per missing customer."""
-        out = _Linking()
         known = customers.ids_by_zoho_id(self.db, self.tenant.user_id, [r.zoho_customer_id for r in records])
+        out = _Linking(known=known)
         missing = list(dict.fromkeys(r.zoho_customer_id for r in records if r.zoho_customer_id not in known))
         reasons: dict[str, str] = {}
         for zoho_customer_id in missing:
@@ -234,7 +212,9 @@ class InvoiceSync:
                 customers.upsert_page(self.db, self.tenant.user_id, [c.as_row() for c in linking.fetched_customers], [])
             skipped = {skip["zoho_invoice_id"] for skip in linking.skips}
             linkable = [r for r in records if r.zoho_invoice_id not in skipped]
-            ids = customers.ids_by_zoho_id(self.db, self.tenant.user_id, [r.zoho_customer_id for r in linkable])
+            # Only the customers fetched just now need their new ids looked up.
+            fetched = [c.zoho_customer_id for c in linking.fetched_customers]
+            ids = {**linking.known, **customers.ids_by_zoho_id(self.db, self.tenant.user_id, fetched)}
             rows = [r.as_row(ids[r.zoho_customer_id]) for r in linkable]
             counts = invoices.upsert_page(self.db, self.tenant.user_id, rows)
             self.summary.skips_linked += invoice_skips.clear(
@@ -319,21 +299,12 @@ class InvoiceSync:
 
     def _reconcile_list(self, checkpoint: Checkpoint) -> bool:
         """Mark every cached invoice Zoho lists as unpaid; True when the whole list was read."""
-        if checkpoint.reconcile_started_at is None:
-            checkpoint.reconcile_started_at = self.now()
-        while True:
-            if self.budget.should_stop():
-                return False
-            page = self.client.open_invoice_ids_page(checkpoint.reconcile_page)
-            with self.db.transaction():
-                invoices.mark_seen_open(self.db, self.tenant.user_id, page.rows, checkpoint.reconcile_started_at)
-                checkpoint.reconcile_page += 1
-                if not page.has_more:
-                    checkpoint.phase = "verify"
-                sync_state.save_progress(self.db, self.tenant.user_id, "invoice", None, checkpoint.to_json())
-            self.budget.record_progress()
-            if not page.has_more:
-                return True
+        finished, _ = self._walk_listed_ids(
+            checkpoint,
+            self.client.open_invoice_ids_page,
+            lambda ids, seen_at: invoices.mark_seen_open(self.db, self.tenant.user_id, ids, seen_at),
+        )
+        return finished
 
     def _reconcile_verify(self, checkpoint: Checkpoint) -> bool:
         """Open here but not unpaid in Zoho: fetch each; a 404 marks it deleted, else it is refreshed."""
@@ -387,9 +358,12 @@ def run_invoice_sync(
     client: ZohoClient | None = None,
 ) -> InvoiceSyncSummary:
     """One invocation for one tenant, under the tenant's invoice-sync lock (overlaps are skipped)."""
-    with db.locked(f"invoice-sync:{tenant.user_id}") as taken:
-        if not taken:
-            logger.info("another invoice sync of this tenant is running; skipped")
-            return InvoiceSyncSummary(user_id=tenant.user_id, status="skipped")
-        engine = InvoiceSync(db, client or ZohoClient(db, tenant, settings=settings), tenant, settings, budget)
-        return engine.run(full_resync)
+    return run_exclusively(
+        db,
+        f"invoice-sync:{tenant.user_id}",
+        logger,
+        InvoiceSyncSummary(user_id=tenant.user_id, status="skipped"),
+        lambda: InvoiceSync(db, client or ZohoClient(db, tenant, settings=settings), tenant, settings, budget).run(
+            full_resync
+        ),
+    )

@@ -80,16 +80,18 @@ def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> U
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
 
 
-def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> None:
-    """Reconcile: these invoices are among Zoho's unpaid ones."""
-    if zoho_ids:
-        db.run(
-            "UPDATE invoices_cache SET reconciled_at = :seen_at "
-            "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[]))",
-            user_id=user_id,
-            ids=list(zoho_ids),
-            seen_at=seen_at,
-        )
+def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
+    """Reconcile: these invoices are among Zoho's unpaid ones; returns how many are cached."""
+    if not zoho_ids:
+        return 0
+    rows = db.run(
+        "UPDATE invoices_cache SET reconciled_at = :seen_at "
+        "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) RETURNING 1",
+        user_id=user_id,
+        ids=list(zoho_ids),
+        seen_at=seen_at,
+    )
+    return len(rows)
 
 
 def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -> list[str]:
