@@ -138,6 +138,7 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
     get_settings.cache_clear()
     control = EmulatorControl(emulator.url)
     control.clear_faults()
+    control.freeze_clock(False)
     control.rate_limit(None)
     control.configure(
         token_ttl_seconds=3600, hang_seconds=2.5, refresh_limit=None, daily_limit=None, max_concurrent=None

@@ -45,6 +45,10 @@ class EmulatorControl:
     def advance_clock(self, seconds: float) -> None:
         self._post("clock", {"advance_seconds": seconds})
 
+    def freeze_clock(self, frozen: bool = True) -> None:
+        """While frozen, every change gets the same modification time (a bulk edit within one second)."""
+        self._post("clock", {"frozen": frozen})
+
     # faults and limits
     def inject(
         self, endpoint: str, kind: str, count: int = 1, organization_id: str | None = None, after: int = 0

@@ -115,6 +115,8 @@ def _control(emulator: Emulator, method: str, parts: list[str], data: dict[str, 
     if parts == ["clock"]:
         with emulator.lock:
             emulator.clock_offset += _seconds(data.get("advance_seconds", 0))
+            if "frozen" in data:
+                emulator.freeze_clock(bool(data["frozen"]))
         return {"now": emulator.now().isoformat()}
     if parts == ["rate-limit"]:
         emulator.set_rate_limit(data.get("calls"), float(data.get("window_seconds", 60.0)))

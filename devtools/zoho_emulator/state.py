@@ -34,7 +34,9 @@ FAULT_KINDS = (
     "missing_key",  # status 200, code 0, but without the list/object key
     "empty_page_more",  # a list page with no rows and has_more_page true
     "repeat_page",  # the previous answer of this endpoint again
-    "wrong_types",  # a list page whose rows have nulls and wrong types everywhere
+    "wrong_types",  # rows (or the detail object) with nulls and wrong types everywhere
+    "nulls",  # rows (or the detail object) whose every value is null
+    "duplicate_rows",  # a list page where every row appears twice in a row
 )
 ENDPOINTS = (
     "token",
@@ -117,6 +119,7 @@ class Emulator:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
         self.clock_offset = timedelta()
+        self.frozen_at: datetime | None = None
         self.token_ttl_seconds = 3600
         self.hang_seconds = 3.0
         self.refresh_limit: tuple[int, float] | None = (10, 600.0)
@@ -136,7 +139,16 @@ class Emulator:
     # ----------------------------------------------------------------------------- clock and data
 
     def now(self) -> datetime:
+        if self.frozen_at is not None:
+            return self.frozen_at + self.clock_offset
         return datetime.now(UTC) + self.clock_offset
+
+    def freeze_clock(self, frozen: bool) -> None:
+        with self.lock:
+            if frozen and self.frozen_at is None:
+                self.frozen_at = datetime.now(UTC)
+            elif not frozen and self.frozen_at is not None:
+                self.frozen_at = None
 
     def _tick(self) -> datetime:
         """A modification time, whole seconds as Zoho keeps them."""
@@ -464,6 +476,14 @@ class Emulator:
                 {k: (None if i % 2 else 12345) for i, k in enumerate(row)} if n % 2 else None
                 for n, row in enumerate(payload.get(key) or [{}])
             ]
+        elif fault == "wrong_types" and isinstance(payload.get(key), dict):
+            payload[key] = {k: ([1, 2] if i % 2 else 12345) for i, k in enumerate(payload[key])}
+        elif fault == "nulls" and endpoint.endswith(".list"):
+            payload[key] = [dict.fromkeys(row) for row in payload.get(key) or []]
+        elif fault == "nulls" and isinstance(payload.get(key), dict):
+            payload[key] = dict.fromkeys(payload[key])
+        elif fault == "duplicate_rows" and endpoint.endswith(".list"):
+            payload[key] = [row for row in payload.get(key) or [] for _ in range(2)]
         return Response.json(200, payload)
 
     def _token(self, form: dict[str, str]) -> Response:

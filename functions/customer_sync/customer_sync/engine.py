@@ -24,7 +24,7 @@ from books_sync.contacts import (
 )
 from books_sync.db import Database
 from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import Checkpoint, ScanPosition, start_or_resume, unseen
+from books_sync.scan import Checkpoint, PageFilter, ScanPosition, repeats, start_or_resume
 from books_sync.settings import Settings
 from books_sync.storage import customers, sync_state
 from books_sync.storage.tenants import Tenant
@@ -179,14 +179,20 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
 
     def _scan(self, checkpoint: Checkpoint) -> bool:
         """Walk the list from the checkpoint; True when the end was reached."""
+        rows_filter = PageFilter("contacts.list")
         while True:
             if self.budget.should_stop():
                 return False
             position = checkpoint.position
             page = self.client.contacts_page(position.since, position.page)
             parsed = [parse_listed_contact(row) for row in page.rows]
+            ids = [p.zoho_id if isinstance(p, ListedContact) else None for p in parsed]
             modified = [p.modified_at if isinstance(p, ListedContact) else None for p in parsed]
-            rows = parsed[unseen("contacts.list", position, modified) :]
+            fresh = rows_filter.fresh(position, ids, modified)
+            if fresh.repeated:
+                logger.warning("a contacts page repeats rows; each row is used once", extra={
+                    "page": page.page, "repeated": fresh.repeated})  # fmt: skip
+            rows = [parsed[i] for i in fresh.indexes]
             result = self._process(rows, position)
             self._commit(checkpoint, result)
             if result.error is not None:
@@ -199,7 +205,8 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
                 return True
             if checkpoint.position == position:
                 raise ZohoProtocolError(
-                    "contacts.list", f"page {page.page} brought no new rows; the list is not advancing"
+                    "contacts.list",
+                    f"page {page.page} brought no new rows{repeats(fresh)}; the list is not advancing",
                 )
 
     def _process(self, rows: list[ListedContact | str], position: ScanPosition) -> _PageResult:
@@ -217,10 +224,7 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
                 cached = stored.get(row.zoho_id)
                 if cached is not None and cached.deleted:
                     result.restored[row.zoho_id] = None
-                already = result.records.get(row.zoho_id)
-                if already is not None and already.sync_hash == row.sync_hash:
-                    pass  # the same row twice in one page: fetched once
-                elif cached is not None and cached.sync_hash == row.sync_hash:
+                if cached is not None and cached.sync_hash == row.sync_hash:
                     result.records.pop(row.zoho_id, None)
                     result.touch_ids[row.zoho_id] = None
                 else:

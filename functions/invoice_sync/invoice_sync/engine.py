@@ -21,7 +21,7 @@ from books_sync.contacts import CustomerRecord, record_from_detail
 from books_sync.db import Database
 from books_sync.invoices import InvoiceRecord, parse_invoice_row
 from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import Checkpoint, start_or_resume, unseen
+from books_sync.scan import Checkpoint, PageFilter, repeats, start_or_resume
 from books_sync.settings import Settings
 from books_sync.storage import customers, invoice_skips, invoices, sync_state
 from books_sync.storage.tenants import Tenant
@@ -253,14 +253,20 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
 
     def _scan(self, checkpoint: Checkpoint) -> bool:
         """Walk the list from the checkpoint; True when the end was reached."""
+        rows_filter = PageFilter("invoices.list")
         while True:
             if self.budget.should_stop():
                 return False
             position = checkpoint.position
             page = self.client.invoices_page(position.since, position.page)
             parsed = [parse_invoice_row(row) for row in page.rows]
+            ids = [p.zoho_invoice_id if isinstance(p, InvoiceRecord) else None for p in parsed]
             modified = [p.modified_at if isinstance(p, InvoiceRecord) else None for p in parsed]
-            rows = parsed[unseen("invoices.list", position, modified) :]
+            fresh = rows_filter.fresh(position, ids, modified)
+            if fresh.repeated:
+                logger.warning("an invoices page repeats rows; each row is used once", extra={
+                    "page": page.page, "repeated": fresh.repeated})  # fmt: skip
+            rows = [parsed[i] for i in fresh.indexes]
             valid: list[InvoiceRecord] = []
             for row in rows:
                 if isinstance(row, str):
@@ -270,9 +276,10 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
                     valid.append(row)
             if not valid and page.has_more:
                 raise ZohoProtocolError(
-                    "invoices.list", f"page {page.page} brought no usable new rows; the list is not advancing"
+                    "invoices.list",
+                    f"page {page.page} brought no usable new rows{repeats(fresh)}; the list is not advancing",
                 )
-            linking = self._link(list({r.zoho_invoice_id: r for r in valid}.values()))
+            linking = self._link(valid)
             if linking.deferred:
                 # Out of time (or budget) before every customer was fetched: commit the page up to the
                 # first invoice still waiting for its customer; the next call resumes right there.
@@ -280,14 +287,12 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
                 valid = valid[:cut]
                 kept = {r.zoho_invoice_id for r in valid}
                 linking.skips = [skip for skip in linking.skips if skip["zoho_invoice_id"] in kept]
-            records: dict[str, InvoiceRecord] = {}
             for row in valid:
-                records[row.zoho_invoice_id] = row  # the same invoice twice in a page: the later row wins
                 position = position.after(row.modified_at)
             self.summary.fetched += len(valid)
-            if records:
+            if valid:
                 checkpoint.position = position
-                self._write(list(records.values()), linking, checkpoint)
+                self._write(valid, linking, checkpoint)
             if linking.stop is not None:
                 raise linking.stop
             if linking.deferred:

@@ -21,18 +21,25 @@ def _require_object(event: Any) -> Mapping[str, Any]:
     return event
 
 
+def _shown(value: str) -> str:
+    """A value quoted for an error message, cut short: a huge input must not make a huge error."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
 def _reject_unknown(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
     unknown = sorted(str(key) for key in event if key not in allowed)
     if unknown:
-        raise EventError(f"event: unknown field(s) {', '.join(map(repr, unknown))} (expected {', '.join(allowed)})")
+        names = ", ".join(_shown(name) for name in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        raise EventError(f"event: unknown field(s) {names} (expected {', '.join(allowed)})")
 
 
 def _user_id(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise EventError(f"{field}: expected a string, got {type(value).__name__}")
     if not _USER_ID.match(value):
-        shown = value if len(value) <= 40 else value[:40] + "..."
-        raise EventError(f"{field}: {shown!r} is not a valid user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
+        raise EventError(f"{field}: {_shown(value)} is not a valid user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
     return value
 
 

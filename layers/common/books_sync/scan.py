@@ -45,30 +45,67 @@ class ScanPosition:
         return cls(datetime.fromisoformat(since) if since else None, int(data.get("doneAtSince", 0)))
 
 
-def unseen(endpoint: str, position: ScanPosition, modified: Sequence[datetime | None]) -> int:
-    """How many leading rows of the page at `position` were done before; checks the sort order.
+@dataclass(frozen=True)
+class FreshRows:
+    """Which rows of a list page are still to do."""
 
-    `modified` holds each row's last_modified_time (None for rows too broken to have one). Rows
-    out of order, or older than `since`, mean the API ignored the sort or the filter: continuing
-    could skip data, so that is a protocol error.
+    indexes: list[int]  # in page order; rows too broken to have an id stay in, for the caller to log
+    repeated: int = 0  # rows dropped: their id shows up again later in the page, or this scan took it already
+
+
+def repeats(fresh: FreshRows) -> str:
+    """For an error message: how many rows the page repeated, if any."""
+    return f" ({fresh.repeated} repeated rows already read)" if fresh.repeated else ""
+
+
+class PageFilter:
+    """Picks the rows of each page of one scan that are still to do, and checks the order.
+
+    The first `position.skip` rows at exactly `since` were done before. A row whose id shows up
+    again later in the page counts once (its last copy is used), and a row this scan already
+    took at `since` is not taken again (a page that repeats), so the position keeps counting
+    what Zoho really lists. Rows out of order, or older than `since`, mean the API ignored the
+    sort or the filter: continuing could skip data, so that is a protocol error.
     """
-    previous = position.since
-    for value in modified:
-        if value is None:
-            continue
-        if previous is not None and value < previous:
-            raise ZohoProtocolError(endpoint, "rows are not sorted by last_modified_time (or ignore the filter)")
-        previous = value
-    index = 0
-    done = 0
-    while index < len(modified) and done < position.skip:
-        value = modified[index]
-        if value is not None:
-            if value != position.since:
-                break  # fewer ties than before: never skip a row newer than `since`
-            done += 1
-        index += 1
-    return index
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self._since: datetime | None = None
+        self._taken: set[str] = set()  # ids this scan took at `_since`, its newest modification time
+
+    def fresh(
+        self, position: ScanPosition, ids: Sequence[str | None], modified: Sequence[datetime | None]
+    ) -> FreshRows:
+        """`ids` and `modified` hold each row's id and last_modified_time (None for a row too broken to have one)."""
+        previous = position.since
+        for value in modified:
+            if value is None:
+                continue
+            if previous is not None and value < previous:
+                raise ZohoProtocolError(
+                    self.endpoint, "rows are not sorted by last_modified_time (or ignore the filter)"
+                )
+            previous = value
+        last = {row_id: index for index, row_id in enumerate(ids) if row_id is not None}
+        indexes: list[int] = []
+        repeated = 0
+        to_skip = position.skip
+        for index, (row_id, value) in enumerate(zip(ids, modified, strict=True)):
+            if row_id is None or value is None:
+                indexes.append(index)
+            elif last[row_id] != index:
+                repeated += 1
+            elif to_skip and value == position.since:
+                to_skip -= 1
+            elif value == self._since and row_id in self._taken:
+                repeated += 1
+            else:
+                to_skip = 0  # fewer ties than before: never skip a row newer than `since`
+                indexes.append(index)
+                if value != self._since:
+                    self._since, self._taken = value, set()
+                self._taken.add(row_id)
+        return FreshRows(indexes, repeated)
 
 
 @dataclass
