@@ -141,7 +141,12 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
     control.freeze_clock(False)
     control.rate_limit(None)
     control.configure(
-        token_ttl_seconds=3600, hang_seconds=2.5, refresh_limit=None, daily_limit=None, max_concurrent=None
+        token_ttl_seconds=3600,
+        hang_seconds=2.5,
+        latency_seconds=0,
+        refresh_limit=None,
+        daily_limit=None,
+        max_concurrent=None,
     )
     return control
 

@@ -39,7 +39,8 @@ class EmulatorControl:
         self._post("access-tokens/expire")
 
     def configure(self, **settings: Any) -> None:
-        """token_ttl_seconds, hang_seconds, refresh_limit={calls, window_seconds}|None, daily_limit, max_concurrent."""
+        """token_ttl_seconds, hang_seconds, latency_seconds (every API answer), refresh_limit={calls,
+        window_seconds}|None, daily_limit, max_concurrent."""
         self._post("settings", settings)
 
     def advance_clock(self, seconds: float) -> None:

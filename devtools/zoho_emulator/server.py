@@ -104,6 +104,8 @@ def _control(emulator: Emulator, method: str, parts: list[str], data: dict[str, 
                 emulator.token_ttl_seconds = int(data["token_ttl_seconds"])
             if "hang_seconds" in data:
                 emulator.hang_seconds = float(data["hang_seconds"])
+            if "latency_seconds" in data:
+                emulator.latency_seconds = float(data["latency_seconds"] or 0)
             if "refresh_limit" in data:
                 limit = data["refresh_limit"]
                 emulator.refresh_limit = (int(limit["calls"]), float(limit["window_seconds"])) if limit else None

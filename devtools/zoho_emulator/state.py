@@ -122,6 +122,7 @@ class Emulator:
         self.frozen_at: datetime | None = None
         self.token_ttl_seconds = 3600
         self.hang_seconds = 3.0
+        self.latency_seconds = 0.0  # added to every API answer, to make a run last
         self.refresh_limit: tuple[int, float] | None = (10, 600.0)
         self.faults: list[FaultRule] = []
         self.random_faults: RandomFaults | None = None
@@ -425,6 +426,8 @@ class Emulator:
             response = serve()
             if fault == "hang":
                 response.delay_seconds = self.hang_seconds
+            elif endpoint != "token":
+                response.delay_seconds = self.latency_seconds
             elif fault is not None:
                 response = self._corrupt(fault, endpoint, response)
         with self.lock:

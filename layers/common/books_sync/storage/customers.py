@@ -104,11 +104,14 @@ def upsert_page(
     """New and changed customers are written whole; unchanged ones only get `local_last_synced_at`.
 
     One statement for the page. `phone_override` is never written here. A customer seen in Zoho
-    is never deleted: both paths clear `deleted_at`.
+    is never deleted: both paths clear `deleted_at`. Rows go in id order, so two writers (the
+    customer sync and an invoice sync fetching customers on demand) lock rows in the same order
+    and never deadlock.
     """
     if not full_rows and not touch_ids:
         return UpsertCounts()
-    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(list(full_rows)), touch_ids=to_json(list(touch_ids)))
+    ordered = sorted(full_rows, key=lambda r: str(r["zoho_customer_id"]))
+    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(ordered), touch_ids=to_json(sorted(touch_ids)))
     inserted, updated, touched = (int(value) for value in row[0])
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
 

@@ -72,10 +72,11 @@ SELECT (SELECT count(*) FROM upserted WHERE inserted),
 
 
 def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
-    """Insert new, update changed, touch `local_last_synced_at` of unchanged: one statement."""
+    """Insert new, update changed, touch `local_last_synced_at` of unchanged: one statement, rows in id order."""
     if not rows:
         return UpsertCounts()
-    result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(list(rows)))
+    ordered = sorted(rows, key=lambda r: str(r["zoho_invoice_id"]))
+    result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(ordered))
     inserted, updated, touched = (int(value) for value in result[0])
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
 
