@@ -426,10 +426,10 @@ class Emulator:
             response = serve()
             if fault == "hang":
                 response.delay_seconds = self.hang_seconds
-            elif endpoint != "token":
-                response.delay_seconds = self.latency_seconds
             elif fault is not None:
                 response = self._corrupt(fault, endpoint, response)
+        if endpoint != "token" and not response.delay_seconds:
+            response.delay_seconds = self.latency_seconds
         with self.lock:
             self.statuses[str(response.status)] += 1
             if response.status == 200 and fault is None:
