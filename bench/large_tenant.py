@@ -1,8 +1,9 @@
 """Large tenant: 10,000 customers and 50,000 invoices, a full first sync then an incremental run.
 
-The emulator runs in its own process (`zoho-sync emulator`, no rate limit) so this process holds
-only what a Lambda would: the three steps run in process as `zoho-sync run` does. Prints wall
-time per step, rows/s, Zoho calls and this process's peak RSS.
+Both runs are `zoho-sync run --user-id large` processes, as an operator would start them, against
+an embedded Postgres and the emulator in its own process (`zoho-sync emulator`, no rate limit).
+Prints wall time per step (from the command's progress lines), rows/s, Zoho calls and the peak
+RSS of each `zoho-sync run` process (what a Lambda of the same code would hold).
 Targets: first sync < 60 s on a 2-core machine, peak RSS < 256 MB, incremental run < 5 s.
 """
 
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import re
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 
@@ -26,7 +27,6 @@ from books_sync.embedded_db import embedded_server
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from zoho_sync_cli.pipeline import run_tenant
 from zoho_sync_cli.tables import render
 
 ORG = "70000000001"
@@ -52,27 +52,42 @@ def wait_for(port: int, process: subprocess.Popen[bytes], timeout: float = 300.0
     raise SystemExit("the emulator did not start")
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+PROGRESS = re.compile(r"^  large (?P<step>[a-z-]+): (?P<status>\w+), (?P<counts>.*) in (?P<seconds>[\d.]+) s")
 
 
-def timed_run(user_id: str) -> tuple[dict[str, float], dict[str, dict[str, Any]], int, float]:
-    """Per-step wall time (from the progress callbacks), per-step summaries, Zoho calls, total seconds."""
-    times: dict[str, float] = {}
-    last = time.perf_counter()
+@dataclass
+class Run:
+    seconds: dict[str, float] = field(default_factory=dict)  # step → wall time over its hasMore calls
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # step → summed counts
+    total_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
 
-    def progress(step: str, summary: dict[str, Any]) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        times[step] = times.get(step, 0.0) + now - last
-        last = now
 
+def zoho_sync_run(cli: Path) -> Run:
+    """One `zoho-sync run --user-id large` process: its progress lines, wall time and peak RSS."""
+    run = Run()
     started = time.perf_counter()
-    result = run_tenant(user_id, progress=progress)
-    total = time.perf_counter() - started
-    if result.error:
-        raise SystemExit(f"the sync failed: {result.error}")
-    return times, result.steps, result.api_calls, total
+    process = subprocess.Popen(
+        [str(cli), "run", "--user-id", "large"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        match = PROGRESS.match(line)
+        if match is None:
+            continue
+        step = match["step"]
+        run.seconds[step] = run.seconds.get(step, 0.0) + float(match["seconds"])
+        counts = run.counts.setdefault(step, {})
+        for name, value in re.findall(r"(\w+) (\d+)", match["counts"]):
+            counts[name] = counts.get(name, 0) + int(value)
+    _, status, usage = os.wait4(process.pid, 0)
+    run.total_seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"zoho-sync run failed:\n{''.join(output)[-3000:]}")
+    run.peak_rss_mb = usage.ru_maxrss / 1024  # kB on Linux
+    return run
 
 
 def main() -> None:
@@ -104,10 +119,8 @@ def main() -> None:
         migrate(db)
         tenants.upsert(db, user_id="large", organization_id=ORG, refresh_token=TOKEN, daily_call_budget=1_000_000)
         db.close()
-        rss_before = peak_rss_mb()
-        first_times, first_steps, first_calls, first_total = timed_run("large")
-        rss_first = peak_rss_mb()
-        quiet_times, _, quiet_calls, quiet_total = timed_run("large")
+        first = zoho_sync_run(cli)
+        quiet = zoho_sync_run(cli)
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
@@ -115,20 +128,23 @@ def main() -> None:
 
     rows = []
     for step, key in (("customer-sync", "fetched"), ("invoice-sync", "fetched"), ("reminders", "created")):
-        summary = first_steps.get(step, {})
-        count = int(summary.get(key, 0))
-        seconds = first_times.get(step, 0.0)
+        count = first.counts.get(step, {}).get(key, 0)
+        seconds = first.seconds.get(step, 0.0)
         rate = f"{count / seconds:,.0f}/s" if seconds else ""
-        rows.append(
-            [f"first sync: {step}", f"{seconds:.1f} s", f"{count:,} {key}", rate, str(summary.get("apiCalls", 0))]
-        )
-    rows.append(["first sync: total (target < 60 s)", f"{first_total:.1f} s", "", "", f"{first_calls:,}"])
+        calls = first.counts.get(step, {}).get("apiCalls", 0)
+        rows.append([f"first sync: {step}", f"{seconds:.1f} s", f"{count:,} {key}", rate, f"{calls:,}"])
+    first_calls = sum(c.get("apiCalls", 0) for c in first.counts.values())
+    rows.append(["first sync: the process (target < 60 s)", f"{first.total_seconds:.1f} s", "", "", f"{first_calls:,}"])
     for step in ("customer-sync", "invoice-sync", "reminders"):
-        rows.append([f"incremental: {step}", f"{quiet_times.get(step, 0.0):.2f} s", "", "", ""])
-    rows.append(["incremental: total (target < 5 s)", f"{quiet_total:.2f} s", "", "", str(quiet_calls)])
-    print(f"{args.customers:,} customers, {args.invoices:,} invoices; emulator in its own process, no rate limit")
+        calls = quiet.counts.get(step, {}).get("apiCalls", 0)
+        rows.append([f"incremental: {step}", f"{quiet.seconds.get(step, 0.0):.2f} s", "", "", str(calls)])
+    quiet_calls = sum(c.get("apiCalls", 0) for c in quiet.counts.values())
+    rows.append(["incremental: the process (target < 5 s)", f"{quiet.total_seconds:.2f} s", "", "", str(quiet_calls)])
+    print(f"{args.customers:,} customers, {args.invoices:,} invoices; `zoho-sync run` processes, emulator in its own")
+    print("process, no rate limit; a process's wall time includes starting Python and its imports")
     print(render(["run", "wall time", "rows", "rows/s", "Zoho calls"], rows))
-    print(f"peak RSS of the sync process: {rss_first:.0f} MB (target < 256 MB; {rss_before:.0f} MB before the sync)")
+    print(f"peak RSS of the `zoho-sync run` process: first sync {first.peak_rss_mb:.0f} MB, incremental "
+          f"{quiet.peak_rss_mb:.0f} MB (target < 256 MB)")  # fmt: skip
 
 
 if __name__ == "__main__":

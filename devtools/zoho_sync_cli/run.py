@@ -16,14 +16,20 @@ from zoho_sync_cli.tables import render
 
 
 def _progress(user_id: str) -> Any:
+    """One line per step call: status, counts and wall time (bench/large_tenant.py reads these)."""
+    last = time.perf_counter()
+
     def show(step: str, summary: dict[str, Any]) -> None:
+        nonlocal last
+        now = time.perf_counter()
         counts = ", ".join(
             f"{key} {summary[key]}"
             for key in ("fetched", "inserted", "updated", "created", "cancelled", "apiCalls")
             if key in summary
         )
         more = " (more to do)" if summary.get("hasMore") else ""
-        print(f"  {user_id} {step}: {summary.get('status')}, {counts}{more}", flush=True)
+        print(f"  {user_id} {step}: {summary.get('status')}, {counts} in {now - last:.2f} s{more}", flush=True)
+        last = now
 
     return show
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
+import phonenumbers
 import pytest
 
+from books_sync.country_names import REGION_NAMES
 from books_sync.phones import choose_phone, country_code_from_name, timezone_for
 
 
@@ -152,3 +156,21 @@ def test_timezone_from_number_then_country_then_organization() -> None:
     assert timezone_for(None, None, "IN", "Asia/Kolkata") == "Asia/Kolkata"
     # An Australian mobile spans several zones: the organization's zone if it is one of them.
     assert timezone_for("+61412345678", "AU", "AU", "Australia/Perth") == "Australia/Perth"
+
+
+def test_country_names_are_the_geocoders() -> None:
+    from phonenumbers import geocoder
+
+    expected = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        example = phonenumbers.example_number(region)
+        name = geocoder.country_name_for_number(example, "en") if example is not None else ""
+        if name:
+            expected[region] = name
+    assert expected == REGION_NAMES
+
+
+def test_the_layer_never_loads_the_geocoders_100_mb_of_data() -> None:
+    code = "import sys, customer_sync.handler, invoice_sync.handler; print('phonenumbers.geodata' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -19,8 +19,9 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezones
+
+from books_sync.country_names import REGION_NAMES
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 _MAX_RAW_LENGTH = 64
@@ -43,16 +44,7 @@ def _key(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _country_names() -> dict[str, str]:
-    names: dict[str, str] = {}
-    for region in phonenumbers.SUPPORTED_REGIONS:
-        example = phonenumbers.example_number(region)
-        if example is None:
-            continue
-        name = geocoder.country_name_for_number(example, "en")
-        if name:
-            names.setdefault(_key(name), region)
-    names.update(_ALIASES)
-    return names
+    return {**{_key(name): region for region, name in REGION_NAMES.items()}, **_ALIASES}
 
 
 def country_code_from_name(name: Any) -> str | None:
