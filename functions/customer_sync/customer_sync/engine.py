@@ -147,8 +147,10 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
             if not self._reconcile_verify(checkpoint):
                 return self._pause(checkpoint)
         reconciled_at = checkpoint.reconcile_started_at
-        if not checkpoint.reconcile and state.last_reconcile_at is None and not state.cursor:
-            reconciled_at = checkpoint.started_at  # a first full scan of an empty cache leaves nothing stale
+        if not checkpoint.reconcile and state.last_reconcile_at is None:
+            # The scan began on an empty cache (else it would reconcile): nothing can be stale, however
+            # many hasMore calls the first sync took.
+            reconciled_at = checkpoint.started_at
         with self.db.transaction():
             sync_state.finish(self.db, self.tenant.user_id, "customer", reconciled_at)
         self.summary.phase = "done"

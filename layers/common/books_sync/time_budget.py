@@ -24,7 +24,7 @@ class TimeBudget:
     def should_stop(self) -> bool:
         if not self.progressed or self._context is None:
             return False
-        if self._context.get_remaining_time_in_millis() < self._margin_ms:
+        if self._context.get_remaining_time_in_millis() <= self._margin_ms:  # margin 0: work to the end
             self.exhausted = True
         return self.exhausted
 
