@@ -71,7 +71,7 @@ class PageFilter:
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint
         self._since: datetime | None = None
-        self._taken: set[str] = set()  # ids this scan took at `_since`, its newest modification time
+        self._taken: set[str] = set()  # ids this scan took at `_since`, the newest time it took
 
     def fresh(
         self, position: ScanPosition, ids: Sequence[str | None], modified: Sequence[datetime | None]

@@ -105,8 +105,7 @@ def upsert_page(
 
     One statement for the page. `phone_override` is never written here. A customer seen in Zoho
     is never deleted: both paths clear `deleted_at`. Rows go in id order, so two writers (the
-    customer sync and an invoice sync fetching customers on demand) lock rows in the same order
-    and never deadlock.
+    customer sync and an invoice sync fetching customers on demand) take row locks in one order.
     """
     if not full_rows and not touch_ids:
         return UpsertCounts()
