@@ -25,8 +25,9 @@ from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
 from tenants.handler import lambda_handler as tenants_handler
 from tests.conftest import Org
+from tests.integration.convergence import assert_cursors_behind_data, run_until_success
 from zoho_sync_cli.lambda_context import LocalLambdaContext
-from zoho_sync_cli.pipeline import TenantRun, run_tenant
+from zoho_sync_cli.pipeline import run_tenant
 
 MakeOrg = Callable[..., Org]
 pytestmark = pytest.mark.reliability
@@ -214,17 +215,6 @@ def assert_nothing_lost_or_corrupted(
                 assert value in (old.get(column), real.get(column)), (table, key, column, value)
 
 
-def assert_cursors_behind_data(db: Database, user_id: str) -> None:
-    row = db.one(
-        "SELECT coalesce(m.customer_cursor <= (SELECT max(zoho_last_modified_at) FROM customers_cache "
-        "WHERE user_id = :u), true) AS customers_ok, coalesce(m.invoice_cursor <= (SELECT "
-        "max(zoho_last_modified_at) FROM invoices_cache WHERE user_id = :u), true) AS invoices_ok "
-        "FROM sync_metadata AS m WHERE m.user_id = :u",
-        u=user_id,
-    )
-    assert row is not None and row["customers_ok"] and row["invoices_ok"]
-
-
 def edit_in_zoho(org: Org, *, limit: int | None = None, spread: bool = False) -> None:
     """Rename most contacts and change most invoices (or only `limit` of each).
 
@@ -360,14 +350,6 @@ ZOHO_CASES = {
 }  # fmt: skip
 
 
-def run_until_success(user_id: str, attempts: int = 10) -> list[TenantRun]:
-    runs = [run_tenant(user_id)]
-    while runs[-1].error is not None:
-        assert len(runs) < attempts, f"no success after {attempts} runs: {runs[-1].error}"
-        runs.append(run_tenant(user_id))
-    return runs
-
-
 @pytest.mark.parametrize("case", [pytest.param(case, id=name) for name, case in ZOHO_CASES.items()])
 def test_malformed_zoho_data_is_refused_or_skipped_and_loses_nothing(
     db: Database, make_org: MakeOrg, caplog: pytest.LogCaptureFixture, case: ZohoCase
@@ -403,6 +385,6 @@ def test_malformed_zoho_data_is_refused_or_skipped_and_loses_nothing(
     if case.whole:
         assert after == truth
 
-    run_until_success(org.user_id)
+    run_until_success(org.user_id, attempts=10)
     assert mirror(db, org.user_id) == truth
     assert_cursors_behind_data(db, org.user_id)

@@ -21,7 +21,8 @@ import pytest
 
 from books_sync.db import Database
 from tests.conftest import Org
-from zoho_sync_cli.pipeline import TenantRun, run_tenant
+from tests.integration.convergence import assert_cursors_behind_data, run_until_success
+from zoho_sync_cli.pipeline import run_tenant
 
 MakeOrg = Callable[..., Org]
 pytestmark = pytest.mark.reliability
@@ -67,21 +68,7 @@ def assert_no_duplicates_and_cursor_behind_data(db: Database, user_id: str) -> N
         )
         == 0
     )
-    row = db.one(
-        "SELECT m.customer_cursor <= (SELECT max(zoho_last_modified_at) FROM customers_cache WHERE user_id = :u) "
-        "AS customers_ok, m.invoice_cursor <= (SELECT max(zoho_last_modified_at) FROM invoices_cache "
-        "WHERE user_id = :u) AS invoices_ok FROM sync_metadata AS m WHERE m.user_id = :u",
-        u=user_id,
-    )
-    assert row is not None and row["customers_ok"] and row["invoices_ok"]
-
-
-def run_until_success(user_id: str, attempts: int = 30) -> list[TenantRun]:
-    runs = [run_tenant(user_id)]
-    while runs[-1].error is not None:
-        assert len(runs) < attempts, f"no success after {attempts} runs: {runs[-1].error}"
-        runs.append(run_tenant(user_id))
-    return runs
+    assert_cursors_behind_data(db, user_id)
 
 
 def test_ten_percent_random_faults_end_at_the_fault_free_result(

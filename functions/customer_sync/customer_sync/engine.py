@@ -24,7 +24,7 @@ from books_sync.contacts import (
 )
 from books_sync.db import Database
 from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import Checkpoint, PageFilter, ScanPosition, repeats, start_or_resume
+from books_sync.scan import Checkpoint, PageFilter, ScanPosition, start_or_resume
 from books_sync.settings import Settings
 from books_sync.storage import customers, sync_state
 from books_sync.storage.tenants import Tenant
@@ -181,21 +181,17 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
 
     def _scan(self, checkpoint: Checkpoint) -> bool:
         """Walk the list from the checkpoint; True when the end was reached."""
-        rows_filter = PageFilter("contacts.list")
+        rows_filter = PageFilter[ListedContact]("contacts.list", lambda row: (row.zoho_id, row.modified_at))
         while True:
             if self.budget.should_stop():
                 return False
             position = checkpoint.position
             page = self.client.contacts_page(position.since, position.page)
-            parsed = [parse_listed_contact(row) for row in page.rows]
-            ids = [p.zoho_id if isinstance(p, ListedContact) else None for p in parsed]
-            modified = [p.modified_at if isinstance(p, ListedContact) else None for p in parsed]
-            fresh = rows_filter.fresh(position, ids, modified)
+            fresh = rows_filter.fresh(position, [parse_listed_contact(row) for row in page.rows])
             if fresh.repeated:
                 logger.warning("a contacts page repeats rows; each row is used once", extra={
                     "page": page.page, "repeated": fresh.repeated})  # fmt: skip
-            rows = [parsed[i] for i in fresh.indexes]
-            result = self._process(rows, position)
+            result = self._process(fresh.rows, position)
             self._commit(checkpoint, result)
             if result.error is not None:
                 raise result.error
@@ -208,7 +204,7 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
             if checkpoint.position == position:
                 raise ZohoProtocolError(
                     "contacts.list",
-                    f"page {page.page} brought no new rows{repeats(fresh)}; the list is not advancing",
+                    f"page {page.page} brought no new rows{fresh.repeats_note}; the list is not advancing",
                 )
 
     def _process(self, rows: list[ListedContact | str], position: ScanPosition) -> _PageResult:

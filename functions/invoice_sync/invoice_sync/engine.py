@@ -21,7 +21,7 @@ from books_sync.contacts import CustomerRecord, record_from_detail
 from books_sync.db import Database
 from books_sync.invoices import InvoiceRecord, parse_invoice_row
 from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import Checkpoint, PageFilter, repeats, start_or_resume
+from books_sync.scan import Checkpoint, PageFilter, start_or_resume
 from books_sync.settings import Settings
 from books_sync.storage import customers, invoice_skips, invoices, sync_state
 from books_sync.storage.tenants import Tenant
@@ -253,22 +253,18 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
 
     def _scan(self, checkpoint: Checkpoint) -> bool:
         """Walk the list from the checkpoint; True when the end was reached."""
-        rows_filter = PageFilter("invoices.list")
+        rows_filter = PageFilter[InvoiceRecord]("invoices.list", lambda row: (row.zoho_invoice_id, row.modified_at))
         while True:
             if self.budget.should_stop():
                 return False
             position = checkpoint.position
             page = self.client.invoices_page(position.since, position.page)
-            parsed = [parse_invoice_row(row) for row in page.rows]
-            ids = [p.zoho_invoice_id if isinstance(p, InvoiceRecord) else None for p in parsed]
-            modified = [p.modified_at if isinstance(p, InvoiceRecord) else None for p in parsed]
-            fresh = rows_filter.fresh(position, ids, modified)
+            fresh = rows_filter.fresh(position, [parse_invoice_row(row) for row in page.rows])
             if fresh.repeated:
                 logger.warning("an invoices page repeats rows; each row is used once", extra={
                     "page": page.page, "repeated": fresh.repeated})  # fmt: skip
-            rows = [parsed[i] for i in fresh.indexes]
             valid: list[InvoiceRecord] = []
-            for row in rows:
+            for row in fresh.rows:
                 if isinstance(row, str):
                     self.summary.skipped_invalid += 1
                     logger.warning("skipping an invoice row", extra={"reason": row})
@@ -277,7 +273,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
             if not valid and page.has_more:
                 raise ZohoProtocolError(
                     "invoices.list",
-                    f"page {page.page} brought no usable new rows{repeats(fresh)}; the list is not advancing",
+                    f"page {page.page} brought no usable new rows{fresh.repeats_note}; the list is not advancing",
                 )
             linking = self._link(valid)
             if linking.deferred:

@@ -8,10 +8,10 @@ already read, which plain page numbers would do. Ties wider than a page are walk
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from books_sync.zoho_client import PER_PAGE
 from books_sync.zoho_errors import ZohoProtocolError
@@ -45,20 +45,23 @@ class ScanPosition:
         return cls(datetime.fromisoformat(since) if since else None, int(data.get("doneAtSince", 0)))
 
 
-@dataclass(frozen=True)
-class FreshRows:
-    """Which rows of a list page are still to do."""
+Row = TypeVar("Row")
 
-    indexes: list[int]  # in page order; rows too broken to have an id stay in, for the caller to log
+
+@dataclass(frozen=True)
+class FreshRows(Generic[Row]):
+    """The rows of a list page still to do."""
+
+    rows: list[Row | str]  # in page order; a str is a row too broken to use (its reason), for the caller to log
     repeated: int = 0  # rows dropped: their id shows up again later in the page, or this scan took it already
 
+    @property
+    def repeats_note(self) -> str:
+        """For an error message: how many rows the page repeated, if any."""
+        return f" ({self.repeated} repeated rows already read)" if self.repeated else ""
 
-def repeats(fresh: FreshRows) -> str:
-    """For an error message: how many rows the page repeated, if any."""
-    return f" ({fresh.repeated} repeated rows already read)" if fresh.repeated else ""
 
-
-class PageFilter:
+class PageFilter(Generic[Row]):
     """Picks the rows of each page of one scan that are still to do, and checks the order.
 
     The first `position.skip` rows at exactly `since` were done before. A row whose id shows up
@@ -68,44 +71,46 @@ class PageFilter:
     sort or the filter: continuing could skip data, so that is a protocol error.
     """
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, key: Callable[[Row], tuple[str, datetime]]) -> None:
         self.endpoint = endpoint
+        self._key = key  # a parsed row's (id, last_modified_time)
         self._since: datetime | None = None
         self._taken: set[str] = set()  # ids this scan took at `_since`, the newest time it took
 
-    def fresh(
-        self, position: ScanPosition, ids: Sequence[str | None], modified: Sequence[datetime | None]
-    ) -> FreshRows:
-        """`ids` and `modified` hold each row's id and last_modified_time (None for a row too broken to have one)."""
+    def fresh(self, position: ScanPosition, parsed: Sequence[Row | str]) -> FreshRows[Row]:
+        """`parsed` holds each row of the page as parsed, or the reason it cannot be used."""
+        keys = [None if isinstance(row, str) else self._key(row) for row in parsed]
         previous = position.since
-        for value in modified:
-            if value is None:
+        for key in keys:
+            if key is None:
                 continue
-            if previous is not None and value < previous:
+            if previous is not None and key[1] < previous:
                 raise ZohoProtocolError(
                     self.endpoint, "rows are not sorted by last_modified_time (or ignore the filter)"
                 )
-            previous = value
-        last = {row_id: index for index, row_id in enumerate(ids) if row_id is not None}
-        indexes: list[int] = []
+            previous = key[1]
+        last = {key[0]: index for index, key in enumerate(keys) if key is not None}
+        rows: list[Row | str] = []
         repeated = 0
         to_skip = position.skip
-        for index, (row_id, value) in enumerate(zip(ids, modified, strict=True)):
-            if row_id is None or value is None:
-                indexes.append(index)
-            elif last[row_id] != index:
+        for index, (row, key) in enumerate(zip(parsed, keys, strict=True)):
+            if key is None:
+                rows.append(row)
+                continue
+            row_id, modified = key
+            if last[row_id] != index:
                 repeated += 1
-            elif to_skip and value == position.since:
+            elif to_skip and modified == position.since:
                 to_skip -= 1
-            elif value == self._since and row_id in self._taken:
+            elif modified == self._since and row_id in self._taken:
                 repeated += 1
             else:
                 to_skip = 0  # fewer ties than before: never skip a row newer than `since`
-                indexes.append(index)
-                if value != self._since:
-                    self._since, self._taken = value, set()
+                rows.append(row)
+                if modified != self._since:
+                    self._since, self._taken = modified, set()
                 self._taken.add(row_id)
-        return FreshRows(indexes, repeated)
+        return FreshRows(rows, repeated)
 
 
 @dataclass
