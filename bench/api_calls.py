@@ -21,7 +21,7 @@ import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 from books_sync.db import Database
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from books_sync.zoho_client import ZohoClient
+from books_sync.zoho.client import ZohoClient
 from zoho_sync_cli.local_stack import LocalStack, local_stack
 from zoho_sync_cli.pipeline import run_tenant
 from zoho_sync_cli.tables import render

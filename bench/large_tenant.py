@@ -23,10 +23,10 @@ from pathlib import Path
 import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 
 from books_sync.db import connect_from_settings
-from books_sync.embedded_db import embedded_server
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
+from zoho_sync_cli.embedded_db import embedded_server
 from zoho_sync_cli.tables import render
 
 ORG = "70000000001"

@@ -14,7 +14,7 @@ import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from books_sync.zoho_client import ZohoClient
+from books_sync.zoho.client import ZohoClient
 from zoho_sync_cli.local_stack import local_stack
 from zoho_sync_cli.tables import render
 

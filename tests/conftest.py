@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from books_sync.db import Database, close_database, connect, parse_database_url
-from books_sync.embedded_db import embedded_server
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
 from books_sync.storage import tenants as tenant_store
@@ -22,6 +21,7 @@ from books_sync.storage.tenants import Tenant
 from zoho_emulator.control import EmulatorControl
 from zoho_emulator.server import RunningEmulator
 from zoho_emulator.server import start as start_emulator
+from zoho_sync_cli.embedded_db import embedded_server
 
 TEMPLATE_DB = "zs_template"
 

@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from books_sync.db import Database, DatabaseError, DatabaseUnavailable, connect_from_settings
-from books_sync.migrator import MigrationError, current_version, discover, migrate
-from books_sync.settings import SettingsError, get_settings
+from books_sync.db import Database, connect_from_settings
+from books_sync.errors import DatabaseError, DatabaseUnavailable, MigrationError, SettingsError
+from books_sync.migrator import current_version, discover, migrate
+from books_sync.settings import get_settings
 from books_sync.storage import tenants
+from zoho_sync_cli.embedded_db import use_embedded_unless_configured
 from zoho_sync_cli.tables import render
 
 
@@ -214,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in ("migrate", "tenant", "run"):
+            use_embedded_unless_configured(get_settings())
         return int(args.func(args))
     except (CliError, SettingsError, DatabaseUnavailable, DatabaseError, MigrationError, ValueError) as exc:
         print(f"zoho-sync: error: {exc}", file=sys.stderr)

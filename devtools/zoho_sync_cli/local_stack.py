@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from books_sync.db import Database, close_database, connect_from_settings
-from books_sync.embedded_db import EmbeddedServer, embedded_server
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
 from zoho_emulator.control import EmulatorControl
 from zoho_emulator.server import RunningEmulator, start
+from zoho_sync_cli.embedded_db import EmbeddedServer, embedded_server
 
 
 @dataclass

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from books_sync.db import Database
-from books_sync.errors import TenantNotActive, UnknownTenant
-from books_sync.events import EventError
+from books_sync.errors import EventError, TenantNotActive, UnknownTenant
 from books_sync.storage import tenants as tenant_store
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler

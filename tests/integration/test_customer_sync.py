@@ -11,11 +11,9 @@ from typing import Any
 import pytest
 
 from books_sync.db import Database, connect
-from books_sync.errors import TenantNotActive, UnknownTenant
-from books_sync.events import EventError
+from books_sync.errors import EventError, TenantNotActive, UnknownTenant, ZohoUnavailable
 from books_sync.storage import sync_state
 from books_sync.storage import tenants as tenant_store
-from books_sync.zoho_errors import ZohoUnavailable
 from customer_sync.handler import lambda_handler
 from tests.conftest import Org
 from zoho_sync_cli.lambda_context import CountdownLambdaContext, LocalLambdaContext

@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from books_sync.db import Database, DatabaseError, connect, parse_database_url
-from books_sync.migrator import MigrationError, applied_versions, current_version, discover, migrate
+from books_sync.db import Database, connect, parse_database_url
+from books_sync.errors import DatabaseError, MigrationError
+from books_sync.migrator import applied_versions, current_version, discover, migrate
 
 NEWEST = discover()[-1].version
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from books_sync.db import Database
-from books_sync.events import EventError
+from books_sync.errors import EventError
 from books_sync.storage import tenants as tenant_store
 from tenants.handler import lambda_handler
 from zoho_sync_cli.lambda_context import LocalLambdaContext

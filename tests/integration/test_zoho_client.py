@@ -9,10 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from books_sync.db import Database, connect
-from books_sync.storage import api_usage
-from books_sync.storage import tenants as tenant_store
-from books_sync.zoho_client import ZohoClient
-from books_sync.zoho_errors import (
+from books_sync.errors import (
     DailyBudgetReached,
     ZohoApiError,
     ZohoAuthError,
@@ -22,6 +19,9 @@ from books_sync.zoho_errors import (
     ZohoRateLimited,
     ZohoUnavailable,
 )
+from books_sync.storage import api_usage
+from books_sync.storage import tenants as tenant_store
+from books_sync.zoho.client import ZohoClient
 from tests.conftest import Org
 
 MakeOrg = Callable[..., Org]

@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from books_sync.contacts import SEPARATOR, clean_text, contact_hash, customer_record, parse_listed_contact
+from books_sync.records.contacts import SEPARATOR, contact_hash, customer_record, parse_listed_contact
+from books_sync.records.text import clean_text
 
 ROW: dict[str, Any] = {
     "contact_id": "460000000026049",

@@ -4,7 +4,8 @@ from typing import Any
 
 import pytest
 
-from books_sync.events import EventError, parse_list_tenants_event, parse_step_event
+from books_sync.errors import EventError
+from books_sync.events import parse_list_tenants_event, parse_step_event
 
 
 def test_step_event() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from books_sync.invoices import InvoiceRecord, parse_invoice_row
+from books_sync.records.invoices import InvoiceRecord, parse_invoice_row
 
 ROW: dict[str, Any] = {
     "invoice_id": "460000000012345",

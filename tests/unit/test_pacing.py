@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from books_sync.zoho_pacing import SlidingWindowPacer, backoff_seconds
+from books_sync.zoho.pacing import SlidingWindowPacer, backoff_seconds
 
 
 class FakeClock:

@@ -9,8 +9,8 @@ from typing import Any
 import phonenumbers
 import pytest
 
-from books_sync.country_names import REGION_NAMES
-from books_sync.phones import choose_phone, country_code_from_name, timezone_for
+from books_sync.records.countries import REGION_NAMES, country_code_from_name
+from books_sync.records.phones import choose_phone, timezone_for
 
 
 def person(mobile: str = "", phone: str = "", primary: bool = False) -> dict[str, Any]:

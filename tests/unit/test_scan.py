@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from books_sync.scan import FreshRows, PageFilter, ScanPosition
-from books_sync.zoho_errors import ZohoProtocolError
+from books_sync.errors import ZohoProtocolError
+from books_sync.sync.scan import FreshRows, PageFilter, ScanPosition
 
 Row = tuple[str, datetime]
 BROKEN_1 = "row has no id"

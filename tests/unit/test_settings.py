@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from books_sync.db import params_from_rds_secret, parse_database_url
-from books_sync.settings import SettingsError, load_settings
+from books_sync.errors import SettingsError
+from books_sync.settings import load_settings
 
 
 def test_defaults() -> None:

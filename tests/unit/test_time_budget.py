@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from books_sync.time_budget import TimeBudget
+from books_sync.sync.time_budget import TimeBudget
 
 
 class Clock:

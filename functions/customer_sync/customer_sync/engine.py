@@ -15,23 +15,23 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from books_sync.contacts import (
+from books_sync.db import Database
+from books_sync.errors import DailyBudgetReached, ZohoApiError, ZohoNotFound, ZohoProtocolError
+from books_sync.records.contacts import (
     CustomerRecord,
     ListedContact,
     customer_record,
     parse_listed_contact,
     record_from_detail,
 )
-from books_sync.db import Database
-from books_sync.organizations import ensure_organization_profile
-from books_sync.scan import Checkpoint, PageFilter, ScanPosition, start_or_resume
 from books_sync.settings import Settings
 from books_sync.storage import customers, sync_state
 from books_sync.storage.tenants import Tenant
-from books_sync.sync_step import SyncStep, run_exclusively, utcnow
-from books_sync.time_budget import TimeBudget
-from books_sync.zoho_client import ZohoClient
-from books_sync.zoho_errors import DailyBudgetReached, ZohoApiError, ZohoNotFound, ZohoProtocolError
+from books_sync.sync.frame import SyncStep, run_exclusively, utcnow
+from books_sync.sync.organization import ensure_organization_profile
+from books_sync.sync.scan import Checkpoint, PageFilter, ScanPosition, start_or_resume
+from books_sync.sync.time_budget import TimeBudget
+from books_sync.zoho.client import ZohoClient
 
 logger = Logger(service="customer-sync", child=True)
 

@@ -12,7 +12,7 @@ from books_sync.events import parse_step_event
 from books_sync.observability import emit_step_metrics
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from books_sync.time_budget import TimeBudget
+from books_sync.sync.time_budget import TimeBudget
 from customer_sync.engine import run_customer_sync
 
 logger = Logger(service="customer-sync")

@@ -20,15 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
 
-from books_sync.settings import Settings, SettingsError, get_settings
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached; transient from the caller's point of view."""
-
-
-class DatabaseError(Exception):
-    """A statement failed; the message is Postgres's own (never parameters or passwords)."""
+from books_sync.errors import DatabaseError, DatabaseUnavailable, SettingsError
+from books_sync.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -126,9 +119,7 @@ def resolve_connect_params(settings: Settings) -> ConnectParams:
         if not isinstance(secret, dict):
             raise SettingsError("DB_SECRET_ARN: the secret is not a JSON object")
         return params_from_rds_secret(secret)
-    from books_sync.embedded_db import embedded_database_url  # noqa: PLC0415 - development machines only
-
-    return parse_database_url(embedded_database_url(settings.embedded_pg_dir), name="embedded Postgres")
+    raise SettingsError("DATABASE_URL: not set, and no DB_SECRET_ARN (only the zoho-sync command has a default)")
 
 
 def _error_message(exc: Exception) -> str:

@@ -1,6 +1,25 @@
-"""Errors a step raises on purpose. Their class names are the error names Step Functions sees."""
+"""Every error the system raises on purpose, in one place.
+
+A Lambda's uncaught exception reaches Step Functions as its class name, and the state machine's
+Retry and Catch rules match those names (`ZohoRateLimited`, `ZohoUnavailable`,
+`DatabaseUnavailable`...): the names are a contract, checked by a test against the ASL.
+Messages are safe to log: no tokens, no personal data.
+"""
 
 from __future__ import annotations
+
+# ----------------------------------------------------------------------------------- configuration
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+class EventError(ValueError):
+    """The event is malformed; the message names the field and what was expected."""
+
+
+# ----------------------------------------------------------------------------------- tenants
 
 
 class UnknownTenant(LookupError):
@@ -9,3 +28,72 @@ class UnknownTenant(LookupError):
 
 class TenantNotActive(RuntimeError):
     """The tenant exists but its Zoho connection is not active (needs re-authorization, or disabled)."""
+
+
+# ----------------------------------------------------------------------------------- database
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; transient from the caller's point of view."""
+
+
+class DatabaseError(Exception):
+    """A statement failed; the message is Postgres's own (never parameters or passwords)."""
+
+
+class MigrationError(Exception):
+    """A migration could not be applied; the database is as it was before that file."""
+
+
+# ----------------------------------------------------------------------------------- Zoho
+
+
+class ZohoError(Exception):
+    """Base class; `endpoint` names the call (e.g. `contacts.list`)."""
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(f"{endpoint}: {message}")
+        self.endpoint = endpoint
+
+
+class ZohoAuthError(ZohoError):
+    """The tenant must re-authorize (refresh token revoked or rejected); the connection is marked."""
+
+
+class ZohoNotFound(ZohoError):
+    """404 / code 1002: the record does not exist (any more)."""
+
+
+class ZohoApiError(ZohoError):
+    """Any other 4xx: carries Zoho's `code` and `message`."""
+
+    def __init__(self, endpoint: str, status: int, code: object, message: str) -> None:
+        super().__init__(endpoint, f"HTTP {status}, Zoho code {code}: {message[:200]}")
+        self.status = status
+        self.code = code
+
+
+class ZohoProtocolError(ZohoError):
+    """The answer is not what the API promises (not JSON, truncated, code != 0, missing keys)."""
+
+
+class ZohoRateLimited(ZohoError):
+    """Still rate limited (429) after backing off; transient."""
+
+
+class ZohoUnavailable(ZohoError):
+    """5xx, timeouts or connection errors after bounded retries; transient."""
+
+
+class DailyBudgetReached(ZohoError):
+    """Today's call budget for the organization is spent (ours, or Zoho's code 45); resume tomorrow."""
+
+
+# ----------------------------------------------------------------------------------- sync steps
+
+
+class OutOfTime(Exception):
+    """The Lambda's time budget is spent: commit what is done, save the checkpoint, answer `hasMore`.
+
+    Raised by `TimeBudget.check()` and caught by the step frame; it never leaves a handler.
+    """

@@ -7,12 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from books_sync.errors import EventError
+
 MAX_USER_IDS = 1000
 _USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-
-
-class EventError(ValueError):
-    """The event is malformed; the message names the field and what was expected."""
 
 
 def _require_object(event: Any) -> Mapping[str, Any]:

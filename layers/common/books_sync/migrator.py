@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from books_sync.db import Database, DatabaseError
+from books_sync.db import Database
+from books_sync.errors import DatabaseError, MigrationError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = "zoho-books-sync:migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-
-
-class MigrationError(Exception):
-    """A migration could not be applied; the database is as it was before that file."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Typed settings, read once from the environment.
 
-Every knob of the system is here so that no other module reads `os.environ`. A value that is
-present but wrong fails at once with a message naming the variable; nothing falls back silently.
+Every knob of the system is one row of `SETTINGS` (variable, field, parser, meaning), so no other
+module reads `os.environ`, and the README's configuration table is checked against the same rows.
+A value that is present but wrong fails at once with a message naming the variable; nothing
+falls back silently.
 """
 
 from __future__ import annotations
@@ -11,13 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from books_sync.errors import SettingsError
 
-
-class SettingsError(ValueError):
-    """A configuration value is missing or malformed; the message names the variable."""
+__all__ = ["SETTINGS", "Settings", "SettingsError", "get_settings", "load_settings", "markdown_table"]
 
 
 def _project_root() -> Path:
@@ -63,22 +63,8 @@ class Settings:
     map_max_concurrency: int = 5
 
 
-def _text(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _parse(env: Mapping[str, str], name: str, parse: Callable[[str], T], expected: str, default: T) -> T:
-    raw = _text(env, name)
-    if raw is None:
-        return default
-    try:
-        return parse(raw)
-    except ValueError:
-        raise SettingsError(f"{name}: expected {expected}, got {raw!r}") from None
+# ----------------------------------------------------------------------------------- parsers
+# Each takes the stripped, non-empty text and returns the value or raises ValueError.
 
 
 def _positive_int(raw: str) -> int:
@@ -102,6 +88,10 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _whole_seconds(raw: str) -> int:
+    return int(_non_negative_float(raw))
+
+
 def _bool(raw: str) -> bool:
     lowered = raw.lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -111,112 +101,208 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
-def _http_url(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
+def _http_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"{name}: expected an http(s) URL, got {raw!r}")
+        raise ValueError(raw)
     return raw.rstrip("/")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: where it goes, how it is read, what it means."""
+
+    env: str
+    field: str
+    parse: Callable[[str], Any]
+    expected: str  # for the error message: "expected <this>, got '...'"
+    meaning: str
+    shown_default: str | None = None  # the README's default column, when the field's default says it badly
+
+
+_INT = "a positive integer"
+_SECONDS = "a positive number of seconds"
+_SECONDS_0 = "a number of seconds >= 0"
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        "database_url",
+        _text,
+        "a URL",
+        "`postgresql://user:pass@host:port/db[?sslmode=require]`, or a unix socket "
+        "`postgresql://user@/db?host=/socket/dir`",
+        "embedded Postgres under `.data/postgres` (the CLI)",
+    ),
+    Setting(
+        "DB_SECRET_ARN",
+        "db_secret_arn",
+        _text,
+        "an ARN",
+        "in Lambda: Secrets Manager secret in RDS format (`username`, `password`, `host`, `port`, `dbname`); TLS on",
+    ),
+    Setting(
+        "EMBEDDED_PG_DIR",
+        "embedded_pg_dir",
+        _path,
+        "a folder",
+        "where the CLI's embedded Postgres keeps its data",
+        "`.data/postgres`",
+    ),
+    Setting(
+        "AUTO_MIGRATE",
+        "auto_migrate",
+        _bool,
+        "true or false",
+        "the ListTenants step applies pending migrations first",
+        "`false` (`true` in the template)",
+    ),
+    Setting("ZOHO_CLIENT_ID", "zoho_client_id", _text, "a client id", "the Zoho OAuth client id, locally"),
+    Setting("ZOHO_CLIENT_SECRET", "zoho_client_secret", _text, "a secret", "the Zoho OAuth client secret, locally"),
+    Setting(
+        "ZOHO_OAUTH_SECRET_ARN",
+        "zoho_oauth_secret_arn",
+        _text,
+        "an ARN",
+        'in Lambda: a secret `{"client_id", "client_secret"}`',
+    ),
+    Setting(
+        "ZOHO_API_BASE_URL",
+        "zoho_api_base_url",
+        _http_url,
+        "an http(s) URL",
+        "the Books API root (with `/books/v3`) for every tenant, instead of the data center's (the emulator)",
+        "Zoho's",
+    ),
+    Setting(
+        "ZOHO_ACCOUNTS_BASE_URL",
+        "zoho_accounts_base_url",
+        _http_url,
+        "an http(s) URL",
+        "the OAuth host for every tenant, instead of the data center's (the emulator)",
+        "Zoho's",
+    ),
+    Setting(
+        "ZOHO_RATE_LIMIT_CALLS",
+        "zoho_rate_limit_calls",
+        _positive_int,
+        _INT,
+        "calls per window per organization (pacing)",
+    ),
+    Setting(
+        "ZOHO_RATE_LIMIT_WINDOW_SECONDS",
+        "zoho_rate_limit_window_seconds",
+        _positive_float,
+        _SECONDS,
+        "the pacing window",
+    ),
+    Setting(
+        "ZOHO_CONNECT_TIMEOUT_SECONDS",
+        "zoho_connect_timeout_seconds",
+        _positive_float,
+        _SECONDS,
+        "HTTP connect timeout",
+    ),
+    Setting("ZOHO_READ_TIMEOUT_SECONDS", "zoho_read_timeout_seconds", _positive_float, _SECONDS, "HTTP read timeout"),
+    Setting("ZOHO_MAX_RETRIES", "zoho_max_retries", _positive_int, _INT, "retries of 429/5xx/timeouts per call"),
+    Setting(
+        "ZOHO_BACKOFF_BASE_SECONDS",
+        "zoho_backoff_base_seconds",
+        _non_negative_float,
+        _SECONDS_0,
+        "first backoff (doubles per retry, with jitter)",
+    ),
+    Setting("ZOHO_BACKOFF_MAX_SECONDS", "zoho_backoff_max_seconds", _non_negative_float, _SECONDS_0, "longest backoff"),
+    Setting(
+        "ZOHO_TOKEN_REFRESH_MARGIN_SECONDS",
+        "zoho_token_refresh_margin_seconds",
+        _positive_int,
+        _INT,
+        "refresh the access token this long before it expires",
+    ),
+    Setting(
+        "SYNC_TIME_SAFETY_MARGIN_SECONDS",
+        "time_safety_margin_seconds",
+        _non_negative_float,
+        _SECONDS_0,
+        "stop and answer `hasMore` with this much Lambda time left",
+    ),
+    Setting(
+        "SYNC_CURSOR_OVERLAP_SECONDS",
+        "cursor_overlap_seconds",
+        _whole_seconds,
+        _SECONDS_0,
+        "re-read window behind the cursor",
+    ),
+    Setting(
+        "CUSTOMER_RECONCILE_INTERVAL_DAYS",
+        "customer_reconcile_interval_days",
+        _non_negative_float,
+        "a number of days >= 0",
+        "how often the customer deletion reconcile runs",
+    ),
+    Setting(
+        "INVOICE_RECONCILE_INTERVAL_HOURS",
+        "invoice_reconcile_interval_hours",
+        _non_negative_float,
+        "a number of hours >= 0",
+        "how often the open-invoice reconcile runs",
+    ),
+    Setting(
+        "SKIP_RETRY_LIMIT",
+        "skip_retry_limit",
+        _positive_int,
+        _INT,
+        "held-back invoices (and failed contact details) retried per run",
+    ),
+    Setting(
+        "MAP_MAX_CONCURRENCY",
+        "map_max_concurrency",
+        _positive_int,
+        _INT,
+        "tenants synced at once (ListTenants passes it to the Map)",
+    ),
+)
+
+
+def shown_default(setting: Setting) -> str:
+    """The default as the README states it."""
+    if setting.shown_default is not None:
+        return setting.shown_default
+    value = getattr(Settings(), setting.field)
+    if value is None:
+        return "-"
+    return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
+
+
+def markdown_table() -> str:
+    """The README's configuration table, from `SETTINGS` (a test keeps the README equal to it)."""
+    lines = ["| variable | meaning | default |", "|---|---|---|"]
+    lines += [f"| `{s.env}` | {s.meaning} | {shown_default(s)} |" for s in SETTINGS]
+    return "\n".join(lines)
+
+
+def _read(env: Mapping[str, str], setting: Setting) -> Any:
+    raw = (env.get(setting.env) or "").strip()
+    if not raw:
+        return getattr(Settings(), setting.field)
+    try:
+        return setting.parse(raw)
+    except ValueError:
+        raise SettingsError(f"{setting.env}: expected {setting.expected}, got {raw!r}") from None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from an environment mapping (os.environ by default)."""
-    env = os.environ if env is None else env
-    defaults = Settings()
-    embedded_dir = _text(env, "EMBEDDED_PG_DIR")
-    return Settings(
-        database_url=_text(env, "DATABASE_URL"),
-        db_secret_arn=_text(env, "DB_SECRET_ARN"),
-        embedded_pg_dir=Path(embedded_dir).expanduser() if embedded_dir else defaults.embedded_pg_dir,
-        auto_migrate=_parse(env, "AUTO_MIGRATE", _bool, "true or false", defaults.auto_migrate),
-        zoho_client_id=_text(env, "ZOHO_CLIENT_ID"),
-        zoho_client_secret=_text(env, "ZOHO_CLIENT_SECRET"),
-        zoho_oauth_secret_arn=_text(env, "ZOHO_OAUTH_SECRET_ARN"),
-        zoho_api_base_url=_http_url("ZOHO_API_BASE_URL", _text(env, "ZOHO_API_BASE_URL")),
-        zoho_accounts_base_url=_http_url("ZOHO_ACCOUNTS_BASE_URL", _text(env, "ZOHO_ACCOUNTS_BASE_URL")),
-        zoho_rate_limit_calls=_parse(
-            env, "ZOHO_RATE_LIMIT_CALLS", _positive_int, "a positive integer", defaults.zoho_rate_limit_calls
-        ),
-        zoho_rate_limit_window_seconds=_parse(
-            env,
-            "ZOHO_RATE_LIMIT_WINDOW_SECONDS",
-            _positive_float,
-            "a positive number of seconds",
-            defaults.zoho_rate_limit_window_seconds,
-        ),
-        zoho_connect_timeout_seconds=_parse(
-            env,
-            "ZOHO_CONNECT_TIMEOUT_SECONDS",
-            _positive_float,
-            "a positive number of seconds",
-            defaults.zoho_connect_timeout_seconds,
-        ),
-        zoho_read_timeout_seconds=_parse(
-            env,
-            "ZOHO_READ_TIMEOUT_SECONDS",
-            _positive_float,
-            "a positive number of seconds",
-            defaults.zoho_read_timeout_seconds,
-        ),
-        zoho_max_retries=_parse(
-            env, "ZOHO_MAX_RETRIES", _positive_int, "a positive integer", defaults.zoho_max_retries
-        ),
-        zoho_backoff_base_seconds=_parse(
-            env,
-            "ZOHO_BACKOFF_BASE_SECONDS",
-            _non_negative_float,
-            "a number of seconds >= 0",
-            defaults.zoho_backoff_base_seconds,
-        ),
-        zoho_backoff_max_seconds=_parse(
-            env,
-            "ZOHO_BACKOFF_MAX_SECONDS",
-            _non_negative_float,
-            "a number of seconds >= 0",
-            defaults.zoho_backoff_max_seconds,
-        ),
-        zoho_token_refresh_margin_seconds=_parse(
-            env,
-            "ZOHO_TOKEN_REFRESH_MARGIN_SECONDS",
-            _positive_int,
-            "a positive integer",
-            defaults.zoho_token_refresh_margin_seconds,
-        ),
-        time_safety_margin_seconds=_parse(
-            env,
-            "SYNC_TIME_SAFETY_MARGIN_SECONDS",
-            _non_negative_float,
-            "a number of seconds >= 0",
-            defaults.time_safety_margin_seconds,
-        ),
-        cursor_overlap_seconds=_parse(
-            env,
-            "SYNC_CURSOR_OVERLAP_SECONDS",
-            lambda raw: int(_non_negative_float(raw)),
-            "a number of seconds >= 0",
-            defaults.cursor_overlap_seconds,
-        ),
-        customer_reconcile_interval_days=_parse(
-            env,
-            "CUSTOMER_RECONCILE_INTERVAL_DAYS",
-            _non_negative_float,
-            "a number of days >= 0",
-            defaults.customer_reconcile_interval_days,
-        ),
-        invoice_reconcile_interval_hours=_parse(
-            env,
-            "INVOICE_RECONCILE_INTERVAL_HOURS",
-            _non_negative_float,
-            "a number of hours >= 0",
-            defaults.invoice_reconcile_interval_hours,
-        ),
-        skip_retry_limit=_parse(
-            env, "SKIP_RETRY_LIMIT", _positive_int, "a positive integer", defaults.skip_retry_limit
-        ),
-        map_max_concurrency=_parse(
-            env, "MAP_MAX_CONCURRENCY", _positive_int, "a positive integer", defaults.map_max_concurrency
-        ),
-    )
+    source = os.environ if env is None else env
+    return Settings(**{setting.field: _read(source, setting) for setting in SETTINGS})
 
 
 @lru_cache(maxsize=1)

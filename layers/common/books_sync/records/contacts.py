@@ -13,27 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from books_sync.phones import PhoneChoice, choose_phone, country_code_from_name, primary_person, timezone_for
-from books_sync.zoho_time import parse_zoho_time
+from books_sync.records.countries import country_code_from_name
+from books_sync.records.phones import PhoneChoice, choose_phone, primary_person, timezone_for
+from books_sync.records.text import MAX_ID, clean_text
+from books_sync.zoho.timestamps import parse_zoho_time
 
 SEPARATOR = "\x1f"  # ASCII unit separator
-MAX_TEXT = 2000
-MAX_ID = 64
 _PERSON_FIELDS = (
     "contact_person_id", "salutation", "first_name", "last_name", "email", "phone", "mobile", "is_primary_contact",
 )  # fmt: skip
-
-
-def clean_text(value: Any, limit: int = MAX_TEXT) -> str | None:
-    """A string Postgres can store, or None: non-strings (other than numbers) are dropped."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        value = str(value)
-    if not isinstance(value, str):
-        return None
-    text = value.replace("\x00", "").strip()
-    return text[:limit] if text else None
 
 
 def _field(value: Any) -> str:

@@ -25,11 +25,7 @@ from urllib.parse import quote
 import requests
 
 from books_sync.db import Database
-from books_sync.settings import Settings, get_settings
-from books_sync.storage import api_usage
-from books_sync.storage.tenants import Tenant
-from books_sync.zoho_auth import OAuthClient, TokenProvider, accounts_token_url, oauth_client_from_settings
-from books_sync.zoho_errors import (
+from books_sync.errors import (
     DailyBudgetReached,
     ZohoApiError,
     ZohoAuthError,
@@ -38,8 +34,12 @@ from books_sync.zoho_errors import (
     ZohoRateLimited,
     ZohoUnavailable,
 )
-from books_sync.zoho_pacing import backoff_seconds, pacer_for
-from books_sync.zoho_time import format_zoho_time
+from books_sync.settings import Settings, get_settings
+from books_sync.storage import api_usage
+from books_sync.storage.tenants import Tenant
+from books_sync.zoho.auth import OAuthClient, TokenProvider, accounts_token_url, oauth_client_from_settings
+from books_sync.zoho.pacing import backoff_seconds, pacer_for
+from books_sync.zoho.timestamps import format_zoho_time
 
 PER_PAGE = 200
 _NOT_FOUND_CODE = 1002

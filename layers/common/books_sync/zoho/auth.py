@@ -18,11 +18,17 @@ from typing import Any
 import requests
 
 from books_sync.db import Database
-from books_sync.errors import UnknownTenant
-from books_sync.settings import Settings, SettingsError
+from books_sync.errors import (
+    SettingsError,
+    UnknownTenant,
+    ZohoAuthError,
+    ZohoProtocolError,
+    ZohoRateLimited,
+    ZohoUnavailable,
+)
+from books_sync.settings import Settings
 from books_sync.storage import tenants
-from books_sync.zoho_errors import ZohoAuthError, ZohoProtocolError, ZohoRateLimited, ZohoUnavailable
-from books_sync.zoho_pacing import backoff_seconds
+from books_sync.zoho.pacing import backoff_seconds
 
 _ENDPOINT = "oauth.token"
 _AUTH_ERRORS = {"invalid_code", "invalid_client", "invalid_grant", "unauthorized_client", "invalid_token"}

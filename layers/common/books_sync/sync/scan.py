@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from books_sync.zoho_client import PER_PAGE
-from books_sync.zoho_errors import ZohoProtocolError
+from books_sync.errors import ZohoProtocolError
+from books_sync.zoho.client import PER_PAGE
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from books_sync.contacts import MAX_ID, clean_text
-from books_sync.zoho_time import parse_zoho_time
+from books_sync.records.text import clean_id, clean_text
+from books_sync.zoho.timestamps import parse_zoho_time
 
 _MAX_AMOUNT = Decimal("1e15")
 
@@ -66,19 +66,14 @@ def _amount(value: Any) -> Decimal | None:
     return amount if amount.is_finite() and abs(amount) < _MAX_AMOUNT else None
 
 
-def _id(value: Any) -> str | None:
-    text = clean_text(value, limit=MAX_ID + 1)
-    return text if text and len(text) <= MAX_ID else None
-
-
 def parse_invoice_row(row: Any) -> InvoiceRecord | str:
     """The record, or the reason the row cannot be used (logged and counted by the caller)."""
     if not isinstance(row, Mapping):
         return f"row is a {type(row).__name__}, not an object"
-    invoice_id = _id(row.get("invoice_id"))
+    invoice_id = clean_id(row.get("invoice_id"))
     if invoice_id is None:
         return "row has no usable invoice_id"
-    customer_id = _id(row.get("customer_id"))
+    customer_id = clean_id(row.get("customer_id"))
     if customer_id is None:
         return f"invoice {invoice_id}: no usable customer_id"
     try:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from books_sync.contacts import clean_text
 from books_sync.db import Database
-from books_sync.phones import country_code_from_name
+from books_sync.errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
+from books_sync.records.countries import country_code_from_name
+from books_sync.records.text import clean_text
 from books_sync.storage import tenants
 from books_sync.storage.tenants import Tenant
-from books_sync.zoho_client import ZohoClient
-from books_sync.zoho_errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
+from books_sync.zoho.client import ZohoClient
 
 
 def valid_timezone(name: str | None) -> str | None:

@@ -15,13 +15,13 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database
-from books_sync.scan import Checkpoint
+from books_sync.errors import DailyBudgetReached
 from books_sync.settings import Settings
 from books_sync.storage import sync_state
 from books_sync.storage.tenants import Tenant
-from books_sync.time_budget import TimeBudget
-from books_sync.zoho_client import Page, ZohoClient
-from books_sync.zoho_errors import DailyBudgetReached
+from books_sync.sync.scan import Checkpoint
+from books_sync.sync.time_budget import TimeBudget
+from books_sync.zoho.client import Page, ZohoClient
 
 
 def utcnow() -> datetime:

@@ -1,4 +1,4 @@
-"""English country names by ISO 3166 region, for reading the billing country people type.
+"""Country names as people type them ('India', 'U.S.A', 'uk') to ISO 3166 regions.
 
 The names are the ones `phonenumbers.geocoder` gives for each supported region's example number
 (a unit test keeps them equal). They live here because importing the geocoder loads every
@@ -6,6 +6,12 @@ locale's geographic data, about 100 MB, which a 256 MB Lambda cannot spare.
 """
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
 
 REGION_NAMES: dict[str, str] = {
     "AD": "Andorra",
@@ -248,3 +254,54 @@ REGION_NAMES: dict[str, str] = {
     "ZM": "Zambia",
     "ZW": "Zimbabwe",
 }
+
+_ALIASES = {
+    "usa": "US",
+    "us": "US",
+    "unitedstatesofamerica": "US",
+    "america": "US",
+    "unitedstates": "US",
+    "uk": "GB",
+    "greatbritain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northernireland": "GB",
+    "uae": "AE",
+    "emirates": "AE",
+    "deutschland": "DE",
+    "holland": "NL",
+    "korea": "KR",
+    "southkorea": "KR",
+    "russia": "RU",
+    "vietnam": "VN",
+    "turkey": "TR",
+    "turkiye": "TR",
+    "czechia": "CZ",
+    "hongkong": "HK",
+    "ksa": "SA",
+}
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.casefold())
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    return {**{_key(name): region for region, name in REGION_NAMES.items()}, **_ALIASES}
+
+
+def country_code_from_name(name: Any) -> str | None:
+    """ISO 3166 alpha-2 from what people type: 'India', 'U.S.A', 'uk', 'DE'. None when unknown."""
+    text = _text(name)
+    if not text:
+        return None
+    if len(text) == 2 and text.isalpha() and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return text.upper()
+    return _country_names().get(_key(text))

@@ -12,49 +12,19 @@ Pure functions (no I/O), so the rules are easy to test one by one:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
-from books_sync.country_names import REGION_NAMES
-
 _UNKNOWN_ZONE = "Etc/Unknown"
 _MAX_RAW_LENGTH = 64
-_ALIASES = {
-    "usa": "US", "us": "US", "unitedstatesofamerica": "US", "america": "US", "unitedstates": "US",
-    "uk": "GB", "greatbritain": "GB", "britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB",
-    "northernireland": "GB", "uae": "AE", "emirates": "AE", "deutschland": "DE", "holland": "NL",
-    "korea": "KR", "southkorea": "KR", "russia": "RU", "vietnam": "VN", "turkey": "TR", "turkiye": "TR",
-    "czechia": "CZ", "hongkong": "HK", "ksa": "SA",
-}  # fmt: skip
 
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.casefold())
-
-
-@lru_cache(maxsize=1)
-def _country_names() -> dict[str, str]:
-    return {**{_key(name): region for region, name in REGION_NAMES.items()}, **_ALIASES}
-
-
-def country_code_from_name(name: Any) -> str | None:
-    """ISO 3166 alpha-2 from what people type: 'India', 'U.S.A', 'uk', 'DE'. None when unknown."""
-    text = _text(name)
-    if not text:
-        return None
-    if len(text) == 2 and text.isalpha() and text.upper() in phonenumbers.SUPPORTED_REGIONS:
-        return text.upper()
-    return _country_names().get(_key(text))
 
 
 def primary_person(persons: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -1,0 +1,1 @@
+"""The Zoho Books API: HTTP client, OAuth tokens, pacing, retries and response rules."""
