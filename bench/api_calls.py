@@ -21,7 +21,7 @@ import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 from books_sync.db import Database
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from books_sync.zoho.client import ZohoClient
+from books_sync.sync.clients import zoho_client
 from zoho_sync_cli.local_stack import LocalStack, local_stack
 from zoho_sync_cli.pipeline import run_tenant
 from zoho_sync_cli.tables import render
@@ -29,10 +29,13 @@ from zoho_sync_cli.tables import render
 
 def old_design_sync(db: Database, user_id: str, since: datetime) -> tuple[int, int, datetime]:
     """The previous design's invoice sync: list + one detail per invoice. Returns (calls, invoices, cursor)."""
-    client = ZohoClient(db, tenants.get_active(db, user_id))
+    client = zoho_client(db, tenants.get_active(db, user_id))
     seen = 0
     cursor = since
-    for page in client.iter_invoice_pages(since):
+    number, more = 1, True
+    while more:
+        page = client.invoices_page(since, number)
+        number, more = number + 1, page.has_more
         for row in page.rows:
             client.get_invoice(str(row["invoice_id"]))  # for the customer's phone numbers
             seen += 1

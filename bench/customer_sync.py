@@ -104,9 +104,15 @@ def upsert_throughput(db: Database, count: int) -> list[list[str]]:
 
 def sync_calls(stack: Any, db: Database, count: int) -> list[list[str]]:
     stack.add_tenant(
-        db, "bench-calls", "org-bench-calls", customers=count, invoices=0, old_customer_share=0.0, seed=7,
+        db,
+        "bench-calls",
+        "org-bench-calls",
+        customers=count,
+        invoices=0,
+        old_customer_share=0.0,
+        seed=7,
         daily_call_budget=100_000,
-    )  # fmt: skip
+    )
     run: Callable[[], dict[str, Any]] = lambda: dict(  # noqa: E731
         lambda_handler({"userId": "bench-calls"}, LocalLambdaContext("customer-sync", timeout_seconds=900))
     )

@@ -99,10 +99,24 @@ def main() -> None:
     port = free_port()
     cli = Path(sys.executable).with_name("zoho-sync")
     emulator = subprocess.Popen(
-        [str(cli), "emulator", "--port", str(port), "--org", ORG, "--customers", str(args.customers),
-         "--invoices", str(args.invoices), "--refresh-token", TOKEN, "--seed", "10"],
+        [
+            str(cli),
+            "emulator",
+            "--port",
+            str(port),
+            "--org",
+            ORG,
+            "--customers",
+            str(args.customers),
+            "--invoices",
+            str(args.invoices),
+            "--refresh-token",
+            TOKEN,
+            "--seed",
+            "10",
+        ],
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     server = embedded_server(Path(tempfile.mkdtemp(prefix="zoho-sync-large-")) / "postgres", delete_on_stop=True)
     try:
         wait_for(port, emulator)
@@ -143,8 +157,10 @@ def main() -> None:
     print(f"{args.customers:,} customers, {args.invoices:,} invoices; `zoho-sync run` processes, emulator in its own")
     print("process, no rate limit; a process's wall time includes starting Python and its imports")
     print(render(["run", "wall time", "rows", "rows/s", "Zoho calls"], rows))
-    print(f"peak RSS of the `zoho-sync run` process: first sync {first.peak_rss_mb:.0f} MB, incremental "
-          f"{quiet.peak_rss_mb:.0f} MB (target < 256 MB)")  # fmt: skip
+    print(
+        f"peak RSS of the `zoho-sync run` process: first sync {first.peak_rss_mb:.0f} MB, incremental "
+        f"{quiet.peak_rss_mb:.0f} MB (target < 256 MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import bench_path  # noqa: F401 - first: takes bench/ off sys.path
 
 from books_sync.settings import get_settings
 from books_sync.storage import tenants
-from books_sync.zoho.client import ZohoClient
+from books_sync.sync.clients import zoho_client
 from zoho_sync_cli.local_stack import local_stack
 from zoho_sync_cli.tables import render
 
@@ -32,7 +32,7 @@ def main() -> None:
         get_settings.cache_clear()
         db = stack.connect()
         stack.add_tenant(db, "bench-pacing", "org-pacing", customers=5, invoices=0, daily_call_budget=100_000)
-        client = ZohoClient(db, tenants.get_active(db, "bench-pacing"))
+        client = zoho_client(db, tenants.get_active(db, "bench-pacing"))
         client.get_organization()  # the token refresh happens here, outside the measurement
         stack.control.rate_limit(args.limit, args.window)
         time.sleep(args.window)  # start from an empty window

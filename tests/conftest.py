@@ -7,7 +7,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from books_sync.db import Database, close_database, connect, parse_database_url
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
 from books_sync.storage import tenants as tenant_store
-from books_sync.storage.tenants import Tenant
+from tests.support import Org
 from zoho_emulator.control import EmulatorControl
 from zoho_emulator.server import RunningEmulator
 from zoho_emulator.server import start as start_emulator
@@ -151,19 +150,6 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
     return control
 
 
-@dataclass
-class Org:
-    """An emulator organization connected to a tenant in the test database."""
-
-    user_id: str
-    organization_id: str
-    refresh_token: str
-    control: EmulatorControl
-
-    def tenant(self, db: Database) -> Tenant:
-        return tenant_store.get_active(db, self.user_id)
-
-
 @pytest.fixture
 def make_org(db: Database, zoho: EmulatorControl) -> Callable[..., Org]:
     """Create an emulator organization and a tenant connected to it: make_org(customers=.., invoices=..)."""
@@ -179,9 +165,12 @@ def make_org(db: Database, zoho: EmulatorControl) -> Callable[..., Org]:
         zoho.add_refresh_token(refresh_token, [organization_id])
         user = user_id or f"user-{suffix}"
         tenant_store.upsert(
-            db, user_id=user, organization_id=organization_id, refresh_token=refresh_token,
+            db,
+            user_id=user,
+            organization_id=organization_id,
+            refresh_token=refresh_token,
             daily_call_budget=daily_call_budget,
-        )  # fmt: skip
+        )
         return Org(user, organization_id, refresh_token, zoho)
 
     return make

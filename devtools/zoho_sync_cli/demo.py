@@ -78,9 +78,11 @@ def _demo(stack: LocalStack, db: Database) -> int:
     if ok:
         print(f"healthy tenants synced: {', '.join(healthy)}")
     reauth = tenant_reports(db, [REVOKED])[REVOKED]
-    print(f"{REVOKED} needs re-authorization (connection status: {reauth.connection}). After the user "
-          f"reconnects: zoho-sync tenant add --user-id {REVOKED} --organization-id "
-          f"{TENANTS[REVOKED]['organization_id']} --refresh-token-stdin")  # fmt: skip
+    print(
+        f"{REVOKED} needs re-authorization (connection status: {reauth.connection}). After the user "
+        f"reconnects: zoho-sync tenant add --user-id {REVOKED} --organization-id "
+        f"{TENANTS[REVOKED]['organization_id']} --refresh-token-stdin"
+    )
     return 0 if ok else 1
 
 

@@ -39,8 +39,16 @@ class TenantReport:
 
     def row(self, zoho_calls: int | None = None) -> list[object]:
         calls = self.zoho_calls if zoho_calls is None else zoho_calls
-        return [self.user_id, self.connection, self.customers, self.with_phone, self.invoices, self.held_back,
-                self.pending_reminders, calls]  # fmt: skip
+        return [
+            self.user_id,
+            self.connection,
+            self.customers,
+            self.with_phone,
+            self.invoices,
+            self.held_back,
+            self.pending_reminders,
+            calls,
+        ]
 
 
 def tenant_reports(db: Database, user_ids: Sequence[str]) -> dict[str, TenantReport]:

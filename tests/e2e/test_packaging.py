@@ -41,8 +41,13 @@ def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": f"{sam.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
         [str(sam), "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir", str(target)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return target
 

@@ -11,7 +11,7 @@ import pytest
 
 from books_sync.db import Database
 from books_sync.storage import tenants as tenant_store
-from tests.conftest import Org
+from tests.support import Org
 from zoho_sync_cli.lambda_context import CountdownLambdaContext
 from zoho_sync_cli.local_state_machine import LocalStateMachine
 from zoho_sync_cli.pipeline import run_tenant

@@ -19,24 +19,13 @@ import pytest
 from books_sync.db import Database
 from books_sync.errors import EventError, TenantNotActive, UnknownTenant
 from books_sync.storage import tenants as tenant_store
-from customer_sync.handler import lambda_handler as customer_sync_handler
-from invoice_sync.handler import lambda_handler as invoice_sync_handler
-from reminders.handler import lambda_handler as reminders_handler
 from tenants.handler import lambda_handler as tenants_handler
-from tests.conftest import Org
-from tests.integration.convergence import assert_cursors_behind_data, run_until_success
+from tests.support import HANDLERS, MakeOrg, Org, assert_cursors_behind_data, run_until_success
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 from zoho_sync_cli.pipeline import run_tenant
 
-MakeOrg = Callable[..., Org]
 pytestmark = pytest.mark.reliability
 
-HANDLERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
-    "customer-sync": customer_sync_handler,
-    "invoice-sync": invoice_sync_handler,
-    "reminders": reminders_handler,
-    "tenants": tenants_handler,
-}
 STEPS = ("customer-sync", "invoice-sync", "reminders")
 TABLES = (
     "users", "zoho_connections", "sync_metadata", "customers_cache", "invoices_cache", "reminders",

@@ -15,16 +15,14 @@ from books_sync.errors import EventError, TenantNotActive, UnknownTenant, ZohoUn
 from books_sync.storage import sync_state
 from books_sync.storage import tenants as tenant_store
 from customer_sync.handler import lambda_handler
-from tests.conftest import Org
+from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import CountdownLambdaContext, LocalLambdaContext
 
-MakeOrg = Callable[..., Org]
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
 def run(org: Org, *, full_resync: bool = False, context: Any = None) -> dict[str, Any]:
-    event = {"userId": org.user_id, "fullResync": full_resync}
-    return dict(lambda_handler(event, context or LocalLambdaContext("customer-sync")))
+    return call_step("customer-sync", org, context=context, fullResync=full_resync)
 
 
 def run_until_done(org: Org, make_context: Callable[[], Any], *, full_resync: bool = False) -> list[dict[str, Any]]:
@@ -189,13 +187,21 @@ def _comparable(rows: dict[str, dict[str, Any]]) -> list[str]:
     """Twin organizations (same seed) share content but not ids or clock: compare the content."""
     return sorted(
         json.dumps(
-            [r["customer_name"], r["primary_phone"], r["primary_email"], r["country_code"], r["timezone"],
-             [{k: v for k, v in p.items() if k != "contact_person_id"} for p in r["contact_persons"]],
-             r["phone_override"], r["deleted_at"] is None],
-            sort_keys=True, ensure_ascii=False,
+            [
+                r["customer_name"],
+                r["primary_phone"],
+                r["primary_email"],
+                r["country_code"],
+                r["timezone"],
+                [{k: v for k, v in p.items() if k != "contact_person_id"} for p in r["contact_persons"]],
+                r["phone_override"],
+                r["deleted_at"] is None,
+            ],
+            sort_keys=True,
+            ensure_ascii=False,
         )
         for r in rows.values()
-    )  # fmt: skip
+    )
 
 
 def test_tiny_time_budget_loops_to_the_same_rows_as_one_call(db: Database, make_org: MakeOrg) -> None:

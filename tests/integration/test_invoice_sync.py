@@ -9,20 +9,16 @@ import pytest
 
 from books_sync.db import Database, connect
 from books_sync.storage import sync_state
-from customer_sync.handler import lambda_handler as customer_handler
-from invoice_sync.handler import lambda_handler as invoice_handler
-from tests.conftest import Org
-from zoho_sync_cli.lambda_context import CountdownLambdaContext, LocalLambdaContext
-
-MakeOrg = Callable[..., Org]
+from tests.support import MakeOrg, Org, call_step
+from zoho_sync_cli.lambda_context import CountdownLambdaContext
 
 
 def sync_customers(org: Org, **event: Any) -> dict[str, Any]:
-    return dict(customer_handler({"userId": org.user_id, **event}, LocalLambdaContext("customer-sync")))
+    return call_step("customer-sync", org, **event)
 
 
 def sync_invoices(org: Org, *, context: Any = None, **event: Any) -> dict[str, Any]:
-    return dict(invoice_handler({"userId": org.user_id, **event}, context or LocalLambdaContext("invoice-sync")))
+    return call_step("invoice-sync", org, context=context, **event)
 
 
 def invoices(db: Database, user_id: str) -> dict[str, dict[str, Any]]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 
 import pytest
 
 from books_sync.db import Database
-from tests.conftest import Org
+from tests.support import MakeOrg, Org
 from zoho_sync_cli.pipeline import run_tenant
-
-MakeOrg = Callable[..., Org]
 
 
 def secrets_of(db: Database, org: Org) -> set[str]:

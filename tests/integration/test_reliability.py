@@ -20,11 +20,9 @@ from typing import Any
 import pytest
 
 from books_sync.db import Database
-from tests.conftest import Org
-from tests.integration.convergence import assert_cursors_behind_data, run_until_success
+from tests.support import MakeOrg, assert_cursors_behind_data, run_until_success
 from zoho_sync_cli.pipeline import run_tenant
 
-MakeOrg = Callable[..., Org]
 pytestmark = pytest.mark.reliability
 
 
@@ -98,9 +96,11 @@ def test_sigkill_at_random_points_then_rerun_converges(db: Database, make_org: M
     kills = 0
     for _ in range(4):
         process = subprocess.Popen(
-            [str(cli), "run", "--user-id", crashy.user_id], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [str(cli), "run", "--user-id", crashy.user_id],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(rng.uniform(0.7, 2.0))
         if process.poll() is not None:
             assert process.returncode == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""

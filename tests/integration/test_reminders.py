@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,10 +11,9 @@ from books_sync.db import Database, connect
 from customer_sync.handler import lambda_handler as customer_handler
 from invoice_sync.handler import lambda_handler as invoice_handler
 from reminders.handler import lambda_handler as reminders_handler
-from tests.conftest import Org
+from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
-MakeOrg = Callable[..., Org]
 PHONE = "+44 20 7946 0958"
 NO_PHONE: dict[str, Any] = {
     "contact_persons": [{"first_name": "Ann", "is_primary_contact": True, "phone": "", "mobile": ""}],
@@ -26,10 +24,9 @@ NO_PHONE: dict[str, Any] = {
 
 def sync(org: Org) -> dict[str, Any]:
     """The three steps in order, as the state machine runs them; returns the reminders summary."""
-    event = {"userId": org.user_id}
-    customer_handler(event, LocalLambdaContext("customer-sync"))
-    invoice_handler(event, LocalLambdaContext("invoice-sync"))
-    return dict(reminders_handler(event, LocalLambdaContext("reminders")))
+    call_step("customer-sync", org)
+    call_step("invoice-sync", org)
+    return call_step("reminders", org)
 
 
 def reminders(db: Database, zoho_invoice_id: str) -> dict[int, dict[str, Any]]:

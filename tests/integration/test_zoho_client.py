@@ -21,10 +21,9 @@ from books_sync.errors import (
 )
 from books_sync.storage import api_usage
 from books_sync.storage import tenants as tenant_store
-from books_sync.zoho.client import ZohoClient
-from tests.conftest import Org
-
-MakeOrg = Callable[..., Org]
+from books_sync.sync.clients import zoho_client
+from books_sync.zoho.client import Page, ZohoClient
+from tests.support import MakeOrg, Org
 
 
 def _customer_ids(org: Org) -> set[str]:
@@ -35,14 +34,22 @@ def _customer_ids(org: Org) -> set[str]:
     }
 
 
+def _contact_pages(client: ZohoClient) -> list[Page]:
+    """Every page of the contacts list, walked by page number."""
+    pages = [client.contacts_page(None, 1)]
+    while pages[-1].has_more:
+        pages.append(client.contacts_page(None, len(pages) + 1))
+    return pages
+
+
 def _org_calls(org: Org) -> dict[str, int]:
     return dict(org.control.stats()["by_org"].get(org.organization_id, {}))
 
 
 def test_pagination_over_several_pages_loses_and_repeats_nothing(db: Database, make_org: MakeOrg) -> None:
     org = make_org(customers=450, invoices=0, vendors=30)
-    client = ZohoClient(db, org.tenant(db))
-    pages = list(client.iter_contact_pages())
+    client = zoho_client(db, org.tenant(db))
+    pages = _contact_pages(client)
     ids = [row["contact_id"] for page in pages for row in page.rows]
     assert len(pages) == 3
     assert [p.has_more for p in pages] == [True, True, False]
@@ -55,12 +62,12 @@ def test_pagination_over_several_pages_loses_and_repeats_nothing(db: Database, m
 
 def test_token_is_cached_in_the_database_and_refreshed_once_when_it_expires(db: Database, make_org: MakeOrg) -> None:
     org = make_org()
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     client.get_organization()
     access, _ = tenant_store.read_access_token(db, org.user_id)
     assert access
     # Another Lambda (a new client) reuses the stored token: no refresh.
-    other = ZohoClient(db, org.tenant(db))
+    other = zoho_client(db, org.tenant(db))
     other.get_organization()
     assert other.calls_by_endpoint["token"] == 0
 
@@ -79,7 +86,7 @@ def test_concurrent_refreshers_of_one_tenant_refresh_once(db: Database, make_org
     def work() -> None:
         own = connect(db.params)
         try:
-            client = ZohoClient(own, org.tenant(own))
+            client = zoho_client(own, org.tenant(own))
             client.get_organization()
             results.append(client.calls_by_endpoint["token"])
         except BaseException as exc:  # noqa: BLE001 - reported below
@@ -99,7 +106,7 @@ def test_concurrent_refreshers_of_one_tenant_refresh_once(db: Database, make_org
 
 def test_revoked_refresh_token_marks_needs_reauth_with_a_clear_error(db: Database, make_org: MakeOrg) -> None:
     org = make_org()
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     client.get_organization()
     org.control.revoke_refresh_token(org.refresh_token)
     org.control.expire_access_tokens()
@@ -123,7 +130,7 @@ def test_wrong_client_secret_is_an_auth_error(db: Database, make_org: MakeOrg, c
     org = make_org()
     configure(ZOHO_CLIENT_SECRET="not-the-secret")
     with pytest.raises(ZohoAuthError, match=r"invalid_client \(check ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET\)"):
-        ZohoClient(db, org.tenant(db)).get_organization()
+        zoho_client(db, org.tenant(db)).get_organization()
 
 
 def test_429_bursts_and_5xx_are_retried_and_nothing_is_lost(
@@ -134,8 +141,8 @@ def test_429_bursts_and_5xx_are_retried_and_nothing_is_lost(
     org.control.inject("contacts.list", "429", count=3, organization_id=org.organization_id)
     org.control.inject("contacts.list", "500", count=1, organization_id=org.organization_id)
     org.control.inject("contacts.list", "503", count=1, organization_id=org.organization_id)
-    client = ZohoClient(db, org.tenant(db))
-    ids = [row["contact_id"] for page in client.iter_contact_pages() for row in page.rows]
+    client = zoho_client(db, org.tenant(db))
+    ids = [row["contact_id"] for page in _contact_pages(client) for row in page.rows]
     assert len(ids) == len(set(ids)) == 450
     assert set(ids) == _customer_ids(org)
     assert client.retries == 5
@@ -145,7 +152,7 @@ def test_429_bursts_and_5xx_are_retried_and_nothing_is_lost(
 def test_rate_limit_that_does_not_clear_becomes_a_transient_error(db: Database, make_org: MakeOrg) -> None:
     org = make_org()
     org.control.inject("contacts.get", "429", count=10, organization_id=org.organization_id)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     with pytest.raises(ZohoRateLimited, match=r"contacts.get: gave up after 5 attempts \(HTTP 429 \(code 44\)\)"):
         client.get_contact("123")
     org.control.clear_faults()
@@ -158,7 +165,7 @@ def test_hang_times_out_then_retries(db: Database, make_org: MakeOrg, configure:
     configure(ZOHO_READ_TIMEOUT_SECONDS="0.4")
     org = make_org()
     org.control.configure(hang_seconds=3)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     client.get_organization()
     org.control.inject("organizations.get", "hang", count=1, organization_id=org.organization_id)
     started = time.monotonic()
@@ -183,7 +190,7 @@ def test_answers_that_break_the_protocol_raise_a_protocol_error_naming_the_endpo
 ) -> None:
     org = make_org()
     org.control.inject("contacts.list", kind, count=count, organization_id=org.organization_id)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     with pytest.raises(error) as raised:
         client.contacts_page(None)
     assert str(raised.value).startswith(message)
@@ -192,19 +199,19 @@ def test_answers_that_break_the_protocol_raise_a_protocol_error_naming_the_endpo
 def test_one_malformed_answer_is_retried(db: Database, make_org: MakeOrg) -> None:
     org = make_org(customers=5)
     org.control.inject("contacts.list", "malformed", count=1, organization_id=org.organization_id)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     assert len(client.contacts_page(None).rows) == 5
     assert client.retries == 1
 
 
 def test_not_found_and_other_client_errors_are_typed(db: Database, make_org: MakeOrg) -> None:
     org = make_org()
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     with pytest.raises(ZohoNotFound, match=r"contacts.get: not found \(code 1002\)"):
         client.get_contact("999999")
     other = make_org()
     # Point this tenant's client at an organization its token was not granted for.
-    foreign = ZohoClient(db, org.tenant(db))
+    foreign = zoho_client(db, org.tenant(db))
     foreign.organization_id = other.organization_id
     with pytest.raises(ZohoApiError) as raised:
         foreign.get_contact("1")
@@ -214,7 +221,7 @@ def test_not_found_and_other_client_errors_are_typed(db: Database, make_org: Mak
 
 def test_daily_budget_stops_before_it_is_exceeded(db: Database, make_org: MakeOrg) -> None:
     org = make_org(customers=450, daily_call_budget=5)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     for _ in range(5):
         client.get_organization()
     with pytest.raises(DailyBudgetReached, match="today's budget of 5 Zoho calls"):
@@ -226,7 +233,7 @@ def test_daily_budget_stops_before_it_is_exceeded(db: Database, make_org: MakeOr
 def test_zoho_daily_limit_answer_is_a_budget_stop(db: Database, make_org: MakeOrg) -> None:
     org = make_org(daily_call_budget=1000)
     org.control.inject("contacts.list", "daily_limit", count=1, organization_id=org.organization_id)
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     with pytest.raises(DailyBudgetReached, match="daily API limit"):
         client.contacts_page(None)
     assert api_usage.calls_today(db, org.organization_id) == 1000
@@ -239,7 +246,7 @@ def test_pacing_keeps_429s_at_zero_under_the_emulator_rate_limit(
 ) -> None:
     configure(ZOHO_RATE_LIMIT_CALLS="10", ZOHO_RATE_LIMIT_WINDOW_SECONDS="1")
     org = make_org()
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     client.get_organization()  # token first, outside the measured window
     org.control.rate_limit(10, 1.0)
     org.control.reset_stats()
@@ -255,6 +262,6 @@ def test_pacing_keeps_429s_at_zero_under_the_emulator_rate_limit(
 
 def test_calls_inside_a_transaction_are_refused(db: Database, make_org: MakeOrg) -> None:
     org = make_org()
-    client = ZohoClient(db, org.tenant(db))
+    client = zoho_client(db, org.tenant(db))
     with db.transaction(), pytest.raises(RuntimeError, match="inside a database transaction"):
         client.get_organization()

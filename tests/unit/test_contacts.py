@@ -92,10 +92,14 @@ def test_record_from_a_nasty_detail_never_raises() -> None:
     detail = {
         "contact_id": "9",
         "contact_name": "Zoë \x00 Ünïcødé 🚀" + "x" * 10000,
-        "contact_persons": ["not a person", None, {"first_name": 5, "mobile": ["no"], "is_primary_contact": "yes"},
-                            {"mobile": "98450 12345", "email": "p@example.com"}],
+        "contact_persons": [
+            "not a person",
+            None,
+            {"first_name": 5, "mobile": ["no"], "is_primary_contact": "yes"},
+            {"mobile": "98450 12345", "email": "p@example.com"},
+        ],
         "billing_address": "not an object",
-    }  # fmt: skip
+    }
     record = customer_record(detail, sync_hash="h", modified_at=None, org_country="IN", org_timezone="Asia/Kolkata")
     assert record.customer_name is not None
     assert "\x00" not in record.customer_name

@@ -34,11 +34,6 @@ def test_bad_step_event_names_the_field(event: Any, message: str) -> None:
     assert str(raised.value).startswith(message)
 
 
-def test_reminders_event_takes_no_full_resync() -> None:
-    with pytest.raises(EventError, match="unknown field"):
-        parse_step_event({"userId": "u1", "fullResync": True}, allow_full_resync=False)
-
-
 def test_list_tenants_event() -> None:
     assert parse_list_tenants_event({}).user_ids is None
     event = parse_list_tenants_event({"userIds": ["u1", "u2", "u1"], "fullResync": True})

@@ -26,8 +26,11 @@ def test_a_list_row_becomes_a_record() -> None:
     record = parse_invoice_row(ROW)
     assert isinstance(record, InvoiceRecord)
     assert (record.status, record.due_date, record.total, record.balance) == (
-        "overdue", date(2026, 2, 9), Decimal("1180.5"), Decimal("200.25"),
-    )  # fmt: skip
+        "overdue",
+        date(2026, 2, 9),
+        Decimal("1180.5"),
+        Decimal("200.25"),
+    )
     assert record.as_row("c-uuid")["customer_id"] == "c-uuid"
 
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import threading
 
-from books_sync.zoho.pacing import SlidingWindowPacer, backoff_seconds
+from books_sync.zoho.pacing import SlidingWindowPacer
+from books_sync.zoho.retry import backoff_seconds
 
 
 class FakeClock:

@@ -117,8 +117,9 @@ CASES: list[tuple[str, dict[str, Any], str | None, str | None, str | None]] = [
 
 
 @pytest.mark.parametrize(("case", "contact", "billing", "expected", "source"), CASES, ids=[c[0] for c in CASES])
-def test_primary_phone(case: str, contact: dict[str, Any], billing: str | None, expected: str | None,
-                       source: str | None) -> None:  # fmt: skip
+def test_primary_phone(
+    case: str, contact: dict[str, Any], billing: str | None, expected: str | None, source: str | None
+) -> None:
     choice = choose_phone(contact, billing, "IN")
     assert choice.e164 == expected
     assert choice.source == source
@@ -141,10 +142,24 @@ def test_problem_never_contains_the_number() -> None:
 
 @pytest.mark.parametrize(
     ("name", "code"),
-    [("India", "IN"), ("india", "IN"), ("IN", "IN"), ("U.S.A", "US"), ("United States of America", "US"),
-     ("United Kingdom", "GB"), ("UK", "GB"), ("United Arab Emirates", "AE"), ("UAE", "AE"), ("Deutschland", "DE"),
-     ("Germany", "DE"), ("Atlantis", None), ("", None), (None, None), (42, None)],
-)  # fmt: skip
+    [
+        ("India", "IN"),
+        ("india", "IN"),
+        ("IN", "IN"),
+        ("U.S.A", "US"),
+        ("United States of America", "US"),
+        ("United Kingdom", "GB"),
+        ("UK", "GB"),
+        ("United Arab Emirates", "AE"),
+        ("UAE", "AE"),
+        ("Deutschland", "DE"),
+        ("Germany", "DE"),
+        ("Atlantis", None),
+        ("", None),
+        (None, None),
+        (42, None),
+    ],
+)
 def test_country_names(name: Any, code: str | None) -> None:
     assert country_code_from_name(name) == code
 

@@ -6,7 +6,7 @@ import pytest
 
 from books_sync.db import params_from_rds_secret, parse_database_url
 from books_sync.errors import SettingsError
-from books_sync.settings import load_settings
+from books_sync.settings import load_settings, markdown_table
 
 
 def test_defaults() -> None:
@@ -83,3 +83,9 @@ def test_rds_secret() -> None:
     assert params.database == "books"
     with pytest.raises(SettingsError, match="DB_SECRET_ARN: the secret lacks password"):
         params_from_rds_secret({"username": "app", "host": "h"})
+
+
+def test_readme_configuration_table_is_the_settings_table() -> None:
+    """The README's table is `markdown_table()` to the letter: a new setting cannot go undocumented."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert markdown_table() in readme, "update the README's configuration table: print(markdown_table())"

@@ -10,60 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
+from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.storage import reminders, sync_state
 from books_sync.storage.tenants import Tenant
+from books_sync.sync.summary import StepSummary, count
 from reminders.schedule import plan, zone
 
 logger = Logger(service="reminders", child=True)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
-class RemindersSummary:
-    user_id: str
-    status: str = "ok"
-    created: int = 0
-    cancelled: int = 0
-    rescheduled: int = 0
-    reactivated: int = 0
-    skipped_no_phone: int = 0
-    skipped_no_due_date: int = 0
-    pending: int = 0
+class RemindersSummary(StepSummary):
+    created: int = count("RemindersCreated")
+    cancelled: int = count("RemindersCancelled")
+    rescheduled: int = count("RemindersRescheduled")
+    reactivated: int = count()
+    skipped_no_phone: int = count("InvoicesSkippedNoPhone")
+    skipped_no_due_date: int = count()
+    pending: int = count("RemindersPending")
     cancel_reasons: dict[str, int] = field(default_factory=dict)
-
-    def to_output(self) -> dict[str, Any]:
-        return {
-            "userId": self.user_id,
-            "status": self.status,
-            "created": self.created,
-            "cancelled": self.cancelled,
-            "rescheduled": self.rescheduled,
-            "reactivated": self.reactivated,
-            "skippedNoPhone": self.skipped_no_phone,
-            "skippedNoDueDate": self.skipped_no_due_date,
-            "pending": self.pending,
-            "cancelReasons": dict(self.cancel_reasons),
-            "apiCalls": 0,
-            "hasMore": False,
-        }
-
-    def metrics(self) -> dict[str, int]:
-        return {
-            "RemindersCreated": self.created,
-            "RemindersCancelled": self.cancelled,
-            "RemindersRescheduled": self.rescheduled,
-            "InvoicesSkippedNoPhone": self.skipped_no_phone,
-            "RemindersPending": self.pending,
-        }
 
 
 def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetime] = utcnow) -> RemindersSummary:
@@ -72,19 +42,16 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
         settings = sync_state.reminder_settings(db, tenant.user_id)
         moment = now()
         found = reminders.candidates(db, tenant.user_id)
-        planned: list[dict[str, Any]] = []
+        planned: list[reminders.Wanted] = []
         for invoice in found.with_phone:
             if invoice.due_date is None:
                 summary.skipped_no_due_date += 1
                 continue
             tz = zone(invoice.timezone, tenant.organization_timezone)
-            for item in plan(invoice.due_date, settings.offsets_days, settings.local_hour, tz, moment):
-                planned.append({
-                    "invoice_id": invoice.invoice_id,
-                    "offset_days": item.offset_days,
-                    "scheduled_for": item.scheduled_for.isoformat(),
-                    "past": item.past,
-                })  # fmt: skip
+            planned += [
+                reminders.Wanted(invoice.invoice_id, item.offset_days, item.scheduled_for, item.past)
+                for item in plan(invoice.due_date, settings.offsets_days, settings.local_hour, tz, moment)
+            ]
         with db.transaction():
             applied = reminders.apply(db, tenant.user_id, planned)
             reasons = reminders.cancel_unwanted(db, tenant.user_id, planned)
@@ -96,7 +63,7 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
     summary.rescheduled = applied.rescheduled
     summary.cancel_reasons = dict(reasons)
     if applied.cancelled_past:
-        summary.cancel_reasons["due date moved; the new time has passed"] = applied.cancelled_past
+        summary.cancel_reasons[reminders.CancelReason.MOVED_INTO_PAST] = applied.cancelled_past
     summary.cancelled = sum(summary.cancel_reasons.values())
     if summary.skipped_no_phone:
         logger.info(

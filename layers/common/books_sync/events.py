@@ -66,16 +66,12 @@ class ListTenantsEvent:
     full_resync: bool = False
 
 
-def parse_step_event(event: Any, *, allow_full_resync: bool = True) -> StepEvent:
+def parse_step_event(event: Any) -> StepEvent:
     body = _require_object(event)
-    allowed = ("userId", "fullResync") if allow_full_resync else ("userId",)
-    _reject_unknown(body, allowed)
+    _reject_unknown(body, ("userId", "fullResync"))
     if "userId" not in body:
         raise EventError("userId: required")
-    return StepEvent(
-        user_id=_user_id(body["userId"], "userId"),
-        full_resync=_bool(body, "fullResync") if allow_full_resync else False,
-    )
+    return StepEvent(user_id=_user_id(body["userId"], "userId"), full_resync=_bool(body, "fullResync"))
 
 
 def parse_list_tenants_event(event: Any) -> ListTenantsEvent:

@@ -20,8 +20,15 @@ from books_sync.zoho.timestamps import parse_zoho_time
 
 SEPARATOR = "\x1f"  # ASCII unit separator
 _PERSON_FIELDS = (
-    "contact_person_id", "salutation", "first_name", "last_name", "email", "phone", "mobile", "is_primary_contact",
-)  # fmt: skip
+    "contact_person_id",
+    "salutation",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "is_primary_contact",
+)
 
 
 def _field(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from books_sync.db import Database
+from books_sync.errors import DailyBudgetReached
 
 
 def reserve_call(db: Database, organization_id: str, budget: int) -> int | None:
@@ -45,3 +46,27 @@ def mark_spent(db: Database, organization_id: str, budget: int) -> None:
         organization_id=organization_id,
         budget=budget,
     )
+
+
+class PostgresCallBudget:
+    """`zoho.client.CallBudget` over `zoho_api_usage`: one counter per organization per UTC day.
+
+    Each reservation commits on its own (autocommit), so a call counted is never rolled back with
+    a page that failed; that is also why no Zoho call may run inside a transaction.
+    """
+
+    def __init__(self, db: Database, organization_id: str, budget: int) -> None:
+        self._db = db
+        self._organization_id = organization_id
+        self._budget = budget
+
+    def reserve(self, endpoint: str) -> None:
+        if self._db.in_transaction:
+            raise RuntimeError("Zoho calls must not run inside a database transaction")
+        if reserve_call(self._db, self._organization_id, self._budget) is None:
+            raise DailyBudgetReached(
+                endpoint, f"today's budget of {self._budget} Zoho calls for the organization is spent"
+            )
+
+    def mark_spent(self) -> None:
+        mark_spent(self._db, self._organization_id, self._budget)

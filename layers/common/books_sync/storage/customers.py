@@ -8,13 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
-
-
-@dataclass(frozen=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
+from books_sync.storage.upserts import UpsertCounts
 
 
 @dataclass(frozen=True)
@@ -111,8 +105,7 @@ def upsert_page(
         return UpsertCounts()
     ordered = sorted(full_rows, key=lambda r: str(r["zoho_customer_id"]))
     row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(ordered), touch_ids=to_json(sorted(touch_ids)))
-    inserted, updated, touched = (int(value) for value in row[0])
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
+    return UpsertCounts.from_row(row[0])
 
 
 def mark_seen_in_zoho(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:

@@ -7,11 +7,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """An invoice to keep until its customer can be found, with why, and the row as Zoho sent it."""
+
+    zoho_invoice_id: str
+    zoho_customer_id: str
+    reason: str
+    invoice: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -36,8 +46,8 @@ def pending(db: Database, user_id: str, limit: int) -> list[Skip]:
     return [Skip(row[0], row[1], row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
 
 
-def record(db: Database, user_id: str, skips: Sequence[dict[str, Any]], run_started_at: datetime) -> None:
-    """Add or refresh skips (`zoho_invoice_id`, `zoho_customer_id`, `reason`, `invoice`): one statement.
+def record(db: Database, user_id: str, skips: Sequence[HeldBack], run_started_at: datetime) -> None:
+    """Add or refresh held-back invoices: one statement.
 
     `attempts` counts runs, not sightings: a skip seen twice in one run counts once.
     """
@@ -57,7 +67,7 @@ def record(db: Database, user_id: str, skips: Sequence[dict[str, Any]], run_star
                last_seen_at = now()
         """,
         user_id=user_id,
-        rows=to_json(list(skips)),
+        rows=to_json([asdict(skip) for skip in skips]),
         run_started_at=run_started_at,
     )
 
@@ -72,7 +82,3 @@ def clear(db: Database, user_id: str, zoho_invoice_ids: Sequence[str]) -> int:
         ids=list(zoho_invoice_ids),
     )
     return len(rows)
-
-
-def count(db: Database, user_id: str) -> int:
-    return int(db.scalar("SELECT count(*) FROM invoice_sync_skips WHERE user_id = :user_id", user_id=user_id))

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
-
-
-@dataclass(frozen=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
+from books_sync.storage.upserts import UpsertCounts
 
 _UPSERT_PAGE = """
 WITH page AS (
@@ -77,8 +69,7 @@ def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> U
         return UpsertCounts()
     ordered = sorted(rows, key=lambda r: str(r["zoho_invoice_id"]))
     result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(ordered))
-    inserted, updated, touched = (int(value) for value in result[0])
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=touched)
+    return UpsertCounts.from_row(result[0])
 
 
 def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
@@ -99,9 +90,8 @@ def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: i
     """Cached as open, but not in Zoho's unpaid list since the reconcile began: to check one by one."""
     rows = db.run(
         """
-        SELECT zoho_invoice_id FROM invoices_cache
-         WHERE user_id = :user_id AND deleted_at IS NULL AND balance > 0
-           AND coalesce(status, '') NOT IN ('draft', 'void', 'paid')
+        SELECT zoho_invoice_id FROM open_invoices
+         WHERE user_id = :user_id
            AND created_at < :started_at
            AND (reconciled_at IS NULL OR reconciled_at < :started_at)
          ORDER BY zoho_invoice_id

@@ -8,10 +8,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from enum import StrEnum
 
 from books_sync.db import Database, to_json
+
+
+class CancelReason(StrEnum):
+    """Why a pending reminder was cancelled: stored in `reminders.cancel_reason`, counted in summaries."""
+
+    INVOICE_DELETED = "invoice deleted in Zoho"
+    INVOICE_VOIDED = "invoice voided"
+    INVOICE_PAID = "invoice paid"
+    INVOICE_DRAFT = "invoice is a draft again"
+    CUSTOMER_DELETED = "customer deleted in Zoho"
+    NO_PHONE = "customer has no phone"
+    NO_DUE_DATE = "invoice has no due date"
+    OFFSET_REMOVED = "offset no longer configured"
+    MOVED_INTO_PAST = "due date moved; the new time has passed"
+
+    @classmethod
+    def parameters(cls) -> dict[str, str]:
+        """Each reason as a bound parameter (`:invoice_deleted`...) for the SQL that writes it."""
+        return {reason.name.lower(): reason.value for reason in cls}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One reminder the schedule wants: the invoice (our id), its offset, when, and whether that has passed."""
+
+    invoice_id: str
+    offset_days: int
+    scheduled_for: datetime
+    past: bool
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "invoice_id": self.invoice_id,
+            "offset_days": self.offset_days,
+            "scheduled_for": self.scheduled_for.isoformat(),
+            "past": self.past,
+        }
 
 
 @dataclass(frozen=True)
@@ -33,11 +70,9 @@ def candidates(db: Database, user_id: str) -> Candidates:
         """
         SELECT i.id::text, i.due_date, c.timezone,
                coalesce(c.phone_override, c.primary_phone) IS NOT NULL AS has_phone
-          FROM invoices_cache AS i
+          FROM open_invoices AS i
           JOIN customers_cache AS c ON c.id = i.customer_id
          WHERE i.user_id = :user_id AND c.deleted_at IS NULL
-           -- open: money owed on a sent invoice that Zoho still has
-           AND i.deleted_at IS NULL AND i.balance > 0 AND coalesce(i.status, '') NOT IN ('draft', 'void', 'paid')
         """,
         user_id=user_id,
     )
@@ -70,7 +105,7 @@ WITH wanted AS (
     UPDATE reminders AS r
        SET scheduled_for = CASE WHEN c.past THEN r.scheduled_for ELSE c.scheduled_for END,
            status = CASE WHEN c.past THEN 'cancelled' ELSE 'pending' END,
-           cancel_reason = CASE WHEN c.past THEN 'due date moved; the new time has passed' END,
+           cancel_reason = CASE WHEN c.past THEN CAST(:moved_into_past AS text) END,
            updated_at = now()
       FROM current AS c
      WHERE r.id = c.reminder_id
@@ -85,12 +120,13 @@ SELECT (SELECT count(*) FROM created),
 """
 
 
-def apply(db: Database, user_id: str, planned: Sequence[dict[str, Any]]) -> Applied:
+def apply(db: Database, user_id: str, planned: Sequence[Wanted]) -> Applied:
     """Create missing reminders, move pending ones to their new time, bring back cancelled ones
     that are due again; sent reminders are history and never change."""
     if not planned:
         return Applied()
-    row = db.run(_APPLY, user_id=user_id, rows=to_json(list(planned)))[0]
+    rows = to_json([wanted.as_row() for wanted in planned])
+    row = db.run(_APPLY, user_id=user_id, rows=rows, moved_into_past=CancelReason.MOVED_INTO_PAST.value)[0]
     return Applied(*(int(value) for value in row))
 
 
@@ -102,14 +138,14 @@ UPDATE reminders AS r
    SET status = 'cancelled',
        updated_at = now(),
        cancel_reason = CASE
-           WHEN i.deleted_at IS NOT NULL THEN 'invoice deleted in Zoho'
-           WHEN i.status = 'void' THEN 'invoice voided'
-           WHEN i.status = 'paid' OR coalesce(i.balance, 0) <= 0 THEN 'invoice paid'
-           WHEN i.status = 'draft' THEN 'invoice is a draft again'
-           WHEN c.deleted_at IS NOT NULL THEN 'customer deleted in Zoho'
-           WHEN coalesce(c.phone_override, c.primary_phone) IS NULL THEN 'customer has no phone'
-           WHEN i.due_date IS NULL THEN 'invoice has no due date'
-           ELSE 'offset no longer configured'
+           WHEN i.deleted_at IS NOT NULL THEN CAST(:invoice_deleted AS text)
+           WHEN i.status = 'void' THEN CAST(:invoice_voided AS text)
+           WHEN i.status = 'paid' OR coalesce(i.balance, 0) <= 0 THEN CAST(:invoice_paid AS text)
+           WHEN i.status = 'draft' THEN CAST(:invoice_draft AS text)
+           WHEN c.deleted_at IS NOT NULL THEN CAST(:customer_deleted AS text)
+           WHEN coalesce(c.phone_override, c.primary_phone) IS NULL THEN CAST(:no_phone AS text)
+           WHEN i.due_date IS NULL THEN CAST(:no_due_date AS text)
+           ELSE CAST(:offset_removed AS text)
        END
   FROM invoices_cache AS i
   JOIN customers_cache AS c ON c.id = i.customer_id
@@ -119,9 +155,9 @@ RETURNING r.cancel_reason
 """
 
 
-def cancel_unwanted(db: Database, user_id: str, wanted: Sequence[dict[str, Any]]) -> dict[str, int]:
+def cancel_unwanted(db: Database, user_id: str, wanted: Sequence[Wanted]) -> dict[str, int]:
     """Cancel pending reminders that are no longer wanted; counts per reason."""
-    rows = db.run(_CANCEL, user_id=user_id, rows=to_json(list(wanted)))
+    rows = db.run(_CANCEL, user_id=user_id, rows=to_json([w.as_row() for w in wanted]), **CancelReason.parameters())
     reasons: dict[str, int] = {}
     for (reason,) in rows:
         reasons[reason] = reasons.get(reason, 0) + 1

@@ -121,5 +121,7 @@ def reminder_settings(db: Database, user_id: str) -> ReminderSettings:
 
 
 def mark_reminders_run(db: Database, user_id: str) -> None:
-    db.run("UPDATE sync_metadata SET last_reminders_run_at = now(), updated_at = now() WHERE user_id = :user_id",
-           user_id=user_id)  # fmt: skip
+    db.run(
+        "UPDATE sync_metadata SET last_reminders_run_at = now(), updated_at = now() WHERE user_id = :user_id",
+        user_id=user_id,
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from books_sync.db import Database
 from books_sync.errors import TenantNotActive, UnknownTenant
 from books_sync.storage import sync_state
+from books_sync.zoho.auth import TokenState
 
 DATA_CENTERS = ("com", "eu", "in", "com.au", "jp", "ca", "com.cn", "sa")
 STATUSES = ("active", "needs_reauth", "disabled")
@@ -40,6 +43,28 @@ def _tenant(row: dict[str, Any]) -> Tenant:
     return Tenant(**row)
 
 
+_UPSERT_CONNECTION = """
+INSERT INTO zoho_connections (user_id, organization_id, data_center, refresh_token, daily_call_budget)
+VALUES (:user_id, :organization_id, coalesce(:data_center, 'com'), :refresh_token, coalesce(:budget, 1000))
+ON CONFLICT (user_id) DO UPDATE SET
+    organization_id = EXCLUDED.organization_id,
+    data_center = coalesce(:data_center, zoho_connections.data_center),
+    refresh_token = EXCLUDED.refresh_token,
+    daily_call_budget = coalesce(:budget, zoho_connections.daily_call_budget),
+    access_token = NULL,
+    access_token_expires_at = NULL,
+    status = 'active',
+    status_reason = NULL,
+    organization_country_code = CASE
+        WHEN zoho_connections.organization_id = EXCLUDED.organization_id
+        THEN zoho_connections.organization_country_code END,
+    organization_timezone = CASE
+        WHEN zoho_connections.organization_id = EXCLUDED.organization_id
+        THEN zoho_connections.organization_timezone END,
+    updated_at = now()
+"""
+
+
 def upsert(
     db: Database,
     *,
@@ -65,26 +90,7 @@ def upsert(
             email=email,
         )
         db.run(
-            """
-            INSERT INTO zoho_connections (user_id, organization_id, data_center, refresh_token, daily_call_budget)
-            VALUES (:user_id, :organization_id, coalesce(:data_center, 'com'), :refresh_token, coalesce(:budget, 1000))
-            ON CONFLICT (user_id) DO UPDATE SET
-                organization_id = EXCLUDED.organization_id,
-                data_center = coalesce(:data_center, zoho_connections.data_center),
-                refresh_token = EXCLUDED.refresh_token,
-                daily_call_budget = coalesce(:budget, zoho_connections.daily_call_budget),
-                access_token = NULL,
-                access_token_expires_at = NULL,
-                status = 'active',
-                status_reason = NULL,
-                organization_country_code = CASE
-                    WHEN zoho_connections.organization_id = EXCLUDED.organization_id
-                    THEN zoho_connections.organization_country_code END,
-                organization_timezone = CASE
-                    WHEN zoho_connections.organization_id = EXCLUDED.organization_id
-                    THEN zoho_connections.organization_timezone END,
-                updated_at = now()
-            """,
+            _UPSERT_CONNECTION,
             user_id=user_id,
             organization_id=organization_id,
             data_center=data_center,
@@ -137,14 +143,6 @@ def get_active(db: Database, user_id: str) -> Tenant:
     return tenant
 
 
-@dataclass(frozen=True)
-class TokenState:
-    refresh_token: str
-    access_token: str | None
-    access_token_expires_at: datetime | None
-    status: str
-
-
 def read_access_token(db: Database, user_id: str) -> tuple[str | None, datetime | None]:
     row = db.one(
         "SELECT access_token, access_token_expires_at FROM zoho_connections WHERE user_id = :user_id",
@@ -155,10 +153,10 @@ def read_access_token(db: Database, user_id: str) -> tuple[str | None, datetime 
     return row["access_token"], row["access_token_expires_at"]
 
 
-def lock_token_state(db: Database, user_id: str) -> TokenState | None:
+def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
     """Row-lock the connection for the rest of the transaction: one refresher per tenant at a time."""
     if not db.in_transaction:
-        raise RuntimeError("lock_token_state needs a transaction")
+        raise RuntimeError("locking the token state needs a transaction")
     row = db.one(
         "SELECT refresh_token, access_token, access_token_expires_at, status FROM zoho_connections "
         "WHERE user_id = :user_id FOR UPDATE",
@@ -175,3 +173,28 @@ def save_access_token(db: Database, user_id: str, access_token: str, expires_at:
         token=access_token,
         expires_at=expires_at,
     )
+
+
+class PostgresTokenStore:
+    """`zoho.auth.TokenStore` over `zoho_connections`: the row lock makes one refresher at a time."""
+
+    def __init__(self, db: Database, user_id: str) -> None:
+        self._db = db
+        self._user_id = user_id
+
+    def cached(self) -> tuple[str | None, datetime | None]:
+        return read_access_token(self._db, self._user_id)
+
+    @contextmanager
+    def locked(self) -> Iterator[TokenState]:
+        with self._db.transaction():
+            state = _lock_token_state(self._db, self._user_id)
+            if state is None:
+                raise UnknownTenant(f"unknown tenant {self._user_id!r}")
+            yield state
+
+    def save(self, access_token: str, expires_at: datetime) -> None:
+        save_access_token(self._db, self._user_id, access_token, expires_at)
+
+    def needs_reauth(self, reason: str) -> None:
+        set_status(self._db, self._user_id, "needs_reauth", reason)

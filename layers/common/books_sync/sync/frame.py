@@ -1,49 +1,105 @@
-"""The frame both sync steps (customers, invoices) run their phases in.
+"""The frame both sync steps (customers, invoices) run in, the way a Meltano stream runs in its SDK.
 
-A run ends in one of three ways: done, paused with its checkpoint saved (`hasMore`), or deferred
-because the organization's daily Zoho budget is spent. Deletion reconciles start the same way in
-both steps: walk a list of ids page by page, marking what Zoho still has, checkpoint per page.
-Only one run per tenant and step at a time: an overlapping call is skipped.
+The frame owns what every step needs: the phase ladder and the checkpoint between invocations,
+the page loop over a Zoho list with its "list is not advancing" check, the time budget, the
+deferral when the daily Zoho budget is spent, the deletion reconcile's id walk and verify loop,
+and the one-run-per-tenant lock. A step declares its phases and, per phase, how one row is taken
+and how a batch of taken rows is written.
+
+One rule covers every interruption: the rows handled so far are committed, then the original
+exception goes on (`OutOfTime` → the checkpoint is saved and the step answers `hasMore`;
+`DailyBudgetReached` → `status: deferred`; anything else fails the step with data saved).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 
+from books_sync.clock import utcnow
 from books_sync.db import Database
-from books_sync.errors import DailyBudgetReached
+from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime, ZohoProtocolError
+from books_sync.records.contacts import ListedContact
+from books_sync.records.organizations import OrganizationProfile
 from books_sync.settings import Settings
 from books_sync.storage import sync_state
 from books_sync.storage.tenants import Tenant
-from books_sync.sync.scan import Checkpoint
+from books_sync.sync.clients import zoho_client
+from books_sync.sync.customers import CustomerLookup, fetch_customer
+from books_sync.sync.organization import ensure_organization_profile
+from books_sync.sync.scan import Checkpoint, PageFilter, ScanPosition, start_or_resume
+from books_sync.sync.summary import Phase, SyncSummary
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.zoho.client import Page, ZohoClient
 
+S = TypeVar("S", bound=SyncSummary)
+Row = TypeVar("Row")
+Item = TypeVar("Item")
+RowIn_contra = TypeVar("RowIn_contra", contravariant=True)
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class StepSummary(Protocol):
-    status: str
-    has_more: bool
-    api_calls: int
-
-    def to_output(self) -> dict[str, Any]: ...
+_RECONCILE_PHASES: tuple[Phase, ...] = ("reconcile", "verify")
+VERIFY_BATCH = 50
 
 
-S = TypeVar("S", bound=StepSummary)
+def each_committing(items: Iterable[Item], take: Callable[[Item], None], commit: Callable[[], None]) -> None:
+    """`take` each item in order, then `commit`; when an item raises, commit the ones taken, then re-raise.
+
+    A database failure is not followed by a commit (the connection may be broken): it goes on as is.
+    """
+    try:
+        for item in items:
+            take(item)
+    except (DatabaseError, DatabaseUnavailable):
+        raise
+    except BaseException:
+        commit()
+        raise
+    commit()
+
+
+@dataclass(frozen=True)
+class ListScan(Generic[Row]):
+    """What a step declares about the list it scans; the frame walks it."""
+
+    endpoint: str  # e.g. "contacts.list", for errors and logs
+    noun: str  # "contact", "invoice": for log lines
+    fetch: Callable[[ScanPosition], Page]
+    parse: Callable[[object], Row | str]  # a row, or why it cannot be used
+    key: Callable[[Row], tuple[str, datetime]]  # (id, last_modified_time)
+    stalled: str = "no usable new rows"  # how the "list is not advancing" error words an empty page
+
+    def a(self, word: str) -> str:
+        return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
+class PageBatch(Protocol[RowIn_contra]):
+    """The rows of one page a step has taken so far; written with the checkpoint in one transaction."""
+
+    def take(self, row: RowIn_contra) -> None: ...
+
+    def write(self, checkpoint: Checkpoint) -> None: ...
+
+
+class VerifyBatch(Protocol):
+    """Rows cached here that Zoho's id list did not show, checked one by one."""
+
+    def check(self, zoho_id: str) -> None: ...
+
+    def write(self, reconcile_started_at: datetime) -> None: ...
 
 
 class SyncStep(Generic[S]):
-    """Subclasses name their `step` and `logger`, and implement `_run` (their phases)."""
+    """A step declares its names, summary type and phases; `run_phase` does one phase."""
 
-    step: ClassVar[sync_state.Step]
+    step: ClassVar[sync_state.Step]  # its columns in sync_metadata
+    service: ClassVar[str]  # its name in logs, metrics and its lock
     logger: ClassVar[Logger]
+    summary_type: ClassVar[type[SyncSummary]]
+    phases: ClassVar[tuple[Phase, ...]]
 
     def __init__(
         self,
@@ -53,7 +109,6 @@ class SyncStep(Generic[S]):
         settings: Settings,
         budget: TimeBudget,
         *,
-        summary: S,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -62,61 +117,223 @@ class SyncStep(Generic[S]):
         self.settings = settings
         self.budget = budget
         self.now = now
-        self.summary = summary
+        self.summary: S = cast(S, self.summary_type(user_id=tenant.user_id))
+        self.started_at = now()
+        self._organization: OrganizationProfile | None = None
+        self.prepare()
+
+    def prepare(self) -> None:
+        """A step's own per-run state, set up after the frame's."""
+
+    # ------------------------------------------------------------------------------ what a step declares
+
+    def reconcile_interval(self) -> timedelta:
+        raise NotImplementedError
+
+    def cached_count(self) -> int:
+        """Rows cached for the tenant: with none, a deletion reconcile has nothing to find."""
+        raise NotImplementedError
+
+    def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
+        """Do one phase to its end; raise `OutOfTime` to pause it (its progress is committed)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ the run
 
     def run(self, full_resync: bool) -> S:
         try:
             self._run(full_resync)
-        except DailyBudgetReached:
+        except DailyBudgetReached as exc:
             self.summary.status = "deferred"
             self.summary.has_more = False
-            self.logger.warning("daily Zoho call budget reached; the run resumes from its checkpoint next time")
+            self.logger.warning(
+                "daily Zoho call budget reached; the run resumes from its checkpoint next time", extra={"why": str(exc)}
+            )
         finally:
             self.summary.api_calls = self.client.calls
         self.logger.info(f"{self.step} sync step done", extra=self.summary.to_output())
         return self.summary
 
     def _run(self, full_resync: bool) -> None:
-        raise NotImplementedError
+        state = sync_state.load(self.db, self.tenant.user_id, self.step)
+        checkpoint = self._start(state, full_resync)
+        ladder = [p for p in self.phases if checkpoint.reconcile or p not in _RECONCILE_PHASES]
+        for phase in ladder[ladder.index(checkpoint.phase) :] if checkpoint.phase in ladder else []:
+            checkpoint.phase = self.summary.phase = phase
+            try:
+                self.run_phase(phase, checkpoint)
+            except OutOfTime:
+                self._pause(checkpoint)
+                return
+        reconciled_at = checkpoint.reconcile_started_at
+        if reconciled_at is None and state.last_reconcile_at is None:
+            reconciled_at = checkpoint.started_at  # nothing was cached: this first scan is the baseline
+        with self.db.transaction():
+            sync_state.finish(self.db, self.tenant.user_id, self.step, reconciled_at)
+        self.summary.phase = "done"
+
+    def _start(self, state: sync_state.ScanState, full_resync: bool) -> Checkpoint:
+        now = self.now()
+        last = state.last_reconcile_at
+        due = last is None or now - last >= self.reconcile_interval()
+        checkpoint, resumed = start_or_resume(
+            state.checkpoint,
+            cursor=state.cursor,
+            window_days=state.window_days,
+            overlap_seconds=self.settings.cursor_overlap_seconds,
+            full_resync=full_resync,
+            reconcile=due and self.cached_count() > 0,
+            first_phase=self.phases[0],
+            now=now,
+        )
+        if resumed:
+            self.logger.info(f"resuming {self.step} sync", extra={"phase": checkpoint.phase})
+        return checkpoint
 
     def _pause(self, checkpoint: Checkpoint) -> None:
         with self.db.transaction():
             sync_state.save_progress(self.db, self.tenant.user_id, self.step, None, checkpoint.to_json())
         self.summary.has_more = True
 
-    def _walk_listed_ids(
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Inside a page's transaction: the checkpoint and the cursor it implies."""
+        sync_state.save_progress(
+            self.db, self.tenant.user_id, self.step, checkpoint.position.since, checkpoint.to_json()
+        )
+
+    # ------------------------------------------------------------------------------ shared services
+
+    def organization(self) -> OrganizationProfile:
+        """The organization's country and zone (one Zoho call the first time, then cached)."""
+        if self._organization is None:
+            self._organization = ensure_organization_profile(self.db, self.client, self.tenant)
+        return self._organization
+
+    def fetch_customer(self, zoho_id: str, listed: ListedContact | None = None) -> CustomerLookup:
+        """One customer's detail, within the time budget (raises `OutOfTime` before asking)."""
+        self.budget.check()
+        organization = self.organization()
+        lookup = fetch_customer(self.client, zoho_id, organization, listed)
+        self.budget.record_progress()
+        return lookup
+
+    # ------------------------------------------------------------------------------ list scan
+
+    def scan(
+        self, checkpoint: Checkpoint, scan: ListScan[Row], open_page: Callable[[list[Row]], PageBatch[Row]]
+    ) -> None:
+        """Walk the list from the checkpoint to its end, page by page, each page committed with its position."""
+        rows_filter = PageFilter[Row](scan.endpoint, scan.key)
+        while True:
+            self.budget.check()
+            position = checkpoint.position
+            page = scan.fetch(position)
+            fresh = rows_filter.fresh(position, [scan.parse(row) for row in page.rows])
+            if fresh.repeated:
+                self.logger.warning(
+                    f"{scan.a(scan.noun + 's')} page repeats rows; each row is used once",
+                    extra={"page": page.page, "repeated": fresh.repeated},
+                )
+            rows = self._usable(fresh.rows, scan.a(scan.noun))
+            if not rows and page.has_more:
+                raise ZohoProtocolError(
+                    scan.endpoint,
+                    f"page {page.page} brought {scan.stalled}{fresh.repeats_note}; the list is not advancing",
+                )
+            self._take_page(checkpoint, scan, open_page(rows), rows)
+            if not page.has_more:
+                return
+
+    def _usable(self, rows: Sequence[Row | str], a_noun: str) -> list[Row]:
+        usable: list[Row] = []
+        for row in rows:
+            if isinstance(row, str):
+                self.summary.skipped_invalid += 1
+                self.logger.warning(f"skipping {a_noun} row", extra={"reason": row})
+            else:
+                usable.append(row)
+        return usable
+
+    def _take_page(self, checkpoint: Checkpoint, scan: ListScan[Row], batch: PageBatch[Row], rows: list[Row]) -> None:
+        position = checkpoint.position
+        taken = 0
+
+        def take(row: Row) -> None:
+            nonlocal position, taken
+            batch.take(row)
+            position = position.after(scan.key(row)[1])
+            taken += 1
+
+        def commit() -> None:
+            if taken:
+                checkpoint.position = position
+                batch.write(checkpoint)
+                self.budget.record_progress()
+
+        each_committing(rows, take, commit)
+
+    # ------------------------------------------------------------------------------ deletion reconcile
+
+    def walk_listed_ids(
         self,
         checkpoint: Checkpoint,
         fetch_page: Callable[[int], Page],
-        mark_seen: Callable[[Sequence[str], datetime], int],
-    ) -> tuple[bool, int]:
+        mark_seen: Callable[[Sequence[str], datetime], None],
+    ) -> None:
         """Mark every id Zoho lists as seen at the reconcile's start, page by page from the checkpoint.
 
-        Returns (whether the whole list was read, the sum of what `mark_seen` counted).
+        Each page is committed with the checkpoint; raises `OutOfTime` to pause.
         """
         if checkpoint.reconcile_started_at is None:
             checkpoint.reconcile_started_at = self.now()
-        counted = 0
         while True:
-            if self.budget.should_stop():
-                return False, counted
+            self.budget.check()
             page = fetch_page(checkpoint.reconcile_page)
             with self.db.transaction():
-                marked = mark_seen(page.rows, checkpoint.reconcile_started_at)
+                mark_seen(page.rows, checkpoint.reconcile_started_at)
                 checkpoint.reconcile_page += 1
                 if not page.has_more:
                     checkpoint.phase = "verify"
                 sync_state.save_progress(self.db, self.tenant.user_id, self.step, None, checkpoint.to_json())
             self.budget.record_progress()
-            counted += marked
             if not page.has_more:
-                return True, counted
+                return
+
+    def verify_unseen(
+        self,
+        checkpoint: Checkpoint,
+        candidates: Callable[[datetime, int], list[str]],
+        open_batch: Callable[[], VerifyBatch],
+    ) -> None:
+        """Rows the id walk did not see are checked one by one, committed per batch of `VERIFY_BATCH`."""
+        started = checkpoint.reconcile_started_at
+        assert started is not None
+        while unseen := candidates(started, VERIFY_BATCH):
+            self._check_each(unseen, open_batch(), started)
+
+    def _check_each(self, unseen: list[str], batch: VerifyBatch, started: datetime) -> None:
+        def take(zoho_id: str) -> None:
+            self.budget.check()
+            batch.check(zoho_id)
+            self.budget.record_progress()
+
+        each_committing(unseen, take, lambda: batch.write(started))
 
 
-def run_exclusively(db: Database, lock_key: str, logger: Logger, skipped: S, run: Callable[[], S]) -> S:
-    """`run()` under the advisory lock `lock_key`; when another run holds it, `skipped` without touching data."""
+def run_sync_step(
+    step: type[SyncStep[S]],
+    db: Database,
+    tenant: Tenant,
+    settings: Settings,
+    *,
+    full_resync: bool,
+    budget: TimeBudget,
+    client: ZohoClient | None = None,
+) -> SyncSummary:
+    """One invocation for one tenant, under the tenant's lock for the step: an overlapping run is skipped."""
+    lock_key = f"{step.service}:{tenant.user_id}"
     with db.locked(lock_key) as taken:
         if not taken:
-            logger.info("another run of this step for this tenant is running; skipped", extra={"lock": lock_key})
-            return skipped
-        return run()
+            step.logger.info("another run of this step for this tenant is running; skipped", extra={"lock": lock_key})
+            return step.summary_type(user_id=tenant.user_id, status="skipped")
+        return step(db, client or zoho_client(db, tenant, settings), tenant, settings, budget).run(full_resync)

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast, get_args
 
 from books_sync.errors import ZohoProtocolError
+from books_sync.sync.summary import Phase
 from books_sync.zoho.client import PER_PAGE
 
 
@@ -125,7 +126,7 @@ class Checkpoint:
     full_resync: bool
     started_at: datetime
     reconcile: bool
-    phase: str
+    phase: Phase
     reconcile_page: int = 1
     reconcile_started_at: datetime | None = None
 
@@ -148,10 +149,16 @@ class Checkpoint:
             full_resync=bool(data.get("fullResync")),
             started_at=datetime.fromisoformat(data["startedAt"]),
             reconcile=bool(data.get("reconcile")),
-            phase=str(data["phase"]),
+            phase=_phase(data["phase"]),
             reconcile_page=int(data.get("reconcilePage", 1)),
             reconcile_started_at=datetime.fromisoformat(reconcile_started) if reconcile_started else None,
         )
+
+
+def _phase(value: Any) -> Phase:
+    if value not in get_args(Phase):
+        raise ValueError(f"not a phase: {value!r}")
+    return cast(Phase, value)
 
 
 def start_or_resume(
@@ -162,7 +169,7 @@ def start_or_resume(
     overlap_seconds: float,
     full_resync: bool,
     reconcile: bool,
-    first_phase: str,
+    first_phase: Phase,
     now: datetime,
 ) -> tuple[Checkpoint, bool]:
     """The saved checkpoint (a plain run never drops a full resync in progress), else a new one.

@@ -1,13 +1,16 @@
 """How long a step may keep working before it must save its place and return `hasMore`.
 
 A Lambda call lasts at most 15 minutes; a first sync of a big tenant at 100 calls a minute can
-take hours. The engine asks `should_stop()` before each Zoho call. It never stops before it has
-made some progress in this invocation, so a `hasMore` loop always moves forward.
+take hours. The step frame calls `check()` before each Zoho call: it raises `OutOfTime`, and the
+frame commits what is done and answers `hasMore`. It never stops before some progress was made
+in this invocation, so a `hasMore` loop always moves forward.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from books_sync.errors import OutOfTime
 
 
 class RemainingTime(Protocol):
@@ -30,3 +33,8 @@ class TimeBudget:
 
     def record_progress(self) -> None:
         self.progressed = True
+
+    def check(self) -> None:
+        """Raise `OutOfTime` when the step must stop now."""
+        if self.should_stop():
+            raise OutOfTime("the Lambda's time budget is spent")

@@ -1,49 +1,36 @@
 """The Zoho Books API client: spends calls carefully and survives every way the API fails.
 
 - paces calls under the organization's rate limit (no 429s in normal operation);
-- counts every call against the organization's daily budget in the database and stops before
-  the budget is exceeded (`DailyBudgetReached`), so a step can end cleanly and resume tomorrow;
+- asks its `CallBudget` before every call, so a step stops cleanly (`DailyBudgetReached`) before
+  the organization's daily budget is exceeded and resumes tomorrow;
 - 429 → backoff with jitter; 5xx, timeouts, connection errors, truncated bodies → bounded retries;
   401 → one token refresh and a retry; 404/code 1002 → `ZohoNotFound`; other 4xx → `ZohoApiError`;
   an answer that is not what the API promises → `ZohoProtocolError` naming the endpoint.
 
-It never runs inside a database transaction: the call counter and token cache commit on their own.
+It knows nothing of the database: the budget and the token store are handed to it.
 """
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
 
-from books_sync.db import Database
-from books_sync.errors import (
-    DailyBudgetReached,
-    ZohoApiError,
-    ZohoAuthError,
-    ZohoNotFound,
-    ZohoProtocolError,
-    ZohoRateLimited,
-    ZohoUnavailable,
-)
-from books_sync.settings import Settings, get_settings
-from books_sync.storage import api_usage
-from books_sync.storage.tenants import Tenant
-from books_sync.zoho.auth import OAuthClient, TokenProvider, accounts_token_url, oauth_client_from_settings
-from books_sync.zoho.pacing import backoff_seconds, pacer_for
+from books_sync.errors import DailyBudgetReached, ZohoAuthError, ZohoProtocolError, ZohoRateLimited, ZohoUnavailable
+from books_sync.settings import Settings
+from books_sync.zoho.auth import TokenProvider
+from books_sync.zoho.pacing import pacer_for
+from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, Verdict, classify
+from books_sync.zoho.retry import Retrying, TryAgain
 from books_sync.zoho.timestamps import format_zoho_time
 
 PER_PAGE = 200
-_NOT_FOUND_CODE = 1002
-_DAILY_LIMIT_CODE = 45
+_NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 _local = threading.local()
 
@@ -56,6 +43,30 @@ def http_session() -> requests.Session:
         session.headers["User-Agent"] = "zoho-books-sync/0.1"
         _local.session = session
     return session
+
+
+@dataclass
+class CallCounter:
+    """Every request that reaches Zoho, the token endpoint's included, per endpoint."""
+
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_endpoint.values())
+
+    def __call__(self, endpoint: str) -> None:
+        self.by_endpoint[endpoint] += 1
+
+
+class CallBudget(Protocol):
+    """The organization's daily call allowance, shared by every process that calls Zoho for it."""
+
+    def reserve(self, endpoint: str) -> None:
+        """Count one more call, or raise `DailyBudgetReached`."""
+
+    def mark_spent(self) -> None:
+        """Zoho said today's calls are spent: nobody should call again today."""
 
 
 @dataclass(frozen=True)
@@ -72,143 +83,95 @@ class ZohoClient:
 
     def __init__(
         self,
-        db: Database,
-        tenant: Tenant,
+        organization_id: str,
+        data_center: str,
         *,
-        settings: Settings | None = None,
-        oauth: OAuthClient | None = None,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        budget: CallBudget,
+        tokens: TokenProvider,
+        settings: Settings,
+        session: requests.Session,
+        retrying: Retrying,
+        counter: CallCounter,
     ) -> None:
-        self.settings = settings or get_settings()
-        self.db = db
-        self.tenant = tenant
-        self.organization_id = tenant.organization_id
-        self.api_base = self.settings.zoho_api_base_url or f"https://www.zohoapis.{tenant.data_center}/books/v3"
-        self.session = session or http_session()
-        self._sleep = sleep
-        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
-        self.calls = 0
-        self.calls_by_endpoint: Counter[str] = Counter()
-        self.retries = 0
-        self.pacer = pacer_for(
-            tenant.organization_id, self.settings.zoho_rate_limit_calls, self.settings.zoho_rate_limit_window_seconds
-        )
-        self.tokens = TokenProvider(
-            db,
-            tenant.user_id,
-            token_url=accounts_token_url(self.settings, tenant.data_center),
-            oauth=oauth or oauth_client_from_settings(self.settings),
-            session=self.session,
-            settings=self.settings,
-            on_call=self._count,
-            sleep=sleep,
-        )
+        self.settings = settings
+        self.organization_id = organization_id
+        self.api_base = settings.zoho_api_base_url or f"https://www.zohoapis.{data_center}/books/v3"
+        self.session = session
+        self.budget = budget
+        self.tokens = tokens
+        self.retrying = retrying
+        self.counter = counter
+        self._last_token = ""
+        self.pacer = pacer_for(organization_id, settings.zoho_rate_limit_calls, settings.zoho_rate_limit_window_seconds)
 
-    def _count(self, endpoint: str) -> None:
-        self.calls += 1
-        self.calls_by_endpoint[endpoint] += 1
+    @property
+    def retries(self) -> int:
+        return self.retrying.retries
 
-    def _backoff(self, attempt: int) -> None:
-        self.retries += 1
-        self._sleep(
-            backoff_seconds(
-                attempt,
-                self.settings.zoho_backoff_base_seconds,
-                self.settings.zoho_backoff_max_seconds,
-                self._rng.random,
-            )
-        )
+    @property
+    def calls(self) -> int:
+        return self.counter.total
 
-    def _reserve(self, endpoint: str) -> None:
-        if api_usage.reserve_call(self.db, self.organization_id, self.tenant.daily_call_budget) is None:
-            raise DailyBudgetReached(
-                endpoint, f"today's budget of {self.tenant.daily_call_budget} Zoho calls for the organization is spent"
-            )
+    @property
+    def calls_by_endpoint(self) -> Counter[str]:
+        return self.counter.by_endpoint
 
     def request(self, endpoint: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET `path`; the parsed answer (a dict with code 0), or a typed `ZohoError`."""
-        if self.db.in_transaction:
-            raise RuntimeError("Zoho calls must not run inside a database transaction")
         query = {"organization_id": self.organization_id, **(params or {})}
         url = f"{self.api_base}/{path}"
-        refreshed = False
-        attempt = 0
-        last_problem = ""
-        rate_limited = False
-        while attempt <= self.settings.zoho_max_retries:
-            self._reserve(endpoint)
-            token = self.tokens.get()
-            self.pacer.acquire()
-            try:
-                self._count(endpoint)
-                response = self.session.get(
-                    url,
-                    params=query,
-                    headers={"Authorization": f"Zoho-oauthtoken {token}"},
-                    timeout=(self.settings.zoho_connect_timeout_seconds, self.settings.zoho_read_timeout_seconds),
-                )
-                body = response.content
-            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                last_problem, rate_limited = type(exc).__name__, False
-                self.pacer.release()
-                self._backoff(attempt)
-                attempt += 1
-                continue
-            self.pacer.release()
-            status = response.status_code
-            if status == 401:
+        refreshed: list[str] = []  # the token refused once in this request, if any
+
+        def attempt() -> dict[str, Any] | TryAgain:
+            verdict = self._send(endpoint, url, query)
+            while isinstance(verdict, Unauthorized):  # a refresh and retry is not a retry attempt
                 if refreshed:
                     raise ZohoAuthError(endpoint, "Zoho rejected a freshly refreshed access token (HTTP 401)")
-                self.tokens.refresh(rejected=token)
-                refreshed = True
-                continue  # a refresh and retry does not count as a retry attempt
-            payload = self._json(response, body)
-            if status == 429:
-                code = payload.get("code") if isinstance(payload, dict) else None
-                if code == _DAILY_LIMIT_CODE:
-                    api_usage.mark_spent(self.db, self.organization_id, self.tenant.daily_call_budget)
-                    raise DailyBudgetReached(endpoint, "Zoho reports the organization's daily API limit is reached")
-                last_problem, rate_limited = f"HTTP 429 (code {code})", True
-                self._backoff(attempt)
-                attempt += 1
-                continue
-            if status >= 500:
-                last_problem, rate_limited = f"HTTP {status}", False
-                self._backoff(attempt)
-                attempt += 1
-                continue
-            if payload is None:
-                if status == 200:  # truncated or not JSON: usually a proxy hiccup, worth a retry
-                    last_problem, rate_limited = "malformed JSON", False
-                    self._backoff(attempt)
-                    attempt += 1
-                    continue
-                raise ZohoApiError(endpoint, status, None, "answer is not JSON")
-            if not isinstance(payload, dict):
-                raise ZohoProtocolError(endpoint, f"expected a JSON object, got {type(payload).__name__}")
-            code = payload.get("code")
-            message = str(payload.get("message", ""))
-            if status == 404 or code == _NOT_FOUND_CODE:
-                raise ZohoNotFound(endpoint, f"not found (code {code})")
-            if status >= 400:
-                raise ZohoApiError(endpoint, status, code, message)
-            if code != 0:
-                raise ZohoProtocolError(endpoint, f"HTTP {status} with code {code!r}: {message[:200]}")
-            return payload
-        if last_problem == "malformed JSON":
-            raise ZohoProtocolError(endpoint, f"malformed JSON in {self.settings.zoho_max_retries + 1} answers")
-        error = ZohoRateLimited if rate_limited else ZohoUnavailable
-        raise error(endpoint, f"gave up after {self.settings.zoho_max_retries + 1} attempts ({last_problem})")
+                refreshed.append(self.tokens.refresh(rejected=self._last_token))
+                verdict = self._send(endpoint, url, query)
+            return self._settle(endpoint, verdict)
 
-    @staticmethod
-    def _json(response: requests.Response, body: bytes) -> Any:
+        outcome = self.retrying.run(attempt)
+        if not isinstance(outcome, TryAgain):
+            return outcome
+        attempts = self.retrying.attempts
+        if outcome.problem == "malformed JSON":
+            raise ZohoProtocolError(endpoint, f"malformed JSON in {attempts} answers")
+        error = ZohoRateLimited if outcome.rate_limited else ZohoUnavailable
+        raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem})")
+
+    def _send(self, endpoint: str, url: str, query: dict[str, Any]) -> Verdict:
+        """One HTTP request, paced and counted against the budget."""
+        self.budget.reserve(endpoint)
+        self._last_token = token = self.tokens.get()
+        self.pacer.acquire()
         try:
-            return response.json() if body else None
-        except ValueError:
-            return None
+            self.counter(endpoint)
+            response = self.session.get(
+                url,
+                params=query,
+                headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                timeout=(self.settings.zoho_connect_timeout_seconds, self.settings.zoho_read_timeout_seconds),
+            )
+            body = response.content
+        except _NETWORK_ERRORS as exc:
+            return TryAgain(type(exc).__name__)
+        finally:
+            self.pacer.release()
+        return classify(endpoint, response.status_code, body)
 
-    # ------------------------------------------------------------------------------- pages
+    def _settle(self, endpoint: str, verdict: Verdict) -> dict[str, Any] | TryAgain:
+        if isinstance(verdict, Success):
+            return verdict.payload
+        if isinstance(verdict, Failure):
+            raise verdict.error
+        if isinstance(verdict, DailyLimitReached):
+            self.budget.mark_spent()
+            raise DailyBudgetReached(endpoint, "Zoho reports the organization's daily API limit is reached")
+        assert isinstance(verdict, TryAgain)
+        return verdict
+
+    # ------------------------------------------------------------------------------- answers
 
     def _page(self, endpoint: str, path: str, key: str, params: dict[str, Any], page: int) -> Page:
         payload = self.request(endpoint, path, {**params, "page": page, "per_page": PER_PAGE})
@@ -221,15 +184,6 @@ class ZohoClient:
         if not rows and context["has_more_page"]:
             raise ZohoProtocolError(endpoint, f"page {page} is empty but has_more_page is true")
         return Page(rows=rows, page=page, has_more=context["has_more_page"])
-
-    def _pages(self, endpoint: str, path: str, key: str, params: dict[str, Any]) -> Iterator[Page]:
-        page = 1
-        while True:
-            result = self._page(endpoint, path, key, params, page)
-            yield result
-            if not result.has_more:
-                return
-            page += 1
 
     @staticmethod
     def _since(modified_since: datetime | None) -> dict[str, Any]:
@@ -261,16 +215,6 @@ class ZohoClient:
         }
         return self._page("contacts.list", "contacts", "contacts", params, page)
 
-    def iter_contact_pages(self, modified_since: datetime | None = None) -> Iterator[Page]:
-        params = {
-            "contact_type": "customer",
-            "filter_by": "Status.All",
-            "sort_column": "last_modified_time",
-            "sort_order": "A",
-            **self._since(modified_since),
-        }
-        return self._pages("contacts.list", "contacts", "contacts", params)
-
     def contact_ids_page(self, page: int) -> Page:
         """One page of every customer's id, in creation order (for the deletion reconcile)."""
         params = {
@@ -289,10 +233,6 @@ class ZohoClient:
         """Invoices modified at or after `modified_since`, oldest change first."""
         params = {"sort_column": "last_modified_time", "sort_order": "A", **self._since(modified_since)}
         return self._page("invoices.list", "invoices", "invoices", params, page)
-
-    def iter_invoice_pages(self, modified_since: datetime | None = None) -> Iterator[Page]:
-        params = {"sort_column": "last_modified_time", "sort_order": "A", **self._since(modified_since)}
-        return self._pages("invoices.list", "invoices", "invoices", params)
 
     def open_invoice_ids_page(self, page: int) -> Page:
         """One page of the ids of Zoho's unpaid invoices (for the open-invoice reconcile)."""

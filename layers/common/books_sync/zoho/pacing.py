@@ -60,9 +60,3 @@ def pacer_for(organization_id: str, calls: int, window_seconds: float) -> Slidin
         if pacer is None:
             pacer = _pacers[key] = SlidingWindowPacer(calls, window_seconds)
         return pacer
-
-
-def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:
-    """Exponential backoff with jitter: half fixed, half random, so retries spread out but do wait."""
-    ceiling = min(cap, base * 2.0**attempt)
-    return ceiling / 2 + rng() * ceiling / 2

@@ -1,0 +1,49 @@
+"""A Zoho client for one tenant, wired to Postgres: the shared call budget and the shared token store."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from books_sync.db import Database
+from books_sync.settings import Settings, get_settings
+from books_sync.storage.api_usage import PostgresCallBudget
+from books_sync.storage.tenants import PostgresTokenStore, Tenant
+from books_sync.zoho.auth import OAuthClient, TokenProvider, accounts_token_url, oauth_client_from_settings
+from books_sync.zoho.client import CallCounter, ZohoClient, http_session
+from books_sync.zoho.retry import Retrying
+
+
+def zoho_client(
+    db: Database,
+    tenant: Tenant,
+    settings: Settings | None = None,
+    *,
+    oauth: OAuthClient | None = None,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ZohoClient:
+    settings = settings or get_settings()
+    session = session or http_session()
+    counter = CallCounter()
+    tokens = TokenProvider(
+        PostgresTokenStore(db, tenant.user_id),
+        token_url=accounts_token_url(settings, tenant.data_center),
+        oauth=oauth or oauth_client_from_settings(settings),
+        session=session,
+        settings=settings,
+        retrying=Retrying.from_settings(settings, sleep),
+        on_call=counter,
+    )
+    return ZohoClient(
+        tenant.organization_id,
+        tenant.data_center,
+        budget=PostgresCallBudget(db, tenant.organization_id, tenant.daily_call_budget),
+        tokens=tokens,
+        settings=settings,
+        session=session,
+        retrying=Retrying.from_settings(settings, sleep),
+        counter=counter,
+    )

@@ -1,0 +1,64 @@
+"""Fetching one customer's detail: the one way every step asks Zoho for a contact.
+
+The customer scan (a new or changed contact), the repair of details that failed before, the
+invoice sync (a customer the cache lacks) and the deletion check all come here, so "what a
+detail answer means" is decided once: a record, gone from Zoho, or unusable (with why).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from books_sync.errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
+from books_sync.records.contacts import CustomerRecord, ListedContact, customer_record, record_from_detail
+from books_sync.records.organizations import OrganizationProfile
+from books_sync.zoho.client import ZohoClient
+
+LookupOutcome = Literal["found", "gone", "unusable"]
+
+
+@dataclass(frozen=True)
+class CustomerLookup:
+    outcome: LookupOutcome
+    record: CustomerRecord | None = None
+    problem: str | None = None  # why the detail is unusable (safe to log)
+
+
+def fetch_customer(
+    client: ZohoClient, zoho_id: str, organization: OrganizationProfile, listed: ListedContact | None = None
+) -> CustomerLookup:
+    """`GET /contacts/{id}` as a record. With `listed`, the list row's hash and time are kept."""
+    try:
+        detail = client.get_contact(zoho_id)
+        if str(detail.get("contact_id")) != zoho_id:
+            raise ZohoProtocolError("contacts.get", "the detail is for another contact")
+        if listed is None:
+            record = record_from_detail(
+                detail, org_country=organization.country_code, org_timezone=organization.timezone
+            )
+        else:
+            record = customer_record(
+                detail,
+                sync_hash=listed.sync_hash,
+                modified_at=listed.modified_at,
+                org_country=organization.country_code,
+                org_timezone=organization.timezone,
+            )
+    except ZohoNotFound:
+        return CustomerLookup("gone")
+    except (ZohoProtocolError, ZohoApiError, ValueError) as exc:
+        return CustomerLookup("unusable", problem=str(exc))
+    return CustomerLookup("found", record)
+
+
+def record_from_list_row(listed: ListedContact, organization: OrganizationProfile) -> CustomerRecord:
+    """The customer as its list row tells it: persons unknown and no hash, so the detail is tried again."""
+    return customer_record(
+        listed.row,
+        sync_hash=None,
+        modified_at=listed.modified_at,
+        org_country=organization.country_code,
+        org_timezone=organization.timezone,
+        persons_known=False,
+    )

@@ -1,0 +1,80 @@
+"""What one answer of the Books API means: a pure function of its status and body, unit-tested.
+
+Zoho's reference: errors carry `{"code": <non-zero>, "message": ...}`; 404 or code 1002 means the
+record does not exist; 429 is a rate limit, and code 45 the organization's daily limit; 401 a bad
+or expired token. 5xx and bodies that are not JSON (a proxy's page, a truncated answer) are
+transient.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from books_sync.errors import ZohoApiError, ZohoError, ZohoNotFound, ZohoProtocolError
+from books_sync.zoho.retry import TryAgain
+
+NOT_FOUND_CODE = 1002
+DAILY_LIMIT_CODE = 45
+
+
+@dataclass(frozen=True)
+class Success:
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Unauthorized:
+    """401: the access token was refused; refresh it once and ask again."""
+
+
+@dataclass(frozen=True)
+class DailyLimitReached:
+    """Zoho says the organization's calls for today are spent."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A final answer: retrying would not change it."""
+
+    error: ZohoError
+
+
+Verdict = Success | TryAgain | Unauthorized | DailyLimitReached | Failure
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of a body, or None when it is empty or not JSON."""
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def classify(endpoint: str, status: int, body: bytes) -> Verdict:  # noqa: PLR0911 - a decision table
+    """The meaning of one HTTP answer to a Books API call."""
+    if status == 401:
+        return Unauthorized()
+    payload = parse_json(body)
+    code = payload.get("code") if isinstance(payload, dict) else None
+    if status == 429:
+        return DailyLimitReached() if code == DAILY_LIMIT_CODE else TryAgain(f"HTTP 429 (code {code})", True)
+    if status >= 500:
+        return TryAgain(f"HTTP {status}")
+    if payload is None:
+        if status == 200:  # truncated or not JSON: usually a proxy hiccup, worth a retry
+            return TryAgain("malformed JSON")
+        return Failure(ZohoApiError(endpoint, status, None, "answer is not JSON"))
+    if not isinstance(payload, dict):
+        return Failure(ZohoProtocolError(endpoint, f"expected a JSON object, got {type(payload).__name__}"))
+    message = str(payload.get("message", ""))
+    if status == 404 or code == NOT_FOUND_CODE:
+        return Failure(ZohoNotFound(endpoint, f"not found (code {code})"))
+    if status >= 400:
+        return Failure(ZohoApiError(endpoint, status, code, message))
+    if code != 0:
+        return Failure(ZohoProtocolError(endpoint, f"HTTP {status} with code {code!r}: {message[:200]}"))
+    return Success(payload)

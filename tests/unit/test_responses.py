@@ -1,0 +1,91 @@
+"""What one answer of the Books API, or of the token endpoint, means: pure rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from books_sync.errors import (
+    ZohoApiError,
+    ZohoAuthError,
+    ZohoNotFound,
+    ZohoProtocolError,
+    ZohoRateLimited,
+)
+from books_sync.zoho.auth import parse_token_answer
+from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, classify
+from books_sync.zoho.retry import Retrying, TryAgain
+
+
+def body(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def test_success_is_code_zero() -> None:
+    verdict = classify("contacts.list", 200, body({"code": 0, "contacts": []}))
+    assert verdict == Success({"code": 0, "contacts": []})
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "expected"),
+    [
+        (429, {"code": 44, "message": "per minute"}, TryAgain("HTTP 429 (code 44)", rate_limited=True)),
+        (429, {"code": 1070, "message": "concurrency"}, TryAgain("HTTP 429 (code 1070)", rate_limited=True)),
+        (500, {"code": 500}, TryAgain("HTTP 500")),
+        (503, None, TryAgain("HTTP 503")),
+        (200, None, TryAgain("malformed JSON")),
+    ],
+)
+def test_transient_answers_are_retried(status: int, payload: object, expected: TryAgain) -> None:
+    raw = b"<html>gateway</html>" if payload is None else body(payload)
+    assert classify("contacts.list", status, raw) == expected
+
+
+def test_daily_limit_and_401_are_their_own_verdicts() -> None:
+    assert classify("contacts.get", 429, body({"code": 45, "message": "daily"})) == DailyLimitReached()
+    assert classify("contacts.get", 401, body({"code": 57})) == Unauthorized()
+
+
+@pytest.mark.parametrize(
+    ("status", "raw", "error", "message"),
+    [
+        (404, body({"code": 1002, "message": "gone"}), ZohoNotFound, "contacts.get: not found (code 1002)"),
+        (200, body({"code": 1002, "message": "gone"}), ZohoNotFound, "contacts.get: not found (code 1002)"),
+        (400, body({"code": 6041, "message": "not yours"}), ZohoApiError, "contacts.get: HTTP 400, Zoho code 6041"),
+        (400, b"oops", ZohoApiError, "contacts.get: HTTP 400, Zoho code None: answer is not JSON"),
+        (200, body([1, 2]), ZohoProtocolError, "contacts.get: expected a JSON object, got list"),
+        (200, body({"code": 1, "message": "odd"}), ZohoProtocolError, "contacts.get: HTTP 200 with code 1: odd"),
+    ],
+)
+def test_final_answers_carry_a_typed_error(status: int, raw: bytes, error: type[Exception], message: str) -> None:
+    verdict = classify("contacts.get", status, raw)
+    assert isinstance(verdict, Failure)
+    assert isinstance(verdict.error, error)
+    assert str(verdict.error).startswith(message)
+
+
+def test_token_answers() -> None:
+    token, expires_at = parse_token_answer(200, body({"access_token": "1000.a", "expires_in": 3600}))  # type: ignore[misc]
+    assert token == "1000.a" and expires_at.tzinfo is not None
+    assert parse_token_answer(502, b"") == TryAgain("HTTP 502")
+    assert parse_token_answer(200, b"{trunc") == TryAgain("malformed JSON")
+    with pytest.raises(ZohoAuthError, match=r"invalid_code$"):
+        parse_token_answer(200, body({"error": "invalid_code"}))
+    with pytest.raises(ZohoAuthError, match=r"invalid_client \(check ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET\)"):
+        parse_token_answer(200, body({"error": "invalid_client"}))
+    with pytest.raises(ZohoRateLimited, match="too many token refreshes"):
+        parse_token_answer(400, body({"error": "Access Denied", "error_description": "too many requests"}))
+    with pytest.raises(ZohoProtocolError, match="lacks access_token"):
+        parse_token_answer(200, body({"expires_in": 3600}))
+
+
+def test_retrying_waits_only_between_attempts_and_counts_retries() -> None:
+    waits: list[float] = []
+    answers: list[str | TryAgain] = [TryAgain("a"), TryAgain("b"), "done"]
+    retrying = Retrying(3, 1.0, 60.0, sleep=waits.append, rng=lambda: 0.0)
+    assert retrying.run(lambda: answers.pop(0)) == "done"
+    assert (retrying.retries, waits) == (2, [0.5, 1.0])
+    stubborn = Retrying(2, 1.0, 60.0, sleep=waits.append, rng=lambda: 0.0)
+    assert stubborn.run(lambda: TryAgain("never")) == TryAgain("never")
+    assert stubborn.retries == 2  # three attempts, two waits
