@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import ClassVar
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
@@ -80,19 +79,10 @@ class _ContactsPage:
         summary.restored += len(self.restored & (self.records.keys() | self.touch_ids.keys()))
 
 
-class CustomerSync(SyncStep[CustomerSyncSummary]):
-    step = "customer"
-    service = "customer-sync"
-    logger = logger
-    summary_type = CustomerSyncSummary
-    phases: ClassVar[tuple[Phase, ...]] = ("scan", "repair", "reconcile", "verify")
+PHASES: tuple[Phase, ...] = ("scan", "repair", "reconcile", "verify")
 
-    def reconcile_interval(self) -> timedelta:
-        return timedelta(days=self.settings.customer_reconcile_interval_days)
 
-    def cached_count(self) -> int:
-        return customers.count(self.db, self.tenant.user_id)
-
+class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=CustomerSyncSummary, phases=PHASES):
     def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
         if phase == "scan":
             self.organization()  # asked once up front: every changed contact's phone needs it
@@ -107,14 +97,7 @@ class CustomerSync(SyncStep[CustomerSyncSummary]):
     # ------------------------------------------------------------------------------ scan
 
     def _contacts(self) -> ListScan[ListedContact]:
-        return ListScan(
-            endpoint="contacts.list",
-            noun="contact",
-            fetch=lambda position: self.client.contacts_page(position.since, position.page),
-            parse=parse_listed_contact,
-            key=lambda row: (row.zoho_id, row.modified_at),
-            stalled="no new rows",
-        )
+        return ListScan("contact", self.client.contacts_page, parse_listed_contact, stalled="no new rows")
 
     def _open_page(self, rows: list[ListedContact]) -> _ContactsPage:
         return _ContactsPage(self, customers.cached(self.db, self.tenant.user_id, [row.zoho_id for row in rows]))

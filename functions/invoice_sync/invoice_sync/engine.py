@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import ClassVar
+from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
@@ -111,21 +110,12 @@ class _Invoices:
             logger.warning("invoices held back: customer not available", extra={"byReason": by_reason})
 
 
-class InvoiceSync(SyncStep[InvoiceSyncSummary]):
-    step = "invoice"
-    service = "invoice-sync"
-    logger = logger
-    summary_type = InvoiceSyncSummary
-    phases: ClassVar[tuple[Phase, ...]] = ("skips", "scan", "reconcile", "verify")
+PHASES: tuple[Phase, ...] = ("skips", "scan", "reconcile", "verify")
 
+
+class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceSyncSummary, phases=PHASES):
     def prepare(self) -> None:
         self.unavailable: dict[str, str] = {}  # customers this run could not get, and why
-
-    def reconcile_interval(self) -> timedelta:
-        return timedelta(hours=self.settings.invoice_reconcile_interval_hours)
-
-    def cached_count(self) -> int:
-        return invoices.count(self.db, self.tenant.user_id)
 
     def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
         if phase == "skips":
@@ -143,13 +133,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary]):
         return batch
 
     def _invoices(self) -> ListScan[InvoiceRecord]:
-        return ListScan(
-            endpoint="invoices.list",
-            noun="invoice",
-            fetch=lambda position: self.client.invoices_page(position.since, position.page),
-            parse=parse_invoice_row,
-            key=lambda row: (row.zoho_invoice_id, row.modified_at),
-        )
+        return ListScan("invoice", self.client.invoices_page, parse_invoice_row)
 
     def _retry_held_back(self) -> None:
         """Invoices held back before: link the ones whose customer is now cached or fetchable."""

@@ -12,7 +12,7 @@ import contextlib
 import json
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +166,12 @@ class Database:
     def scalar(self, sql: str, **params: Any) -> Any:
         rows = self.run(sql, **params)
         return rows[0][0] if rows else None
+
+    def count_rows(self, sql: str, ids: Sequence[str], **params: Any) -> int:
+        """A statement over a list of ids (`:ids`, text[]): how many rows it returned; no ids, no statement."""
+        if not ids:
+            return 0
+        return len(self.run(sql, ids=list(ids), **params))
 
     def execute_script(self, sql: str) -> None:
         """A whole SQL file through the simple-query protocol (DO blocks and all)."""

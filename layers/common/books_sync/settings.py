@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from books_sync.errors import SettingsError
 
@@ -61,6 +62,12 @@ class Settings:
     skip_retry_limit: int = 50
     # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
     map_max_concurrency: int = 5
+
+    def reconcile_interval(self, step: Literal["customer", "invoice"]) -> timedelta:
+        """How often a sync step's deletion reconcile runs."""
+        if step == "customer":
+            return timedelta(days=self.customer_reconcile_interval_days)
+        return timedelta(hours=self.invoice_reconcile_interval_hours)
 
 
 # ----------------------------------------------------------------------------------- parsers

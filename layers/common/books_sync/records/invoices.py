@@ -32,6 +32,10 @@ class InvoiceRecord:
     modified_at: datetime
     row: Mapping[str, Any]  # the row as Zoho sent it (kept in `invoice_sync_skips` when unlinked)
 
+    @property
+    def zoho_id(self) -> str:
+        return self.zoho_invoice_id
+
     def as_row(self, customer_id: str) -> dict[str, Any]:
         return {
             "zoho_invoice_id": self.zoho_invoice_id,

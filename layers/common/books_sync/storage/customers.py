@@ -162,17 +162,10 @@ def without_detail(db: Database, user_id: str, limit: int) -> list[str]:
 
 def soft_delete(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Mark customers Zoho no longer has; rows and invoice links stay."""
-    if not zoho_ids:
-        return 0
-    rows = db.run(
+    return db.count_rows(
         "UPDATE customers_cache SET deleted_at = now(), updated_at = now() "
         "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) AND deleted_at IS NULL "
         "RETURNING 1",
         user_id=user_id,
-        ids=list(zoho_ids),
+        ids=zoho_ids,
     )
-    return len(rows)
-
-
-def count(db: Database, user_id: str) -> int:
-    return int(db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :user_id", user_id=user_id))

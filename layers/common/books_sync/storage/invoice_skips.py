@@ -73,12 +73,10 @@ def record(db: Database, user_id: str, skips: Sequence[HeldBack], run_started_at
 
 
 def clear(db: Database, user_id: str, zoho_invoice_ids: Sequence[str]) -> int:
-    if not zoho_invoice_ids:
-        return 0
-    rows = db.run(
+    """Invoices that linked: they are no longer held back."""
+    return db.count_rows(
         "DELETE FROM invoice_sync_skips WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) "
         "RETURNING 1",
         user_id=user_id,
-        ids=list(zoho_invoice_ids),
+        ids=zoho_invoice_ids,
     )
-    return len(rows)

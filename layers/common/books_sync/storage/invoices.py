@@ -74,16 +74,13 @@ def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> U
 
 def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
     """Reconcile: these invoices are among Zoho's unpaid ones; returns how many are cached."""
-    if not zoho_ids:
-        return 0
-    rows = db.run(
+    return db.count_rows(
         "UPDATE invoices_cache SET reconciled_at = :seen_at "
         "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) RETURNING 1",
         user_id=user_id,
-        ids=list(zoho_ids),
         seen_at=seen_at,
+        ids=zoho_ids,
     )
-    return len(rows)
 
 
 def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -> list[str]:
@@ -106,17 +103,10 @@ def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: i
 
 def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Deleted in Zoho: kept, marked, and no longer open (its reminders are cancelled by the reminders step)."""
-    if not zoho_ids:
-        return 0
-    rows = db.run(
+    return db.count_rows(
         "UPDATE invoices_cache SET deleted_at = now(), updated_at = now() "
         "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) AND deleted_at IS NULL "
         "RETURNING 1",
         user_id=user_id,
-        ids=list(zoho_ids),
+        ids=zoho_ids,
     )
-    return len(rows)
-
-
-def count(db: Database, user_id: str) -> int:
-    return int(db.scalar("SELECT count(*) FROM invoices_cache WHERE user_id = :user_id", user_id=user_id))

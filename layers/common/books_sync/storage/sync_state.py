@@ -57,6 +57,12 @@ _FINISH = {
 }
 
 
+_CACHED_ROWS = {
+    "customer": "SELECT count(*) FROM customers_cache WHERE user_id = :user_id",
+    "invoice": "SELECT count(*) FROM invoices_cache WHERE user_id = :user_id",
+}
+
+
 @dataclass(frozen=True)
 class ScanState:
     cursor: datetime | None
@@ -98,6 +104,11 @@ def save_progress(
         cursor=cursor,
         checkpoint=json.dumps(checkpoint) if checkpoint is not None else None,
     )
+
+
+def cached_rows(db: Database, user_id: str, step: Step) -> int:
+    """How many rows the step has cached for the tenant (with none, a deletion reconcile finds nothing)."""
+    return int(db.scalar(_CACHED_ROWS[step], user_id=user_id))
 
 
 def finish(db: Database, user_id: str, step: Step, reconciled_at: datetime | None) -> None:

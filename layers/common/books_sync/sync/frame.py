@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import ClassVar, Generic, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger
@@ -31,13 +31,12 @@ from books_sync.storage.tenants import Tenant
 from books_sync.sync.clients import zoho_client
 from books_sync.sync.customers import CustomerLookup, fetch_customer
 from books_sync.sync.organization import ensure_organization_profile
-from books_sync.sync.scan import Checkpoint, PageFilter, ScanPosition, start_or_resume
+from books_sync.sync.scan import Checkpoint, PageFilter, start_or_resume
 from books_sync.sync.summary import Phase, SyncSummary
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.zoho.client import Page, ZohoClient
 
 S = TypeVar("S", bound=SyncSummary)
-Row = TypeVar("Row")
 Item = TypeVar("Item")
 RowIn_contra = TypeVar("RowIn_contra", contravariant=True)
 
@@ -61,16 +60,31 @@ def each_committing(items: Iterable[Item], take: Callable[[Item], None], commit:
     commit()
 
 
+class Listed(Protocol):
+    """A parsed list row: its Zoho id and modification time."""
+
+    @property
+    def zoho_id(self) -> str: ...
+
+    @property
+    def modified_at(self) -> datetime: ...
+
+
+Row = TypeVar("Row", bound=Listed)
+
+
 @dataclass(frozen=True)
 class ListScan(Generic[Row]):
     """What a step declares about the list it scans; the frame walks it."""
 
-    endpoint: str  # e.g. "contacts.list", for errors and logs
-    noun: str  # "contact", "invoice": for log lines
-    fetch: Callable[[ScanPosition], Page]
+    noun: str  # "contact", "invoice": names the endpoint ("contacts.list") and the log lines
+    fetch: Callable[[datetime | None, int], Page]  # (modified since, page number) → a page
     parse: Callable[[object], Row | str]  # a row, or why it cannot be used
-    key: Callable[[Row], tuple[str, datetime]]  # (id, last_modified_time)
     stalled: str = "no usable new rows"  # how the "list is not advancing" error words an empty page
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.noun}s.list"
 
     def a(self, word: str) -> str:
         return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
@@ -93,13 +107,27 @@ class VerifyBatch(Protocol):
 
 
 class SyncStep(Generic[S]):
-    """A step declares its names, summary type and phases; `run_phase` does one phase."""
+    """A step declares, in its class line, what it is; `run_phase` does one of its phases.
+
+    `class CustomerSync(SyncStep[Summary], step="customer", summary=Summary, phases=(...))`.
+    """
 
     step: ClassVar[sync_state.Step]  # its columns in sync_metadata
-    service: ClassVar[str]  # its name in logs, metrics and its lock
+    service: ClassVar[str]  # its name in logs, metrics and its lock ("customer-sync")
     logger: ClassVar[Logger]
     summary_type: ClassVar[type[SyncSummary]]
     phases: ClassVar[tuple[Phase, ...]]
+
+    def __init_subclass__(
+        cls,
+        *,
+        step: sync_state.Step,
+        summary: type[SyncSummary],
+        phases: tuple[Phase, ...],
+    ) -> None:
+        super().__init_subclass__()
+        cls.step, cls.service, cls.summary_type, cls.phases = step, f"{step}-sync", summary, phases
+        cls.logger = Logger(service=cls.service, child=True)
 
     def __init__(
         self,
@@ -111,12 +139,14 @@ class SyncStep(Generic[S]):
         *,
         now: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
-        self.client = client
-        self.tenant = tenant
-        self.settings = settings
-        self.budget = budget
-        self.now = now
+        self.db, self.client, self.tenant, self.settings, self.budget, self.now = (
+            db,
+            client,
+            tenant,
+            settings,
+            budget,
+            now,
+        )
         self.summary: S = cast(S, self.summary_type(user_id=tenant.user_id))
         self.started_at = now()
         self._organization: OrganizationProfile | None = None
@@ -124,15 +154,6 @@ class SyncStep(Generic[S]):
 
     def prepare(self) -> None:
         """A step's own per-run state, set up after the frame's."""
-
-    # ------------------------------------------------------------------------------ what a step declares
-
-    def reconcile_interval(self) -> timedelta:
-        raise NotImplementedError
-
-    def cached_count(self) -> int:
-        """Rows cached for the tenant: with none, a deletion reconcile has nothing to find."""
-        raise NotImplementedError
 
     def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
         """Do one phase to its end; raise `OutOfTime` to pause it (its progress is committed)."""
@@ -175,14 +196,14 @@ class SyncStep(Generic[S]):
     def _start(self, state: sync_state.ScanState, full_resync: bool) -> Checkpoint:
         now = self.now()
         last = state.last_reconcile_at
-        due = last is None or now - last >= self.reconcile_interval()
+        due = last is None or now - last >= self.settings.reconcile_interval(self.step)
         checkpoint, resumed = start_or_resume(
             state.checkpoint,
             cursor=state.cursor,
             window_days=state.window_days,
             overlap_seconds=self.settings.cursor_overlap_seconds,
             full_resync=full_resync,
-            reconcile=due and self.cached_count() > 0,
+            reconcile=due and sync_state.cached_rows(self.db, self.tenant.user_id, self.step) > 0,
             first_phase=self.phases[0],
             now=now,
         )
@@ -223,11 +244,11 @@ class SyncStep(Generic[S]):
         self, checkpoint: Checkpoint, scan: ListScan[Row], open_page: Callable[[list[Row]], PageBatch[Row]]
     ) -> None:
         """Walk the list from the checkpoint to its end, page by page, each page committed with its position."""
-        rows_filter = PageFilter[Row](scan.endpoint, scan.key)
+        rows_filter = PageFilter[Row](scan.endpoint, lambda row: (row.zoho_id, row.modified_at))
         while True:
             self.budget.check()
             position = checkpoint.position
-            page = scan.fetch(position)
+            page = scan.fetch(position.since, position.page)
             fresh = rows_filter.fresh(position, [scan.parse(row) for row in page.rows])
             if fresh.repeated:
                 self.logger.warning(
@@ -261,7 +282,7 @@ class SyncStep(Generic[S]):
         def take(row: Row) -> None:
             nonlocal position, taken
             batch.take(row)
-            position = position.after(scan.key(row)[1])
+            position = position.after(row.modified_at)
             taken += 1
 
         def commit() -> None:
