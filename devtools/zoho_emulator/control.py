@@ -27,6 +27,8 @@ class EmulatorControl:
 
     # setup
     def add_org(self, organization_id: str, **options: Any) -> dict[str, Any]:
+        """seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share; profile
+        ("observed"|"documented"; default: the configured one), daily_limit, rate_limit_headers."""
         return dict(self._post("orgs", {"organization_id": organization_id, **options}))
 
     def add_refresh_token(self, refresh_token: str, organizations: list[str] | None = None) -> None:
@@ -40,8 +42,13 @@ class EmulatorControl:
 
     def configure(self, **settings: Any) -> None:
         """token_ttl_seconds, hang_seconds, latency_seconds (every API answer), refresh_limit={calls,
-        window_seconds}|None, daily_limit, max_concurrent."""
+        window_seconds}|None, daily_limit, max_concurrent, profile ("observed"|"documented", for
+        organizations added later), rate_limit_headers (True/False, None: as each profile has it)."""
         self._post("settings", settings)
+
+    def configure_org(self, organization_id: str, **options: Any) -> None:
+        """Change one organization's profile, daily_limit or rate_limit_headers (None: the setting applies)."""
+        self._post(f"orgs/{organization_id}/options", options)
 
     def advance_clock(self, seconds: float) -> None:
         self._post("clock", {"advance_seconds": seconds})
@@ -72,6 +79,14 @@ class EmulatorControl:
     def stats(self) -> dict[str, Any]:
         return dict(self._get("stats"))
 
+    def quota(self, organization_id: str) -> dict[str, Any]:
+        """The daily quota as the X-Rate-Limit-* headers report it: limit, used, remaining, reset_seconds, enforced."""
+        return dict(self._get(f"orgs/{organization_id}/quota"))
+
+    def spend_calls(self, organization_id: str, calls: int) -> dict[str, Any]:
+        """Spend the organization's daily calls as another app on it would; returns the quota after."""
+        return dict(self._post(f"orgs/{organization_id}/spend-calls", {"calls": calls}))
+
     def reset_stats(self) -> None:
         self._post("stats/reset")
 
@@ -84,6 +99,26 @@ class EmulatorControl:
 
     def update_contact(self, organization_id: str, contact_id: str, **fields: Any) -> dict[str, Any]:
         return dict(self._post(f"orgs/{organization_id}/contacts/{contact_id}", fields))
+
+    def update_contact_person(
+        self, organization_id: str, contact_id: str, person_id: str, **fields: Any
+    ) -> dict[str, Any]:
+        """Edit one contact person; returns the contact. A communication_preference dict is merged."""
+        return dict(self._post(f"orgs/{organization_id}/contacts/{contact_id}/persons/{person_id}", fields))
+
+    def set_communication_preference(
+        self,
+        organization_id: str,
+        contact_id: str,
+        person_id: str,
+        *,
+        is_sms_enabled: bool | None = None,
+        is_whatsapp_enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        """Turn a person's SMS and/or WhatsApp on or off (None: leave as is); returns the contact."""
+        preference = {"is_sms_enabled": is_sms_enabled, "is_whatsapp_enabled": is_whatsapp_enabled}
+        chosen = {key: value for key, value in preference.items() if value is not None}
+        return self.update_contact_person(organization_id, contact_id, person_id, communication_preference=chosen)
 
     def delete_contact(self, organization_id: str, contact_id: str) -> None:
         self._post(f"orgs/{organization_id}/contacts/{contact_id}/delete")

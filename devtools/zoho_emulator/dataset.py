@@ -45,6 +45,26 @@ COUNTRIES: list[tuple[str, list[str], str]] = [
     ("AE", ["United Arab Emirates", "UAE"], "AED"),
     ("SG", ["Singapore"], "SGD"),
 ]
+# How Zoho's organization profile shows the country (free text) and the zone (an abbreviation).
+ORG_COUNTRY_TEXT = {
+    "IN": "India",
+    "US": "U.S.A",
+    "GB": "U.K",
+    "AU": "Australia",
+    "DE": "Germany",
+    "AE": "U.A.E",
+    "SG": "Singapore",
+}
+ZONE_ABBREVIATIONS = {"IN": "IST", "US": "PST", "GB": "GMT", "AU": "AWST", "DE": "CET", "AE": "GST", "SG": "SGT"}
+REGION_TIMEZONES = {
+    "IN": "Asia/Kolkata",
+    "US": "America/Los_Angeles",
+    "GB": "Europe/London",
+    "AU": "Australia/Perth",
+    "DE": "Europe/Berlin",
+    "AE": "Asia/Dubai",
+    "SG": "Asia/Singapore",
+}
 REGION_OFFSETS = {"IN": 330, "US": -480, "GB": 0, "AU": 600, "DE": 60, "AE": 240, "SG": 480}
 INVALID_PHONES = ["12345", "call after 6pm", "+91 000", "N/A", "0", "+1 (555) 0", "☎︎ none"]
 
@@ -106,7 +126,22 @@ class Generator:
     def __init__(self, org: OrgData, seed: int, no_phone_share: float = 0.15) -> None:
         self.org = org
         self.rng = random.Random(seed)
+        # Fields added later draw from their own stream, so a seed still gives the data it always gave.
+        self.extras = random.Random(f"{seed}:extras")
         self.no_phone_share = no_phone_share
+
+    def _communication_preference(self) -> dict[str, bool]:
+        """Mostly on: a person who turned SMS or WhatsApp off must not get reminders that way."""
+        return {"is_sms_enabled": self.extras.random() < 0.9, "is_whatsapp_enabled": self.extras.random() < 0.8}
+
+    def _payment_expected_date(self, due_date: date) -> str:
+        """Usually unset (Zoho sends "" or " "); sometimes a promised date after the due date."""
+        roll = self.extras.random()
+        if roll < 0.55:
+            return ""
+        if roll < 0.75:
+            return " "
+        return (due_date + timedelta(days=self.extras.randint(0, 30))).isoformat()
 
     def _person(self, region: str, *, primary: bool, with_phone: bool, index: int) -> dict[str, Any]:
         rng = self.rng
@@ -120,6 +155,7 @@ class Generator:
             "phone": "",
             "mobile": "",
             "is_primary_contact": primary,
+            "communication_preference": self._communication_preference(),
         }
         if with_phone:
             roll = rng.random()
@@ -133,14 +169,9 @@ class Generator:
                     person["phone"] = _format_number(rng, _valid_number(rng, phone_region, mobile=False))
         return person
 
-    def contact(self, modified: datetime, *, contact_type: str = "customer") -> dict[str, Any]:
+    def _persons(self, region: str, *, has_phone: bool) -> list[dict[str, Any]]:
+        """None to four persons with none, one or several primaries (the primary not always first)."""
         rng = self.rng
-        org = self.org
-        region, names, _ = (
-            rng.choice(COUNTRIES) if rng.random() < 0.3 else next(c for c in COUNTRIES if c[0] == org.country_code)
-        )
-        contact_id = org.new_id()
-        has_phone = rng.random() >= self.no_phone_share
         person_count = rng.choices([0, 1, 2, 3, 4], weights=[8, 50, 25, 12, 5])[0]
         primaries = rng.choices(["one", "none", "several"], weights=[80, 12, 8])[0]
         persons = []
@@ -150,18 +181,32 @@ class Generator:
             with_phone = has_phone and (index == 0 or rng.random() < 0.4)
             persons.append(self._person(region, primary=is_primary, with_phone=with_phone, index=index))
         if persons and primaries == "one" and rng.random() < 0.2:
-            rng.shuffle(persons)  # the primary is not always first
+            rng.shuffle(persons)
+        return persons
+
+    def _billing_country(self, names: list[str]) -> str:
+        """How the user typed the country: several spellings, sometimes empty or nonsense."""
+        country_name = self.rng.choice(names)
+        roll = self.rng.random()
+        if roll < 0.05:
+            return ""
+        return "Atlantis" if roll < 0.07 else country_name
+
+    def contact(self, modified: datetime, *, contact_type: str = "customer") -> dict[str, Any]:
+        rng = self.rng
+        org = self.org
+        region, names, _ = (
+            rng.choice(COUNTRIES) if rng.random() < 0.3 else next(c for c in COUNTRIES if c[0] == org.country_code)
+        )
+        contact_id = org.new_id()
+        has_phone = rng.random() >= self.no_phone_share
+        persons = self._persons(region, has_phone=has_phone)
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         company = f"{rng.choice(LAST_NAMES)} {rng.choice(COMPANY_WORDS)}"
         name = company if rng.random() < 0.7 else f"{first} {last}"
         if rng.random() < 0.01:
             name = name + " " + "Ω" * 5000  # a very long name
-        country_name = rng.choice(names)
-        roll = rng.random()
-        if roll < 0.05:
-            country_name = ""
-        elif roll < 0.07:
-            country_name = "Atlantis"
+        country_name = self._billing_country(names)
         primary = next((p for p in persons if p["is_primary_contact"]), None)
         contact: dict[str, Any] = {
             "contact_id": contact_id,
@@ -184,6 +229,7 @@ class Generator:
                 "country": country_name,
             },
             "contact_persons": persons,
+            "payment_reminder_enabled": self.extras.random() >= 0.05,
             "created_time": modified,
             "last_modified_time": modified,
         }
@@ -204,6 +250,7 @@ class Generator:
             status, total
         )
         terms = rng.choice([0, 15, 30, 45])
+        due_date = invoice_date + timedelta(days=terms)
         return {
             "invoice_id": invoice_id,
             "invoice_number": f"INV-{org.next_id:06d}",
@@ -211,7 +258,8 @@ class Generator:
             "customer_name": customer["contact_name"],
             "status": status,
             "date": invoice_date.isoformat(),
-            "due_date": (invoice_date + timedelta(days=terms)).isoformat(),
+            "due_date": due_date.isoformat(),
+            "payment_expected_date": self._payment_expected_date(due_date),
             "total": total,
             "balance": balance,
             "currency_code": org.currency_code,
@@ -235,21 +283,30 @@ def generate(
     """An organization with `customers` customers (plus some vendors) and `invoices` invoices."""
     rng = random.Random(seed)
     region = next((c for c in COUNTRIES if c[0] == country_code), COUNTRIES[0])
-    timezone_name = {
-        "IN": "Asia/Kolkata", "US": "America/Los_Angeles", "GB": "Europe/London", "AU": "Australia/Perth",
-        "DE": "Europe/Berlin", "AE": "Asia/Dubai", "SG": "Asia/Singapore",
-    }[region[0]]  # fmt: skip
     org = OrgData(
         organization_id=organization_id,
         name=f"Org {organization_id}",
         country_code=region[0],
         country_name=region[1][0],
-        timezone=timezone_name,
+        timezone=REGION_TIMEZONES[region[0]],
         tz_offset_minutes=REGION_OFFSETS[region[0]],
         currency_code=region[2],
     )
     generator = Generator(org, seed, no_phone_share=no_phone_share)
     horizon = now.replace(microsecond=0)
+    customer_list = _add_customers(generator, rng, customers=customers, horizon=horizon, old_share=old_customer_share)
+    for _ in range(vendors if vendors is not None else max(1, customers // 20)):
+        vendor = generator.contact(horizon - timedelta(seconds=rng.randint(60, 300 * 86400)), contact_type="vendor")
+        org.contacts[vendor["contact_id"]] = vendor
+    if customer_list:
+        _add_invoices(generator, rng, customer_list, invoices=invoices, horizon=horizon)
+    return org
+
+
+def _add_customers(
+    generator: Generator, rng: random.Random, *, customers: int, horizon: datetime, old_share: float
+) -> list[dict[str, Any]]:
+    """Customers modified over the last year, a few long before, and (from 400 on) a bulk import."""
     # A bulk import: a block of contacts sharing one last_modified_time (ties across pages).
     bulk_size = min(250, customers // 4) if customers >= 400 else 0
     bulk_moment = horizon - timedelta(days=200)
@@ -257,24 +314,31 @@ def generate(
     for index in range(customers):
         if index < bulk_size:
             modified = bulk_moment
-        elif rng.random() < old_customer_share:
+        elif rng.random() < old_share:
             modified = horizon - timedelta(days=rng.uniform(380, 900))  # outside the sync window
         else:
             modified = horizon - timedelta(seconds=rng.randint(60, 360 * 86400))
         contact = generator.contact(modified)
-        org.contacts[contact["contact_id"]] = contact
+        generator.org.contacts[contact["contact_id"]] = contact
         customer_list.append(contact)
-    for _ in range(vendors if vendors is not None else max(1, customers // 20)):
-        vendor = generator.contact(horizon - timedelta(seconds=rng.randint(60, 300 * 86400)), contact_type="vendor")
-        org.contacts[vendor["contact_id"]] = vendor
-    if customer_list:
-        weights = [rng.paretovariate(1.5) for _ in customer_list]
-        for _ in range(invoices):
-            customer = rng.choices(customer_list, weights=weights)[0]
-            age_days = rng.randint(0, 330)
-            invoice_date = (horizon - timedelta(days=age_days)).date()
-            modified = horizon - timedelta(days=age_days) + timedelta(seconds=rng.randint(0, min(age_days, 20) * 86400))
-            modified = min(modified, horizon - timedelta(seconds=1))
-            invoice = generator.invoice(customer, invoice_date, modified)
-            org.invoices[invoice["invoice_id"]] = invoice
-    return org
+    return customer_list
+
+
+def _add_invoices(
+    generator: Generator,
+    rng: random.Random,
+    customer_list: list[dict[str, Any]],
+    *,
+    invoices: int,
+    horizon: datetime,
+) -> None:
+    """Invoices over the last 11 months, a few customers holding most of them; modified up to 20 days later."""
+    weights = [rng.paretovariate(1.5) for _ in customer_list]
+    for _ in range(invoices):
+        customer = rng.choices(customer_list, weights=weights)[0]
+        age_days = rng.randint(0, 330)
+        invoice_date = (horizon - timedelta(days=age_days)).date()
+        modified = horizon - timedelta(days=age_days) + timedelta(seconds=rng.randint(0, min(age_days, 20) * 86400))
+        modified = min(modified, horizon - timedelta(seconds=1))
+        invoice = generator.invoice(customer, invoice_date, modified)
+        generator.org.invoices[invoice["invoice_id"]] = invoice

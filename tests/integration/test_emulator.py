@@ -12,7 +12,8 @@ from zoho_emulator.control import EmulatorControl
 from zoho_emulator.server import RunningEmulator
 
 
-def _token(emulator: RunningEmulator, control: EmulatorControl, org: str) -> dict[str, str]:
+def bearer(emulator: RunningEmulator, control: EmulatorControl, org: str) -> dict[str, str]:
+    """An Authorization header for `org`, bought at the token endpoint as a real client would."""
     control.add_refresh_token(f"rt-{org}", [org])
     answer = requests.post(
         f"{emulator.accounts_base_url}/oauth/v2/token",
@@ -23,11 +24,13 @@ def _token(emulator: RunningEmulator, control: EmulatorControl, org: str) -> dic
     return {"Authorization": f"Zoho-oauthtoken {answer['access_token']}"}
 
 
-def _get(emulator: RunningEmulator, headers: dict[str, str], path: str, **params: Any) -> requests.Response:
+def fetch(emulator: RunningEmulator, headers: dict[str, str], path: str, **params: Any) -> requests.Response:
+    """GET a Books API path over HTTP (no mocking)."""
     return requests.get(f"{emulator.api_base_url}/{path}", params=params, headers=headers, timeout=5)
 
 
-def _parse(raw: str) -> datetime:
+def parsed(raw: str) -> datetime:
+    """Zoho's `yyyy-MM-ddTHH:mm:ss+hhmm`."""
     return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -72,25 +75,25 @@ def test_data_is_realistic_and_nasty(zoho: EmulatorControl) -> None:
 
 def test_lists_filter_by_modified_time_sort_and_page(emulator: RunningEmulator, zoho: EmulatorControl) -> None:
     zoho.add_org("lists", seed=5, customers=300, invoices=50)
-    headers = _token(emulator, zoho, "lists")
-    everything = _get(emulator, headers, "contacts", organization_id="lists", contact_type="customer",
-                      sort_column="last_modified_time", sort_order="A", page=1, per_page=200).json()  # fmt: skip
+    headers = bearer(emulator, zoho, "lists")
+    everything = fetch(emulator, headers, "contacts", organization_id="lists", contact_type="customer",
+                       sort_column="last_modified_time", sort_order="A", page=1, per_page=200).json()  # fmt: skip
     rows = everything["contacts"]
     assert everything["page_context"]["has_more_page"] is True
-    times = [_parse(r["last_modified_time"]) for r in rows]
+    times = [parsed(r["last_modified_time"]) for r in rows]
     assert times == sorted(times)
     since = times[150]
-    filtered = _get(emulator, headers, "contacts", organization_id="lists", contact_type="customer",
-                    sort_column="last_modified_time", sort_order="A",
-                    last_modified_time=since.strftime("%Y-%m-%dT%H:%M:%S%z")).json()["contacts"]  # fmt: skip
-    assert all(_parse(r["last_modified_time"]) >= since for r in filtered)
-    assert filtered[0]["contact_id"] == rows[150]["contact_id"] or _parse(filtered[0]["last_modified_time"]) == since
+    filtered = fetch(emulator, headers, "contacts", organization_id="lists", contact_type="customer",
+                     sort_column="last_modified_time", sort_order="A",
+                     last_modified_time=since.strftime("%Y-%m-%dT%H:%M:%S%z")).json()["contacts"]  # fmt: skip
+    assert all(parsed(r["last_modified_time"]) >= since for r in filtered)
+    assert filtered[0]["contact_id"] == rows[150]["contact_id"] or parsed(filtered[0]["last_modified_time"]) == since
     assert "contact_persons" not in rows[0]  # list rows carry the primary person's fields only
-    detail = _get(emulator, headers, f"contacts/{rows[0]['contact_id']}", organization_id="lists").json()["contact"]
+    detail = fetch(emulator, headers, f"contacts/{rows[0]['contact_id']}", organization_id="lists").json()["contact"]
     assert "contact_persons" in detail and "billing_address" in detail
-    bad = _get(emulator, headers, "contacts", organization_id="lists", last_modified_time="yesterday")
+    bad = fetch(emulator, headers, "contacts", organization_id="lists", last_modified_time="yesterday")
     assert bad.status_code == 400
-    unpaid = _get(emulator, headers, "invoices", organization_id="lists", filter_by="Status.Unpaid").json()["invoices"]
+    unpaid = fetch(emulator, headers, "invoices", organization_id="lists", filter_by="Status.Unpaid").json()["invoices"]
     assert unpaid and all(i["balance"] > 0 and i["status"] not in ("draft", "void", "paid") for i in unpaid)
 
 
@@ -100,18 +103,18 @@ def test_edits_bump_the_modified_time(emulator: RunningEmulator, zoho: EmulatorC
     contact = next(c for c in snapshot["contacts"] if c["contact_persons"] and c["contact_type"] == "customer")
     zoho.advance_clock(3600)
     changed = zoho.update_contact("edits", contact["contact_id"], mobile="+91 98450 11111")
-    assert _parse(changed["last_modified_time"]) > _parse(contact["last_modified_time"])
-    headers = _token(emulator, zoho, "edits")
-    detail = _get(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits").json()["contact"]
-    assert _parse(detail["last_modified_time"]) > _parse(contact["last_modified_time"]) + timedelta(minutes=59)
+    assert parsed(changed["last_modified_time"]) > parsed(contact["last_modified_time"])
+    headers = bearer(emulator, zoho, "edits")
+    detail = fetch(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits").json()["contact"]
+    assert parsed(detail["last_modified_time"]) > parsed(contact["last_modified_time"]) + timedelta(minutes=59)
     target = next((p for p in detail["contact_persons"] if p["is_primary_contact"]), detail["contact_persons"][0])
     assert target["mobile"] == "+91 98450 11111"
 
     zoho.delete_contact("edits", contact["contact_id"])
-    gone = _get(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits")
+    gone = fetch(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits")
     assert (gone.status_code, gone.json()["code"]) == (404, 1002)
     zoho.restore_contact("edits", contact["contact_id"])
-    assert _get(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits").status_code == 200
+    assert fetch(emulator, headers, f"contacts/{contact['contact_id']}", organization_id="edits").status_code == 200
 
     invoice = zoho.create_invoice("edits", contact["contact_id"], due_date="2030-01-01", total=100.0)
     assert invoice["status"] == "sent" and invoice["balance"] == 100.0
@@ -121,11 +124,11 @@ def test_edits_bump_the_modified_time(emulator: RunningEmulator, zoho: EmulatorC
 
 def test_rate_limit_answers_429_with_code_44(emulator: RunningEmulator, zoho: EmulatorControl) -> None:
     zoho.add_org("limited", seed=1, customers=5, invoices=0)
-    headers = _token(emulator, zoho, "limited")
+    headers = bearer(emulator, zoho, "limited")
     zoho.rate_limit(3, 30)
-    codes = [_get(emulator, headers, "organizations/limited", organization_id="limited").status_code for _ in range(5)]
+    codes = [fetch(emulator, headers, "organizations/limited", organization_id="limited").status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
-    answer = _get(emulator, headers, "organizations/limited", organization_id="limited").json()
+    answer = fetch(emulator, headers, "organizations/limited", organization_id="limited").json()
     assert answer["code"] == 44
     assert zoho.stats()["by_org"]["limited"]["organizations.get"] == 6
 
