@@ -146,13 +146,26 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
         refresh_limit=None,
         daily_limit=None,
         max_concurrent=None,
+        profile="observed",
+        rate_limit_headers=None,
     )
     return control
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test module that sets `ZOHO_PROFILES` runs each of its tests against each emulator profile:
+    Zoho as its reference documents it, and as we have seen it behave."""
+    if "zoho_profile" in metafunc.fixturenames:
+        profiles = getattr(metafunc.module, "ZOHO_PROFILES", ("observed",))
+        metafunc.parametrize("zoho_profile", profiles, scope="function")
+
+
 @pytest.fixture
-def make_org(db: Database, zoho: EmulatorControl) -> Callable[..., Org]:
-    """Create an emulator organization and a tenant connected to it: make_org(customers=.., invoices=..)."""
+def make_org(db: Database, zoho: EmulatorControl, zoho_profile: str) -> Callable[..., Org]:
+    """Create an emulator organization and a tenant connected to it: make_org(customers=.., invoices=..).
+
+    The organization behaves as the module's profile says (see `pytest_generate_tests`), unless given.
+    """
 
     def make(user_id: str | None = None, *, daily_call_budget: int = 100_000, **options: Any) -> Org:
         suffix = uuid.uuid4().hex[:10]
@@ -161,6 +174,7 @@ def make_org(db: Database, zoho: EmulatorControl) -> Callable[..., Org]:
         options.setdefault("customers", 20)
         options.setdefault("invoices", 40)
         options.setdefault("seed", 7)
+        options.setdefault("profile", zoho_profile)
         zoho.add_org(organization_id, **options)
         zoho.add_refresh_token(refresh_token, [organization_id])
         user = user_id or f"user-{suffix}"

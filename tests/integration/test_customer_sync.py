@@ -18,6 +18,8 @@ from customer_sync.handler import lambda_handler
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import CountdownLambdaContext, LocalLambdaContext
 
+ZOHO_PROFILES = ("observed", "documented")  # Zoho as documented, and as seen
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -170,7 +172,8 @@ def test_crash_after_some_pages_then_rerun_converges(db: Database, make_org: Mak
     with pytest.raises(ZohoUnavailable, match=r"contacts\.list: gave up"):
         run(crashy)
     after_pages = len(customers(db, crashy.user_id))
-    assert 390 <= after_pages <= 400  # two pages of 200 committed (a few rows at a page edge are re-read)
+    # Two pages of 200 committed; a list that ignores contact_type (as documented) mixes in vendors.
+    assert 350 <= after_pages <= 400
     # Then a crash in the middle of a page: the prefix of the page before the failure is kept.
     crashy.control.clear_faults()
     crashy.control.inject("contacts.get", "500", count=10, organization_id=crashy.organization_id, after=50)
@@ -252,7 +255,7 @@ def test_malformed_contact_rows_are_skipped_with_a_reason(db: Database, make_org
     org = make_org(customers=20, invoices=0)
     org.control.inject("contacts.list", "wrong_types", count=1, organization_id=org.organization_id)
     summary = run(org)
-    assert summary["skippedInvalid"] == 20
+    assert summary["skippedInvalid"] >= 20  # every customer row (and vendors, where the list shows them)
     assert summary["inserted"] == 0
     assert run(org)["inserted"] == 20  # nothing was lost: the next run reads them from the window
 

@@ -12,6 +12,8 @@ from books_sync.storage import sync_state
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import CountdownLambdaContext
 
+ZOHO_PROFILES = ("observed", "documented")  # Zoho as documented, and as seen
+
 
 def sync_customers(org: Org, **event: Any) -> dict[str, Any]:
     return call_step("customer-sync", org, **event)

@@ -14,6 +14,8 @@ from reminders.handler import lambda_handler as reminders_handler
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
+ZOHO_PROFILES = ("observed", "documented")  # Zoho as documented, and as seen
+
 PHONE = "+44 20 7946 0958"
 NO_PHONE: dict[str, Any] = {
     "contact_persons": [{"first_name": "Ann", "is_primary_contact": True, "phone": "", "mobile": ""}],

@@ -11,6 +11,7 @@ import pytest
 from books_sync.db import Database, connect
 from books_sync.errors import (
     DailyBudgetReached,
+    OAuthClientRejected,
     ZohoApiError,
     ZohoAuthError,
     ZohoError,
@@ -24,6 +25,7 @@ from books_sync.storage import tenants as tenant_store
 from books_sync.sync.clients import zoho_client
 from books_sync.zoho.client import Page, ZohoClient
 from tests.support import MakeOrg, Org
+from zoho_emulator.server import RunningEmulator
 
 
 def _customer_ids(org: Org) -> set[str]:
@@ -64,8 +66,9 @@ def test_token_is_cached_in_the_database_and_refreshed_once_when_it_expires(db: 
     org = make_org()
     client = zoho_client(db, org.tenant(db))
     client.get_organization()
-    access, _ = tenant_store.read_access_token(db, org.user_id)
-    assert access
+    stored = tenant_store.read_access_token(db, org.user_id)
+    assert stored is not None
+    access = stored.token
     # Another Lambda (a new client) reuses the stored token: no refresh.
     other = zoho_client(db, org.tenant(db))
     other.get_organization()
@@ -74,8 +77,8 @@ def test_token_is_cached_in_the_database_and_refreshed_once_when_it_expires(db: 
     org.control.expire_access_tokens()  # mid-run expiry: the next call gets 401
     assert client.get_organization()["organization_id"] == org.organization_id
     assert client.calls_by_endpoint["token"] == 2
-    new_access, _ = tenant_store.read_access_token(db, org.user_id)
-    assert new_access and new_access != access
+    renewed = tenant_store.read_access_token(db, org.user_id)
+    assert renewed is not None and renewed.token != access
 
 
 def test_concurrent_refreshers_of_one_tenant_refresh_once(db: Database, make_org: MakeOrg) -> None:
@@ -126,11 +129,19 @@ def test_revoked_refresh_token_marks_needs_reauth_with_a_clear_error(db: Databas
     assert client.calls_by_endpoint["token"] == 2
 
 
-def test_wrong_client_secret_is_an_auth_error(db: Database, make_org: MakeOrg, configure: Callable[..., None]) -> None:
-    org = make_org()
+def test_a_wrong_client_secret_is_the_operators_error_and_no_tenant_changes_status(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None], emulator: RunningEmulator
+) -> None:
+    """`invalid_client` says our OAuth client is wrong, not that the tenant's grant is dead."""
+    orgs = [make_org(), make_org()]
     configure(ZOHO_CLIENT_SECRET="not-the-secret")
-    with pytest.raises(ZohoAuthError, match=r"invalid_client \(check ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET\)"):
-        zoho_client(db, org.tenant(db)).get_organization()
+    for org in orgs:
+        refused = r"^ZOHO_CLIENT_SECRET: Zoho refused our OAuth client \(invalid_client"
+        with pytest.raises(OAuthClientRejected, match=refused):
+            zoho_client(db, org.tenant(db)).get_organization()
+    assert [tenant_store.get_active(db, org.user_id).status for org in orgs] == ["active", "active"]
+    configure(ZOHO_CLIENT_SECRET=emulator.emulator.client_secret)  # the operator fixes the secret
+    assert zoho_client(db, orgs[0].tenant(db)).get_organization()["organization_id"] == orgs[0].organization_id
 
 
 def test_429_bursts_and_5xx_are_retried_and_nothing_is_lost(

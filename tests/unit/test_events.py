@@ -23,6 +23,7 @@ def test_step_event() -> None:
         ({"userId": 7}, "userId: expected a string, got int"),
         ({"userId": ""}, "userId: '' is not a valid user id"),
         ({"userId": "a b"}, "userId: 'a b' is not a valid user id"),
+        ({"userId": "u1\n"}, "userId: 'u1\\n' is not a valid user id"),
         ({"userId": "x" * 5000}, "userId: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is not a valid user id"),
         ({"userId": "u1", "fullResync": "yes"}, "fullResync: expected true or false, got str"),
         ({"userId": "u1", "userid": "u2"}, "event: unknown field(s) 'userid' (expected userId, fullResync)"),

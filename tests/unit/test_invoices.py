@@ -54,3 +54,22 @@ def test_odd_values_become_missing_not_errors() -> None:
     assert isinstance(record, InvoiceRecord)
     assert (record.total, record.balance, record.due_date, record.invoice_date) == (None, None, None, None)
     assert isinstance(parse_invoice_row(["not", "an", "object"]), str)
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [("due_date", "9999-12-31"), ("due_date", "0001-01-01"), ("due_date", "0000-00-00"), ("date", "2026-02-30")],
+)
+def test_an_implausible_date_is_unknown_with_a_reason(field: str, raw: str) -> None:
+    """Year 9999 or 0001 would overflow the reminder schedule (a date plus a few days) for the whole tenant."""
+    record = parse_invoice_row({**ROW, field: raw})
+    assert isinstance(record, InvoiceRecord)
+    assert getattr(record, "invoice_date" if field == "date" else field) is None
+    assert any(field in note and raw in note for note in record.notes)
+
+
+def test_payment_expected_date_is_kept_where_zoho_has_one() -> None:
+    record = parse_invoice_row({**ROW, "payment_expected_date": "2026-03-01"})
+    assert isinstance(record, InvoiceRecord) and record.payment_expected_date == date(2026, 3, 1)
+    blank = parse_invoice_row({**ROW, "payment_expected_date": " "})  # Zoho's sample shows a blank
+    assert isinstance(blank, InvoiceRecord) and blank.payment_expected_date is None and blank.notes == ()

@@ -7,13 +7,14 @@ import json
 import pytest
 
 from books_sync.errors import (
+    OAuthClientRejected,
     ZohoApiError,
     ZohoAuthError,
     ZohoNotFound,
     ZohoProtocolError,
     ZohoRateLimited,
 )
-from books_sync.zoho.auth import parse_token_answer
+from books_sync.zoho.auth import AccessToken, parse_token_answer
 from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, classify
 from books_sync.zoho.retry import Retrying, TryAgain
 
@@ -66,14 +67,19 @@ def test_final_answers_carry_a_typed_error(status: int, raw: bytes, error: type[
 
 
 def test_token_answers() -> None:
-    token, expires_at = parse_token_answer(200, body({"access_token": "1000.a", "expires_in": 3600}))  # type: ignore[misc]
-    assert token == "1000.a" and expires_at.tzinfo is not None
+    answer = parse_token_answer(200, body({"access_token": "1000.a", "expires_in": 3600, "api_domain": "https://x.eu"}))
+    assert isinstance(answer, AccessToken)
+    assert (answer.token, answer.api_domain, answer.expires_at.tzinfo is not None) == ("1000.a", "https://x.eu", True)
     assert parse_token_answer(502, b"") == TryAgain("HTTP 502")
     assert parse_token_answer(200, b"{trunc") == TryAgain("malformed JSON")
     with pytest.raises(ZohoAuthError, match=r"invalid_code$"):
         parse_token_answer(200, body({"error": "invalid_code"}))
-    with pytest.raises(ZohoAuthError, match=r"invalid_client \(check ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET\)"):
-        parse_token_answer(200, body({"error": "invalid_client"}))
+    with pytest.raises(ZohoAuthError, match=r"invalid_grant$"):
+        parse_token_answer(200, body({"error": "invalid_grant"}))
+    with pytest.raises(OAuthClientRejected, match=r"^ZOHO_CLIENT_SECRET: .*\(invalid_client\) for data center 'eu'"):
+        parse_token_answer(200, body({"error": "invalid_client"}), "eu")
+    with pytest.raises(OAuthClientRejected, match=r"\(something_new\)"):  # undocumented: ours to look at
+        parse_token_answer(200, body({"error": "something_new"}))
     with pytest.raises(ZohoRateLimited, match="too many token refreshes"):
         parse_token_answer(400, body({"error": "Access Denied", "error_description": "too many requests"}))
     with pytest.raises(ZohoProtocolError, match="lacks access_token"):

@@ -97,7 +97,14 @@ class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=Custo
     # ------------------------------------------------------------------------------ scan
 
     def _contacts(self) -> ListScan[ListedContact]:
-        return ListScan("contact", self.client.contacts_page, parse_listed_contact, stalled="no new rows")
+        return ListScan(
+            "contact",
+            self.client.contacts_page,
+            parse_listed_contact,
+            "newest_first",
+            stalled="no new rows",
+            wanted=lambda row: row.is_customer,
+        )
 
     def _open_page(self, rows: list[ListedContact]) -> _ContactsPage:
         return _ContactsPage(self, customers.cached(self.db, self.tenant.user_id, [row.zoho_id for row in rows]))

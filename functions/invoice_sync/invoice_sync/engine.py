@@ -133,7 +133,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         return batch
 
     def _invoices(self) -> ListScan[InvoiceRecord]:
-        return ListScan("invoice", self.client.invoices_page, parse_invoice_row)
+        return ListScan("invoice", self.client.invoices_page, parse_invoice_row, "any")
 
     def _retry_held_back(self) -> None:
         """Invoices held back before: link the ones whose customer is now cached or fetchable."""

@@ -97,3 +97,8 @@ class OutOfTime(Exception):
 
     Raised by `TimeBudget.check()` and caught by the step frame; it never leaves a handler.
     """
+
+
+class OAuthClientRejected(SettingsError):
+    """Zoho refused our OAuth client (`invalid_client`, or an answer it does not document): the
+    operator's configuration, never the tenant's grant, so no tenant changes status."""

@@ -10,7 +10,7 @@ from typing import Any
 from books_sync.errors import EventError
 
 MAX_USER_IDS = 1000
-_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_USER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 
 
 def _require_object(event: Any) -> Mapping[str, Any]:
@@ -36,7 +36,7 @@ def _reject_unknown(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 def _user_id(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise EventError(f"{field}: expected a string, got {type(value).__name__}")
-    if not _USER_ID.match(value):
+    if not _USER_ID.fullmatch(value):
         raise EventError(f"{field}: {_shown(value)} is not a valid user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
     return value
 

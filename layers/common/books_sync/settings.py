@@ -8,6 +8,7 @@ falls back silently.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class Settings:
     # Zoho OAuth client: plain values locally, a Secrets Manager secret ({client_id, client_secret}) in AWS.
     zoho_client_id: str | None = None
     zoho_client_secret: str | None = None
+    zoho_client_secrets: dict[str, str] = field(default_factory=dict)
     zoho_oauth_secret_arn: str | None = None
     zoho_api_base_url: str | None = None
     zoho_accounts_base_url: str | None = None
@@ -118,6 +120,13 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _secrets_by_data_center(raw: str) -> dict[str, str]:
+    value = json.loads(raw)
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(raw)
+    return value
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -173,6 +182,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ZOHO_CLIENT_ID", "zoho_client_id", _text, "a client id", "the Zoho OAuth client id, locally"),
     Setting("ZOHO_CLIENT_SECRET", "zoho_client_secret", _text, "a secret", "the Zoho OAuth client secret, locally"),
+    Setting(
+        "ZOHO_CLIENT_SECRETS",
+        "zoho_client_secrets",
+        _secrets_by_data_center,
+        'a JSON object such as {"eu": "..."}',
+        "a client secret per data center, where the Zoho client has one (else `ZOHO_CLIENT_SECRET`)",
+        "-",
+    ),
     Setting(
         "ZOHO_OAUTH_SECRET_ARN",
         "zoho_oauth_secret_arn",

@@ -66,6 +66,11 @@ class ListedContact:
     sync_hash: str
     row: Mapping[str, Any]
 
+    @property
+    def is_customer(self) -> bool:
+        """Vendors share the contacts list; a list that ignores `contact_type` shows them too."""
+        return self.row.get("contact_type") in (None, "", "customer")
+
 
 def parse_listed_contact(row: Any) -> ListedContact | str:
     """The row, or the reason it cannot be used (logged and counted by the caller)."""

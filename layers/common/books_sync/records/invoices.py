@@ -31,6 +31,8 @@ class InvoiceRecord:
     currency_code: str | None
     modified_at: datetime
     row: Mapping[str, Any]  # the row as Zoho sent it (kept in `invoice_sync_skips` when unlinked)
+    payment_expected_date: date | None = None
+    notes: tuple[str, ...] = ()  # values that were unusable and stored as unknown (for the log)
 
     @property
     def zoho_id(self) -> str:
@@ -47,17 +49,29 @@ class InvoiceRecord:
             "total": str(self.total) if self.total is not None else None,
             "balance": str(self.balance) if self.balance is not None else None,
             "currency_code": self.currency_code,
+            "payment_expected_date": self.payment_expected_date.isoformat() if self.payment_expected_date else None,
             "zoho_last_modified_at": self.modified_at.isoformat(),
         }
 
 
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or not value:
+_EARLIEST = date(1900, 1, 1)
+_LATEST = date(2199, 12, 31)
+
+
+def _date(row: Mapping[str, Any], field: str, notes: list[str]) -> date | None:
+    """A plausible calendar date, else None with a note: year 9999 would overflow a schedule."""
+    value = row.get(field)
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    text = value.strip()[:10] if isinstance(value, str) else ""
     try:
-        return date.fromisoformat(value[:10])
+        parsed = date.fromisoformat(text)
     except ValueError:
+        parsed = None
+    if parsed is None or not _EARLIEST <= parsed <= _LATEST:
+        notes.append(f"{field} {str(value)[:20]!r} is not a plausible date; stored as unknown")
         return None
+    return parsed
 
 
 def _amount(value: Any) -> Decimal | None:
@@ -85,16 +99,19 @@ def parse_invoice_row(row: Any) -> InvoiceRecord | str:
     except ValueError:
         return f"invoice {invoice_id}: last_modified_time is missing or malformed"
     status = clean_text(row.get("status"), limit=40)
+    notes: list[str] = []
     return InvoiceRecord(
         zoho_invoice_id=invoice_id,
         zoho_customer_id=customer_id,
         invoice_number=clean_text(row.get("invoice_number"), limit=200),
         status=status.lower() if status else None,
-        invoice_date=_date(row.get("date")),
-        due_date=_date(row.get("due_date")),
+        invoice_date=_date(row, "date", notes),
+        due_date=_date(row, "due_date", notes),
         total=_amount(row.get("total")),
         balance=_amount(row.get("balance")),
         currency_code=clean_text(row.get("currency_code"), limit=10),
         modified_at=modified_at,
         row=row,
+        payment_expected_date=_date(row, "payment_expected_date", notes),
+        notes=tuple(notes),
     )

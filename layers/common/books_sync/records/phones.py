@@ -19,6 +19,8 @@ from typing import Any
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
+from books_sync.records.zones import only_zone_of
+
 _UNKNOWN_ZONE = "Etc/Unknown"
 _MAX_RAW_LENGTH = 64
 
@@ -112,9 +114,6 @@ def timezone_for(
     if country_code:
         if country_code == org_country and org_timezone:
             return org_timezone
-        example = phonenumbers.example_number(country_code)
-        if example is not None:
-            zones = [z for z in phone_timezones.time_zones_for_number(example) if z != _UNKNOWN_ZONE]
-            if len(zones) == 1:
-                return zones[0]
+        if zone := only_zone_of(country_code):
+            return zone
     return org_timezone

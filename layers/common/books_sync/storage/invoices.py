@@ -14,16 +14,16 @@ WITH page AS (
     SELECT *
       FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
            zoho_invoice_id text, customer_id uuid, invoice_number text, status text, invoice_date date,
-           due_date date, total numeric, balance numeric, currency_code text,
+           due_date date, total numeric, balance numeric, currency_code text, payment_expected_date date,
            zoho_last_modified_at timestamptz)
 ), compared AS (
     SELECT p.*, i.id AS existing_id,
            i.id IS NOT NULL
            AND (i.customer_id, i.invoice_number, i.status, i.invoice_date, i.due_date, i.total, i.balance,
-                i.currency_code, i.zoho_last_modified_at, i.deleted_at)
+                i.currency_code, i.payment_expected_date, i.zoho_last_modified_at, i.deleted_at)
                IS NOT DISTINCT FROM
                (p.customer_id, p.invoice_number, p.status, p.invoice_date, p.due_date, p.total, p.balance,
-                p.currency_code, p.zoho_last_modified_at, NULL::timestamptz) AS same
+                p.currency_code, p.payment_expected_date, p.zoho_last_modified_at, NULL::timestamptz) AS same
       FROM page AS p
       LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = p.zoho_invoice_id
 ), touched AS (
@@ -35,9 +35,9 @@ WITH page AS (
 ), upserted AS (
     INSERT INTO invoices_cache AS i (
            user_id, zoho_invoice_id, customer_id, invoice_number, status, invoice_date, due_date, total,
-           balance, currency_code, zoho_last_modified_at, local_last_synced_at)
+           balance, currency_code, payment_expected_date, zoho_last_modified_at, local_last_synced_at)
     SELECT :user_id, c.zoho_invoice_id, c.customer_id, c.invoice_number, c.status, c.invoice_date, c.due_date,
-           c.total, c.balance, c.currency_code, c.zoho_last_modified_at, now()
+           c.total, c.balance, c.currency_code, c.payment_expected_date, c.zoho_last_modified_at, now()
       FROM compared AS c
      WHERE NOT c.same
     ON CONFLICT (user_id, zoho_invoice_id) DO UPDATE SET
@@ -49,6 +49,7 @@ WITH page AS (
            total = EXCLUDED.total,
            balance = EXCLUDED.balance,
            currency_code = EXCLUDED.currency_code,
+           payment_expected_date = EXCLUDED.payment_expected_date,
            zoho_last_modified_at = EXCLUDED.zoho_last_modified_at,
            local_last_synced_at = now(),
            deleted_at = NULL,

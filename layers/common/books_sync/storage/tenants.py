@@ -11,9 +11,10 @@ from typing import Any
 from books_sync.db import Database
 from books_sync.errors import TenantNotActive, UnknownTenant
 from books_sync.storage import sync_state
-from books_sync.zoho.auth import TokenState
+from books_sync.zoho.auth import AccessToken, TokenState
+from books_sync.zoho.data_centers import DATA_CENTERS as ZOHO_DATA_CENTERS
 
-DATA_CENTERS = ("com", "eu", "in", "com.au", "jp", "ca", "com.cn", "sa")
+DATA_CENTERS = tuple(ZOHO_DATA_CENTERS)
 STATUSES = ("active", "needs_reauth", "disabled")
 
 
@@ -28,12 +29,14 @@ class Tenant:
     daily_call_budget: int
     organization_country_code: str | None
     organization_timezone: str | None
+    organization_profile_checked_at: datetime | None = None
     updated_at: datetime | None = None
 
 
 _SELECT_TENANTS = """
     SELECT u.id AS user_id, u.email, z.organization_id, z.data_center, z.status, z.status_reason,
-           z.daily_call_budget, z.organization_country_code, z.organization_timezone, z.updated_at
+           z.daily_call_budget, z.organization_country_code, z.organization_timezone,
+           z.organization_profile_checked_at, z.updated_at
       FROM users u
       JOIN zoho_connections z ON z.user_id = u.id
 """
@@ -125,7 +128,7 @@ def set_status(db: Database, user_id: str, status: str, reason: str | None) -> N
 def set_organization_profile(db: Database, user_id: str, country_code: str | None, timezone: str | None) -> None:
     db.run(
         "UPDATE zoho_connections SET organization_country_code = :country, organization_timezone = :timezone, "
-        "updated_at = now() WHERE user_id = :user_id",
+        "organization_profile_checked_at = now(), updated_at = now() WHERE user_id = :user_id",
         user_id=user_id,
         country=country_code,
         timezone=timezone,
@@ -143,14 +146,14 @@ def get_active(db: Database, user_id: str) -> Tenant:
     return tenant
 
 
-def read_access_token(db: Database, user_id: str) -> tuple[str | None, datetime | None]:
+def read_access_token(db: Database, user_id: str) -> AccessToken | None:
     row = db.one(
-        "SELECT access_token, access_token_expires_at FROM zoho_connections WHERE user_id = :user_id",
+        "SELECT access_token, access_token_expires_at, api_domain FROM zoho_connections WHERE user_id = :user_id",
         user_id=user_id,
     )
-    if row is None:
-        return None, None
-    return row["access_token"], row["access_token_expires_at"]
+    if row is None or not row["access_token"] or row["access_token_expires_at"] is None:
+        return None
+    return AccessToken(row["access_token"], row["access_token_expires_at"], row["api_domain"])
 
 
 def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
@@ -158,20 +161,21 @@ def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
     if not db.in_transaction:
         raise RuntimeError("locking the token state needs a transaction")
     row = db.one(
-        "SELECT refresh_token, access_token, access_token_expires_at, status FROM zoho_connections "
+        "SELECT refresh_token, access_token, access_token_expires_at, status, api_domain FROM zoho_connections "
         "WHERE user_id = :user_id FOR UPDATE",
         user_id=user_id,
     )
     return TokenState(**row) if row else None
 
 
-def save_access_token(db: Database, user_id: str, access_token: str, expires_at: datetime) -> None:
+def save_access_token(db: Database, user_id: str, token: AccessToken) -> None:
     db.run(
         "UPDATE zoho_connections SET access_token = :token, access_token_expires_at = :expires_at, "
-        "updated_at = now() WHERE user_id = :user_id",
+        "api_domain = coalesce(:api_domain, api_domain), updated_at = now() WHERE user_id = :user_id",
         user_id=user_id,
-        token=access_token,
-        expires_at=expires_at,
+        token=token.token,
+        expires_at=token.expires_at,
+        api_domain=token.api_domain,
     )
 
 
@@ -182,7 +186,7 @@ class PostgresTokenStore:
         self._db = db
         self._user_id = user_id
 
-    def cached(self) -> tuple[str | None, datetime | None]:
+    def cached(self) -> AccessToken | None:
         return read_access_token(self._db, self._user_id)
 
     @contextmanager
@@ -193,8 +197,8 @@ class PostgresTokenStore:
                 raise UnknownTenant(f"unknown tenant {self._user_id!r}")
             yield state
 
-    def save(self, access_token: str, expires_at: datetime) -> None:
-        save_access_token(self._db, self._user_id, access_token, expires_at)
+    def save(self, token: AccessToken) -> None:
+        save_access_token(self._db, self._user_id, token)
 
     def needs_reauth(self, reason: str) -> None:
         set_status(self._db, self._user_id, "needs_reauth", reason)

@@ -11,8 +11,9 @@ from books_sync.db import Database
 from books_sync.settings import Settings, get_settings
 from books_sync.storage.api_usage import PostgresCallBudget
 from books_sync.storage.tenants import PostgresTokenStore, Tenant
-from books_sync.zoho.auth import OAuthClient, TokenProvider, accounts_token_url, oauth_client_from_settings
+from books_sync.zoho.auth import OAuthClient, TokenProvider, oauth_client_from_settings
 from books_sync.zoho.client import CallCounter, ZohoClient, http_session
+from books_sync.zoho.data_centers import accounts_token_url
 from books_sync.zoho.retry import Retrying
 
 
@@ -31,7 +32,8 @@ def zoho_client(
     tokens = TokenProvider(
         PostgresTokenStore(db, tenant.user_id),
         token_url=accounts_token_url(settings, tenant.data_center),
-        oauth=oauth or oauth_client_from_settings(settings),
+        data_center=tenant.data_center,
+        oauth=(lambda: oauth) if oauth else (lambda: oauth_client_from_settings(settings, tenant.data_center)),
         session=session,
         settings=settings,
         retrying=Retrying.from_settings(settings, sleep),

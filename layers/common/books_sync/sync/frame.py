@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger
 
 from books_sync.clock import utcnow
 from books_sync.db import Database
-from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime, ZohoProtocolError
+from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime
 from books_sync.records.contacts import ListedContact
 from books_sync.records.organizations import OrganizationProfile
 from books_sync.settings import Settings
@@ -31,7 +31,7 @@ from books_sync.storage.tenants import Tenant
 from books_sync.sync.clients import zoho_client
 from books_sync.sync.customers import CustomerLookup, fetch_customer
 from books_sync.sync.organization import ensure_organization_profile
-from books_sync.sync.scan import Checkpoint, PageFilter, start_or_resume
+from books_sync.sync.scan import Checkpoint, Order, PageReading, PassReader, start_or_resume
 from books_sync.sync.summary import Phase, SyncSummary
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.zoho.client import Page, ZohoClient
@@ -78,9 +78,11 @@ class ListScan(Generic[Row]):
     """What a step declares about the list it scans; the frame walks it."""
 
     noun: str  # "contact", "invoice": names the endpoint ("contacts.list") and the log lines
-    fetch: Callable[[datetime | None, int], Page]  # (modified since, page number) → a page
+    fetch: Callable[[datetime | None, int], Page]  # (modified after, page number) → a page
     parse: Callable[[object], Row | str]  # a row, or why it cannot be used
+    order: Order  # the order `fetch` asks for; "any" when the list cannot be sorted by modification time
     stalled: str = "no usable new rows"  # how the "list is not advancing" error words an empty page
+    wanted: Callable[[Row], bool] = lambda row: True  # False: not a record this step syncs
 
     @property
     def endpoint(self) -> str:
@@ -216,18 +218,16 @@ class SyncStep(Generic[S]):
             sync_state.save_progress(self.db, self.tenant.user_id, self.step, None, checkpoint.to_json())
         self.summary.has_more = True
 
-    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
-        """Inside a page's transaction: the checkpoint and the cursor it implies."""
-        sync_state.save_progress(
-            self.db, self.tenant.user_id, self.step, checkpoint.position.since, checkpoint.to_json()
-        )
+    def save_checkpoint(self, checkpoint: Checkpoint, cursor: datetime | None = None) -> None:
+        """Inside a page's transaction: the checkpoint, and the cursor when a pass has ended."""
+        sync_state.save_progress(self.db, self.tenant.user_id, self.step, cursor, checkpoint.to_json())
 
     # ------------------------------------------------------------------------------ shared services
 
     def organization(self) -> OrganizationProfile:
         """The organization's country and zone (one Zoho call the first time, then cached)."""
         if self._organization is None:
-            self._organization = ensure_organization_profile(self.db, self.client, self.tenant)
+            self._organization = ensure_organization_profile(self.db, self.client, self.tenant, self.now())
         return self._organization
 
     def fetch_customer(self, zoho_id: str, listed: ListedContact | None = None) -> CustomerLookup:
@@ -243,55 +243,74 @@ class SyncStep(Generic[S]):
     def scan(
         self, checkpoint: Checkpoint, scan: ListScan[Row], open_page: Callable[[list[Row]], PageBatch[Row]]
     ) -> None:
-        """Walk the list from the checkpoint to its end, page by page, each page committed with its position."""
-        rows_filter = PageFilter[Row](scan.endpoint, lambda row: (row.zoho_id, row.modified_at))
+        """Read the pass of the checkpoint to its end, each page committed with the pass's position.
+
+        A resumed pass reads again from its `resume_page`, skipping what it took there; the cursor
+        moves once, when the pass is read to its end.
+        """
+        reader = PassReader[Row](
+            scan.endpoint,
+            scan.order,
+            lambda row: (row.zoho_id, row.modified_at),
+            scan.wanted,
+            first_new_page=checkpoint.position.page,
+            stalled=scan.stalled,
+        )
+        number = checkpoint.position.resume_page
         while True:
             self.budget.check()
-            position = checkpoint.position
-            page = scan.fetch(position.since, position.page)
-            fresh = rows_filter.fresh(position, [scan.parse(row) for row in page.rows])
-            if fresh.repeated:
-                self.logger.warning(
-                    f"{scan.a(scan.noun + 's')} page repeats rows; each row is used once",
-                    extra={"page": page.page, "repeated": fresh.repeated},
-                )
-            rows = self._usable(fresh.rows, scan.a(scan.noun))
-            if not rows and page.has_more:
-                raise ZohoProtocolError(
-                    scan.endpoint,
-                    f"page {page.page} brought {scan.stalled}{fresh.repeats_note}; the list is not advancing",
-                )
-            self._take_page(checkpoint, scan, open_page(rows), rows)
-            if not page.has_more:
-                return
+            page = scan.fetch(checkpoint.position.since, number)
+            parsed = [scan.parse(row) for row in page.rows]
+            reading = reader.read(checkpoint.position, number, parsed)
+            self._log_odd_rows(scan, number, reading)
+            reader.refuse_a_stall(reading, number, page.has_more)
+            self._take_page(checkpoint, number, reading, open_page(self._rows(reading, "take")), scan.order)
+            if not page.has_more or reading.past_the_end:
+                break
+            number += 1
+        with self.db.transaction():
+            self.save_checkpoint(checkpoint, checkpoint.position.cursor_at_end(checkpoint.started_at))
 
-    def _usable(self, rows: Sequence[Row | str], a_noun: str) -> list[Row]:
-        usable: list[Row] = []
-        for row in rows:
-            if isinstance(row, str):
-                self.summary.skipped_invalid += 1
-                self.logger.warning(f"skipping {a_noun} row", extra={"reason": row})
-            else:
-                usable.append(row)
-        return usable
+    @staticmethod
+    def _rows(reading: PageReading[Row], verdict: str) -> list[Row]:
+        return [row for kind, row in reading.rows if kind == verdict]
 
-    def _take_page(self, checkpoint: Checkpoint, scan: ListScan[Row], batch: PageBatch[Row], rows: list[Row]) -> None:
+    def _log_odd_rows(self, scan: ListScan[Row], number: int, reading: PageReading[Row]) -> None:
+        if reading.repeated:
+            self.logger.warning(
+                f"{scan.a(scan.noun + 's')} page repeats rows; each row is used once",
+                extra={"page": number, "repeated": reading.repeated},
+            )
+        for reason in reading.broken:
+            self.summary.skipped_invalid += 1
+            self.logger.warning(f"skipping {scan.a(scan.noun)} row", extra={"reason": reason})
+
+    def _take_page(
+        self, checkpoint: Checkpoint, number: int, reading: PageReading[Row], batch: PageBatch[Row], order: Order
+    ) -> None:
+        """Take the page's rows in order; the position moves row by row, so an interruption keeps the prefix."""
         position = checkpoint.position
         taken = 0
 
-        def take(row: Row) -> None:
+        def take(item: tuple[str, Row]) -> None:
             nonlocal position, taken
-            batch.take(row)
-            position = position.after(row.modified_at)
-            taken += 1
+            verdict, row = item
+            if verdict == "take":
+                batch.take(row)
+                position = position.took(number, row.zoho_id, row.modified_at, order)
+                taken += 1
+            elif verdict == "done":
+                position = position.read(number, row.modified_at, order)
 
         def commit() -> None:
+            checkpoint.position = position
             if taken:
-                checkpoint.position = position
                 batch.write(checkpoint)
                 self.budget.record_progress()
 
-        each_committing(rows, take, commit)
+        each_committing(reading.rows, take, commit)
+        if number == checkpoint.position.page:
+            checkpoint.position = checkpoint.position.next_page()
 
     # ------------------------------------------------------------------------------ deletion reconcile
 

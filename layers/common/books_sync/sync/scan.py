@@ -1,117 +1,189 @@
-"""Resumable, lossless scanning of a Zoho list sorted by `last_modified_time` (oldest first).
+"""Lossless scanning of a Zoho list as Zoho documents it: pure rules, unit-tested.
 
-The position is keyset-based: (since, how many rows at exactly `since` are already done). Each
-request asks for `last_modified_time >= since` and skips the rows already done, so records that
-change during a long scan (and move to the end of the list) never shift unseen rows into pages
-already read, which plain page numbers would do. Ties wider than a page are walked page by page.
+A scan is a *pass*: one fixed filter (`last_modified_time` = the cursor minus an overlap, or the
+sync window's start) and pages 1, 2, 3... of the list it selects, read in the order the step
+asks for. Nothing in it depends on what Zoho does not promise:
+
+- the filter may be "greater than" (documented), "at or after" (seen), or ignored: the filter
+  sits at least a second before anything the last pass committed, and rows older than it are
+  skipped, not an error;
+- the list may not be sorted by modification time (invoices cannot be): the cursor moves only
+  when the whole pass is read, to the newest row taken (never past the pass's start, so an edit
+  made during a long pass is read by the next one);
+- the order among rows modified in the same second may change between two calls, and a done row
+  may be edited before a resume: a resumed pass reads again from the page where the tie at its
+  boundary began (and at least the page before its position), skipping by *id and modification
+  time* the rows it already took there. A row taken again is harmless: every write is idempotent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, cast, get_args
+from itertools import pairwise
+from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 from books_sync.errors import ZohoProtocolError
 from books_sync.sync.summary import Phase
-from books_sync.zoho.client import PER_PAGE
+
+Order = Literal["newest_first", "any"]  # what the step asks of the list; "any" promises nothing
+Row = TypeVar("Row")
+CHECKPOINT_FORMAT = 2
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _moment(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True)
-class ScanPosition:
-    since: datetime | None
-    done_at_since: int = 0
+class PassPosition:
+    """Where a pass stands: its filter, the next page, and what a resume must not take twice."""
+
+    since: datetime | None  # the pass reads rows modified after this (None: every row)
+    page: int = 1  # the next page to read
+    newest: datetime | None = None  # the newest modification time taken in this pass
+    boundary: datetime | None = None  # (newest first) the modification time of the last row read
+    tie_page: int = 1  # (newest first) the page on which rows at `boundary` began
+    done: tuple[tuple[int, str, str], ...] = ()  # (page, id, modified) taken on pages a resume reads again
 
     @property
-    def page(self) -> int:
-        return self.done_at_since // PER_PAGE + 1
+    def resume_page(self) -> int:
+        """Where a later call starts reading this pass again."""
+        return max(1, min(self.tie_page, self.page - 1))
 
-    @property
-    def skip(self) -> int:
-        return self.done_at_since % PER_PAGE
+    def is_done(self, row_id: str, modified: datetime) -> bool:
+        return any(done_id == row_id and stamp == modified.isoformat() for _, done_id, stamp in self.done)
 
-    def after(self, modified_at: datetime) -> ScanPosition:
-        """The position once a row modified at `modified_at` is done."""
-        if self.since is None or modified_at > self.since:
-            return ScanPosition(modified_at, 1)
-        return ScanPosition(self.since, self.done_at_since + 1)
+    def read(self, page: int, modified: datetime, order: Order) -> PassPosition:
+        """A row at or after the filter was read on `page` (taken or not)."""
+        if order != "newest_first":
+            return replace(self, tie_page=page)
+        if modified == self.boundary:
+            return self
+        return replace(self, boundary=modified, tie_page=page)
+
+    def took(self, page: int, row_id: str, modified: datetime, order: Order) -> PassPosition:
+        """A row was taken (committed with this position)."""
+        moved = self.read(page, modified, order)
+        newest = modified if self.newest is None or modified > self.newest else self.newest
+        return replace(moved, newest=newest, done=(*moved.done, (page, row_id, modified.isoformat())))
+
+    def next_page(self) -> PassPosition:
+        """The page in hand is read to its end; a resume now reads no earlier than `resume_page`."""
+        moved = replace(self, page=self.page + 1)
+        keep = moved.resume_page
+        return replace(moved, done=tuple(entry for entry in moved.done if entry[0] >= keep))
+
+    def cursor_at_end(self, started_at: datetime) -> datetime | None:
+        """The cursor once the whole pass is read: the newest row taken, never past the pass's start."""
+        if self.newest is None:
+            return None
+        return min(self.newest, started_at.replace(microsecond=0))
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": self.since.isoformat() if self.since else None, "doneAtSince": self.done_at_since}
+        return {
+            "since": _iso(self.since),
+            "page": self.page,
+            "newest": _iso(self.newest),
+            "boundary": _iso(self.boundary),
+            "tiePage": self.tie_page,
+            "done": [list(entry) for entry in self.done],
+        }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ScanPosition:
-        since = data.get("since")
-        return cls(datetime.fromisoformat(since) if since else None, int(data.get("doneAtSince", 0)))
+    def from_json(cls, data: dict[str, Any]) -> PassPosition:
+        return cls(
+            since=_moment(data.get("since")),
+            page=int(data.get("page", 1)),
+            newest=_moment(data.get("newest")),
+            boundary=_moment(data.get("boundary")),
+            tie_page=int(data.get("tiePage", 1)),
+            done=tuple((int(page), str(row_id), str(stamp)) for page, row_id, stamp in data.get("done", [])),
+        )
 
 
-Row = TypeVar("Row")
+Verdict = Literal["take", "done", "skip"]  # skip: older than the filter, or not a record the step syncs
 
 
 @dataclass(frozen=True)
-class FreshRows(Generic[Row]):
-    """The rows of a list page still to do."""
+class PageReading(Generic[Row]):
+    """One page of a pass, classified in page order."""
 
-    rows: list[Row | str]  # in page order; a str is a row too broken to use (its reason), for the caller to log
-    repeated: int = 0  # rows dropped: their id shows up again later in the page, or this scan took it already
+    rows: list[tuple[Verdict, Row]]  # every usable row, in page order
+    broken: list[str]  # rows too broken to use: their reasons, for the caller to log
+    repeated: int = 0  # rows dropped because their id shows up again later in the page
+    past_the_end: bool = False  # a newest-first list went below the filter: later pages are older still
+    repeats_only: bool = False  # every usable row was taken earlier in this invocation
+
+    @property
+    def to_take(self) -> int:
+        return sum(1 for verdict, _ in self.rows if verdict == "take")
+
+    @property
+    def stalls(self) -> bool:
+        """Nothing to take, and nothing passed over for being older or unwanted."""
+        return self.repeats_only and not self.past_the_end and all(verdict == "done" for verdict, _ in self.rows)
 
     @property
     def repeats_note(self) -> str:
         """For an error message: how many rows the page repeated, if any."""
-        return f" ({self.repeated} repeated rows already read)" if self.repeated else ""
+        again = self.repeated + sum(1 for verdict, _ in self.rows if verdict == "done")
+        return f" ({again} repeated rows already read)" if again else ""
 
 
-class PageFilter(Generic[Row]):
-    """Picks the rows of each page of one scan that are still to do, and checks the order.
+@dataclass
+class PassReader(Generic[Row]):
+    """Reads the pages of one pass in one invocation; refuses a new page that only repeats old ones."""
 
-    The first `position.skip` rows at exactly `since` were done before. A row whose id shows up
-    again later in the page counts once (its last copy is used), and a row this scan already
-    took at `since` is not taken again (a page that repeats), so the position keeps counting
-    what Zoho really lists. Rows out of order, or older than `since`, mean the API ignored the
-    sort or the filter: continuing could skip data, so that is a protocol error.
-    """
+    endpoint: str
+    order: Order
+    key: Callable[[Row], tuple[str, datetime]]  # a parsed row's (id, last_modified_time)
+    wanted: Callable[[Row], bool]  # False: a record this step does not sync (a vendor among contacts)
+    first_new_page: int  # pages before this one are read again on resume (their done rows are expected)
+    stalled: str = "no usable new rows"  # how the "list is not advancing" error words it
+    _taken_here: set[tuple[str, datetime]] = field(default_factory=set)  # rows taken in this invocation
 
-    def __init__(self, endpoint: str, key: Callable[[Row], tuple[str, datetime]]) -> None:
-        self.endpoint = endpoint
-        self._key = key  # a parsed row's (id, last_modified_time)
-        self._since: datetime | None = None
-        self._taken: set[str] = set()  # ids this scan took at `_since`, the newest time it took
-
-    def fresh(self, position: ScanPosition, parsed: Sequence[Row | str]) -> FreshRows[Row]:
-        """`parsed` holds each row of the page as parsed, or the reason it cannot be used."""
-        keys = [None if isinstance(row, str) else self._key(row) for row in parsed]
-        previous = position.since
-        for key in keys:
-            if key is None:
-                continue
-            if previous is not None and key[1] < previous:
-                raise ZohoProtocolError(
-                    self.endpoint, "rows are not sorted by last_modified_time (or ignore the filter)"
-                )
-            previous = key[1]
-        last = {key[0]: index for index, key in enumerate(keys) if key is not None}
-        rows: list[Row | str] = []
-        repeated = 0
-        to_skip = position.skip
-        for index, (row, key) in enumerate(zip(parsed, keys, strict=True)):
-            if key is None:
-                rows.append(row)
-                continue
-            row_id, modified = key
+    def read(self, position: PassPosition, number: int, parsed: Sequence[Row | str]) -> PageReading[Row]:
+        usable = [row for row in parsed if not isinstance(row, str)]
+        broken = [row for row in parsed if isinstance(row, str)]
+        last = {self.key(row)[0]: index for index, row in enumerate(usable)}
+        rows: list[tuple[Verdict, Row]] = []
+        for index, row in enumerate(usable):
+            row_id, modified = self.key(row)
             if last[row_id] != index:
-                repeated += 1
-            elif to_skip and modified == position.since:
-                to_skip -= 1
-            elif modified == self._since and row_id in self._taken:
-                repeated += 1
+                continue
+            if (position.since is not None and modified <= position.since) or not self.wanted(row):
+                rows.append(("skip", row))
+            elif position.is_done(row_id, modified):
+                rows.append(("done", row))
             else:
-                to_skip = 0  # fewer ties than before: never skip a row newer than `since`
-                rows.append(row)
-                if modified != self._since:
-                    self._since, self._taken = modified, set()
-                self._taken.add(row_id)
-        return FreshRows(rows, repeated)
+                rows.append(("take", row))
+        repeats_only = all(self.key(row) in self._taken_here for _, row in rows)
+        self._taken_here.update(self.key(row) for verdict, row in rows if verdict == "take")
+        past_the_end = self._past_the_end(position, usable)
+        return PageReading(rows, broken, len(usable) - len(last), past_the_end, repeats_only)
+
+    def refuse_a_stall(self, reading: PageReading[Row], number: int, has_more: bool) -> None:
+        """A new page (not one a resume reads again) that only repeats rows taken in this invocation,
+        or only breaks, is an error: going on could skip the page's real rows. Rows taken in an
+        earlier invocation may legitimately fill a page: Zoho may order a tie differently."""
+        if has_more and number >= self.first_new_page and reading.stalls:
+            raise ZohoProtocolError(
+                self.endpoint, f"page {number} brought {self.stalled}{reading.repeats_note}; the list is not advancing"
+            )
+
+    def _past_the_end(self, position: PassPosition, rows: Sequence[Row]) -> bool:
+        """A newest-first page, in that order, whose last row is older than the filter."""
+        if self.order != "newest_first" or position.since is None or not rows:
+            return False
+        times = [self.key(row)[1] for row in rows]
+        in_order = all(newer >= older for newer, older in pairwise(times))
+        return in_order and times[-1] <= position.since
 
 
 @dataclass
@@ -122,7 +194,7 @@ class Checkpoint:
     invoices: skips → scan → reconcile → verify).
     """
 
-    position: ScanPosition
+    position: PassPosition
     full_resync: bool
     started_at: datetime
     reconcile: bool
@@ -132,26 +204,26 @@ class Checkpoint:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "format": CHECKPOINT_FORMAT,
             "phase": self.phase,
-            "position": self.position.to_json(),
+            "pass": self.position.to_json(),
             "fullResync": self.full_resync,
             "startedAt": self.started_at.isoformat(),
             "reconcile": self.reconcile,
             "reconcilePage": self.reconcile_page,
-            "reconcileStartedAt": self.reconcile_started_at.isoformat() if self.reconcile_started_at else None,
+            "reconcileStartedAt": _iso(self.reconcile_started_at),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Checkpoint:
-        reconcile_started = data.get("reconcileStartedAt")
         return cls(
-            position=ScanPosition.from_json(data.get("position") or {}),
+            position=PassPosition.from_json(data.get("pass") or {}),
             full_resync=bool(data.get("fullResync")),
             started_at=datetime.fromisoformat(data["startedAt"]),
             reconcile=bool(data.get("reconcile")),
             phase=_phase(data["phase"]),
             reconcile_page=int(data.get("reconcilePage", 1)),
-            reconcile_started_at=datetime.fromisoformat(reconcile_started) if reconcile_started else None,
+            reconcile_started_at=_moment(data.get("reconcileStartedAt")),
         )
 
 
@@ -159,6 +231,21 @@ def _phase(value: Any) -> Phase:
     if value not in get_args(Phase):
         raise ValueError(f"not a phase: {value!r}")
     return cast(Phase, value)
+
+
+def pass_filter(
+    cursor: datetime | None, *, window_days: int, overlap_seconds: float, full: bool, now: datetime
+) -> datetime:
+    """Where a new pass starts: the sync window on a first or full sync, else just behind the cursor.
+
+    At least one second behind, so a "greater than" filter still returns rows at the cursor's
+    second; on a whole second, as Zoho's filter has no fractions.
+    """
+    if full or cursor is None:
+        since = now - timedelta(days=window_days)
+    else:
+        since = cursor - timedelta(seconds=max(overlap_seconds, 1.0))
+    return since.replace(microsecond=0)
 
 
 def start_or_resume(
@@ -174,14 +261,10 @@ def start_or_resume(
 ) -> tuple[Checkpoint, bool]:
     """The saved checkpoint (a plain run never drops a full resync in progress), else a new one.
 
-    A new scan starts `overlap_seconds` before the cursor, or `window_days` back on a first sync
-    or a full resync, on a whole second (Zoho's filter has no fractions). Returns (checkpoint, resumed).
+    Returns (checkpoint, resumed). A checkpoint of an older format is dropped: the run starts a new
+    pass from the committed cursor, which loses nothing.
     """
-    if saved and (not full_resync or saved.get("fullResync")):
+    if saved and saved.get("format") == CHECKPOINT_FORMAT and (not full_resync or saved.get("fullResync")):
         return Checkpoint.from_json(saved), True
-    if full_resync or cursor is None:
-        since = now - timedelta(days=window_days)
-    else:
-        since = cursor - timedelta(seconds=overlap_seconds)
-    position = ScanPosition(since.replace(microsecond=0))
-    return Checkpoint(position, full_resync, now, reconcile or full_resync, first_phase), False
+    since = pass_filter(cursor, window_days=window_days, overlap_seconds=overlap_seconds, full=full_resync, now=now)
+    return Checkpoint(PassPosition(since), full_resync, now, reconcile or full_resync, first_phase), False

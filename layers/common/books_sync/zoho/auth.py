@@ -17,13 +17,21 @@ from typing import Any, Protocol
 
 import requests
 
-from books_sync.errors import SettingsError, ZohoAuthError, ZohoProtocolError, ZohoRateLimited, ZohoUnavailable
+from books_sync.errors import (
+    OAuthClientRejected,
+    SettingsError,
+    ZohoAuthError,
+    ZohoProtocolError,
+    ZohoRateLimited,
+    ZohoUnavailable,
+)
 from books_sync.settings import Settings
+from books_sync.zoho.data_centers import valid_api_domain
 from books_sync.zoho.responses import parse_json
 from books_sync.zoho.retry import Retrying, TryAgain
 
 _ENDPOINT = "oauth.token"
-_AUTH_ERRORS = {"invalid_code", "invalid_client", "invalid_grant", "unauthorized_client", "invalid_token"}
+_DEAD_GRANT = {"invalid_code", "invalid_grant", "invalid_token"}  # the refresh token is revoked or expired
 
 
 @dataclass(frozen=True)
@@ -35,22 +43,30 @@ class OAuthClient:
         return f"OAuthClient(client_id={self.client_id!r}, client_secret=***)"
 
 
-def oauth_client_from_settings(settings: Settings) -> OAuthClient:
-    if settings.zoho_client_id and settings.zoho_client_secret:
-        return OAuthClient(settings.zoho_client_id, settings.zoho_client_secret)
+def oauth_client_from_settings(settings: Settings, data_center: str) -> OAuthClient:
+    """Our OAuth client for a data center: one client id, and a secret per data center or one for all."""
+    if settings.zoho_client_id and (settings.zoho_client_secret or settings.zoho_client_secrets):
+        secret = settings.zoho_client_secrets.get(data_center) or settings.zoho_client_secret
+        if not secret:
+            raise SettingsError(
+                f"ZOHO_CLIENT_SECRETS: no secret for data center {data_center!r} (nor ZOHO_CLIENT_SECRET)"
+            )
+        return OAuthClient(settings.zoho_client_id, secret)
     if settings.zoho_oauth_secret_arn:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - boto3 only when used
-
-        secret = parameters.get_secret(settings.zoho_oauth_secret_arn, transform="json", max_age=300)
-        if not isinstance(secret, dict) or not secret.get("client_id") or not secret.get("client_secret"):
-            raise SettingsError("ZOHO_OAUTH_SECRET_ARN: the secret must be JSON with client_id and client_secret")
-        return OAuthClient(str(secret["client_id"]), str(secret["client_secret"]))
+        return _client_from_secret(settings.zoho_oauth_secret_arn, data_center)
     raise SettingsError("ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET: required (or ZOHO_OAUTH_SECRET_ARN)")
 
 
-def accounts_token_url(settings: Settings, data_center: str) -> str:
-    base = settings.zoho_accounts_base_url or f"https://accounts.zoho.{data_center}"
-    return f"{base}/oauth/v2/token"
+def _client_from_secret(arn: str, data_center: str) -> OAuthClient:
+    """`{"client_id", "client_secret", "client_secrets": {"eu": ...}}` from Secrets Manager (cached 5 minutes)."""
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - boto3 only when used
+
+    secret = parameters.get_secret(arn, transform="json", max_age=300)
+    per_dc = secret.get("client_secrets") if isinstance(secret, dict) else None
+    chosen = (per_dc or {}).get(data_center) if isinstance(per_dc, dict) else None
+    if not isinstance(secret, dict) or not secret.get("client_id") or not (chosen or secret.get("client_secret")):
+        raise SettingsError("ZOHO_OAUTH_SECRET_ARN: the secret must be JSON with client_id and client_secret")
+    return OAuthClient(str(secret["client_id"]), str(chosen or secret["client_secret"]))
 
 
 @dataclass(frozen=True)
@@ -61,26 +77,47 @@ class TokenState:
     access_token: str | None
     access_token_expires_at: datetime | None
     status: str
+    api_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An access token, when it expires, and the API host Zoho said to use with it."""
+
+    token: str
+    expires_at: datetime
+    api_domain: str | None = None
 
 
 class TokenStore(Protocol):
     """Where a tenant's tokens live, shared by every process (Postgres in production)."""
 
-    def cached(self) -> tuple[str | None, datetime | None]:
-        """The stored access token and its expiry, without locking."""
+    def cached(self) -> AccessToken | None:
+        """The stored access token, without locking."""
 
     def locked(self) -> AbstractContextManager[TokenState]:
         """The connection, locked against other refreshers until the block ends (committed then)."""
 
-    def save(self, access_token: str, expires_at: datetime) -> None:
+    def save(self, token: AccessToken) -> None:
         """Inside `locked()`: the new access token."""
 
     def needs_reauth(self, reason: str) -> None:
         """Inside `locked()`: the refresh token is dead; the tenant must connect again."""
 
 
-def parse_token_answer(status: int, body: bytes) -> tuple[str, datetime] | TryAgain:
-    """A pure reading of the token endpoint's answer: (access token, expiry), retry, or a typed error."""
+def _rejected_client(error: str, data_center: str) -> OAuthClientRejected:
+    return OAuthClientRejected(
+        f"ZOHO_CLIENT_SECRET: Zoho refused our OAuth client ({error[:60]}) for data center {data_center!r}; check "
+        "ZOHO_CLIENT_ID and ZOHO_CLIENT_SECRET (ZOHO_CLIENT_SECRETS per data center, or ZOHO_OAUTH_SECRET_ARN)"
+    )
+
+
+def parse_token_answer(status: int, body: bytes, data_center: str = "com") -> AccessToken | TryAgain:
+    """A pure reading of the token endpoint's answer: the token, retry, or a typed error.
+
+    Only a dead grant (`invalid_code`, `invalid_grant`) is the tenant's problem (`ZohoAuthError`);
+    `invalid_client` or an answer Zoho does not document is ours (`OAuthClientRejected`).
+    """
     if status >= 500:
         return TryAgain(f"HTTP {status}")
     payload: Any = parse_json(body)
@@ -92,28 +129,29 @@ def parse_token_answer(status: int, body: bytes) -> tuple[str, datetime] | TryAg
         raise ZohoProtocolError(_ENDPOINT, "the token answer is not a JSON object")
     error = payload.get("error")
     if error:
-        if str(error) in _AUTH_ERRORS:
-            hint = " (check ZOHO_CLIENT_ID/ZOHO_CLIENT_SECRET)" if error == "invalid_client" else ""
-            raise ZohoAuthError(_ENDPOINT, f"Zoho refused the refresh token: {error}{hint}")
+        if str(error) in _DEAD_GRANT:
+            raise ZohoAuthError(_ENDPOINT, f"Zoho refused the refresh token: {error}")
         if "too many requests" in str(payload.get("error_description", "")).lower():
             raise ZohoRateLimited(_ENDPOINT, "too many token refreshes; Zoho allows about 10 per 10 minutes")
-        raise ZohoAuthError(_ENDPOINT, f"Zoho refused the refresh: {str(error)[:100]}")
+        raise _rejected_client(str(error), data_center)
     access_token = payload.get("access_token")
     expires_in = payload.get("expires_in")
     if not isinstance(access_token, str) or not access_token or not isinstance(expires_in, int | float):
         raise ZohoProtocolError(_ENDPOINT, "the token answer lacks access_token or expires_in")
-    return access_token, datetime.now(UTC) + timedelta(seconds=float(expires_in))
+    expires_at = datetime.now(UTC) + timedelta(seconds=float(expires_in))
+    return AccessToken(access_token, expires_at, valid_api_domain(payload.get("api_domain")))
 
 
 class TokenProvider:
-    """Hands out a valid access token for one tenant."""
+    """Hands out a valid access token for one tenant, and the API host Zoho named with it."""
 
     def __init__(
         self,
         store: TokenStore,
         *,
         token_url: str,
-        oauth: OAuthClient,
+        data_center: str,
+        oauth: Callable[[], OAuthClient],
         session: requests.Session,
         settings: Settings,
         retrying: Retrying,
@@ -121,13 +159,18 @@ class TokenProvider:
     ) -> None:
         self._store = store
         self._token_url = token_url
-        self._oauth = oauth
+        self._data_center = data_center
+        self._oauth = oauth  # asked only when a refresh is needed: a cached token needs no client secret
         self._session = session
         self._settings = settings
         self._retrying = retrying
         self._on_call = on_call
-        self._cached: tuple[str, datetime] | None = None
+        self._cached: AccessToken | None = None
         self.refreshes = 0
+
+    @property
+    def api_domain(self) -> str | None:
+        return self._cached.api_domain if self._cached else None
 
     def _fresh(self, expires_at: datetime | None) -> bool:
         if expires_at is None:
@@ -136,12 +179,12 @@ class TokenProvider:
         return expires_at - margin > datetime.now(UTC)
 
     def get(self) -> str:
-        if self._cached and self._fresh(self._cached[1]):
-            return self._cached[0]
-        token, expires_at = self._store.cached()
-        if token and expires_at is not None and self._fresh(expires_at):
-            self._cached = (token, expires_at)
-            return token
+        if self._cached and self._fresh(self._cached.expires_at):
+            return self._cached.token
+        stored = self._store.cached()
+        if stored and self._fresh(stored.expires_at):
+            self._cached = stored
+            return stored.token
         return self.refresh(rejected=None)
 
     def refresh(self, rejected: str | None) -> str:
@@ -153,7 +196,7 @@ class TokenProvider:
                 failure = ZohoAuthError(_ENDPOINT, f"the Zoho connection is {state.status}; re-authorize the tenant")
             elif state.access_token and state.access_token != rejected and self._fresh(state.access_token_expires_at):
                 assert state.access_token_expires_at is not None  # another Lambda refreshed while we waited
-                self._cached = (state.access_token, state.access_token_expires_at)
+                self._cached = AccessToken(state.access_token, state.access_token_expires_at, state.api_domain)
             else:
                 try:
                     self._cached = self._request_token(state.refresh_token)
@@ -161,21 +204,22 @@ class TokenProvider:
                     failure = exc
                     self._store.needs_reauth(str(exc)[:300])
                 else:
-                    self._store.save(*self._cached)
+                    self._store.save(self._cached)
         if failure is not None:
             raise failure
         assert self._cached is not None
-        return self._cached[0]
+        return self._cached.token
 
-    def _request_token(self, refresh_token: str) -> tuple[str, datetime]:
+    def _request_token(self, refresh_token: str) -> AccessToken:
+        oauth = self._oauth()
         form = {
             "grant_type": "refresh_token",
-            "client_id": self._oauth.client_id,
-            "client_secret": self._oauth.client_secret,
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
             "refresh_token": refresh_token,
         }
 
-        def attempt() -> tuple[str, datetime] | TryAgain:
+        def attempt() -> AccessToken | TryAgain:
             self._on_call("token")
             self.refreshes += 1
             try:
@@ -186,7 +230,7 @@ class TokenProvider:
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
                 return TryAgain(type(exc).__name__)
-            return parse_token_answer(response.status_code, response.content)
+            return parse_token_answer(response.status_code, response.content, self._data_center)
 
         outcome = self._retrying.run(attempt)
         if isinstance(outcome, TryAgain):

@@ -24,6 +24,7 @@ import requests
 from books_sync.errors import DailyBudgetReached, ZohoAuthError, ZohoProtocolError, ZohoRateLimited, ZohoUnavailable
 from books_sync.settings import Settings
 from books_sync.zoho.auth import TokenProvider
+from books_sync.zoho.data_centers import api_root
 from books_sync.zoho.pacing import pacer_for
 from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, Verdict, classify
 from books_sync.zoho.retry import Retrying, TryAgain
@@ -95,7 +96,7 @@ class ZohoClient:
     ) -> None:
         self.settings = settings
         self.organization_id = organization_id
-        self.api_base = settings.zoho_api_base_url or f"https://www.zohoapis.{data_center}/books/v3"
+        self.data_center = data_center
         self.session = session
         self.budget = budget
         self.tokens = tokens
@@ -119,16 +120,15 @@ class ZohoClient:
     def request(self, endpoint: str, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """GET `path`; the parsed answer (a dict with code 0), or a typed `ZohoError`."""
         query = {"organization_id": self.organization_id, **(params or {})}
-        url = f"{self.api_base}/{path}"
         refreshed: list[str] = []  # the token refused once in this request, if any
 
         def attempt() -> dict[str, Any] | TryAgain:
-            verdict = self._send(endpoint, url, query)
+            verdict = self._send(endpoint, path, query)
             while isinstance(verdict, Unauthorized):  # a refresh and retry is not a retry attempt
                 if refreshed:
                     raise ZohoAuthError(endpoint, "Zoho rejected a freshly refreshed access token (HTTP 401)")
                 refreshed.append(self.tokens.refresh(rejected=self._last_token))
-                verdict = self._send(endpoint, url, query)
+                verdict = self._send(endpoint, path, query)
             return self._settle(endpoint, verdict)
 
         outcome = self.retrying.run(attempt)
@@ -140,10 +140,11 @@ class ZohoClient:
         error = ZohoRateLimited if outcome.rate_limited else ZohoUnavailable
         raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem})")
 
-    def _send(self, endpoint: str, url: str, query: dict[str, Any]) -> Verdict:
-        """One HTTP request, paced and counted against the budget."""
+    def _send(self, endpoint: str, path: str, query: dict[str, Any]) -> Verdict:
+        """One HTTP request, paced and counted against the budget, at the API host the token came with."""
         self.budget.reserve(endpoint)
         self._last_token = token = self.tokens.get()
+        url = f"{api_root(self.settings, self.data_center, self.tokens.api_domain)}/{path}"
         self.pacer.acquire()
         try:
             self.counter(endpoint)
@@ -178,12 +179,12 @@ class ZohoClient:
         rows = payload.get(key)
         if not isinstance(rows, list):
             raise ZohoProtocolError(endpoint, f"answer lacks the list {key!r}")
-        context = payload.get("page_context")
-        if not isinstance(context, dict) or not isinstance(context.get("has_more_page"), bool):
+        has_more = _has_more_page(payload.get("page_context"))
+        if has_more is None:
             raise ZohoProtocolError(endpoint, "answer lacks page_context.has_more_page")
-        if not rows and context["has_more_page"]:
+        if not rows and has_more:
             raise ZohoProtocolError(endpoint, f"page {page} is empty but has_more_page is true")
-        return Page(rows=rows, page=page, has_more=context["has_more_page"])
+        return Page(rows=rows, page=page, has_more=has_more)
 
     @staticmethod
     def _since(modified_since: datetime | None) -> dict[str, Any]:
@@ -204,14 +205,14 @@ class ZohoClient:
 
     # ------------------------------------------------------------------------------- the API subset
 
-    def contacts_page(self, modified_since: datetime | None, page: int = 1) -> Page:
-        """Customers modified at or after `modified_since`, oldest change first."""
+    def contacts_page(self, modified_after: datetime | None, page: int = 1) -> Page:
+        """Customers modified after `modified_after`, newest change first (a list may ignore the filter)."""
         params = {
             "contact_type": "customer",
             "filter_by": "Status.All",
             "sort_column": "last_modified_time",
-            "sort_order": "A",
-            **self._since(modified_since),
+            "sort_order": "D",
+            **self._since(modified_after),
         }
         return self._page("contacts.list", "contacts", "contacts", params, page)
 
@@ -229,9 +230,13 @@ class ZohoClient:
         """One contact with all its contact persons and billing address."""
         return self._object("contacts.get", f"contacts/{self._id(contact_id)}", "contact")
 
-    def invoices_page(self, modified_since: datetime | None, page: int = 1) -> Page:
-        """Invoices modified at or after `modified_since`, oldest change first."""
-        params = {"sort_column": "last_modified_time", "sort_order": "A", **self._since(modified_since)}
+    def invoices_page(self, modified_after: datetime | None, page: int = 1) -> Page:
+        """Invoices modified after `modified_after`, oldest created first: an order edits do not change.
+
+        Zoho cannot sort invoices by modification time; the documented `created_time` keeps each
+        invoice where it is while others are edited (new ones come last).
+        """
+        params = {"sort_column": "created_time", "sort_order": "A", **self._since(modified_after)}
         return self._page("invoices.list", "invoices", "invoices", params, page)
 
     def open_invoice_ids_page(self, page: int) -> Page:
@@ -244,6 +249,16 @@ class ZohoClient:
 
     def get_organization(self) -> dict[str, Any]:
         return self._object("organizations.get", f"organizations/{self._id(self.organization_id)}", "organization")
+
+
+def _has_more_page(context: Any) -> bool | None:
+    """`page_context.has_more_page`: an object in the contacts reference, an array of one object in the
+    invoices reference; both are read."""
+    if isinstance(context, list) and len(context) == 1:
+        context = context[0]
+    if isinstance(context, dict) and isinstance(context.get("has_more_page"), bool):
+        return bool(context["has_more_page"])
+    return None
 
 
 def _ids(page: Page, key: str) -> Page:

@@ -1,9 +1,10 @@
 """What one answer of the Books API means: a pure function of its status and body, unit-tested.
 
-Zoho's reference: errors carry `{"code": <non-zero>, "message": ...}`; 404 or code 1002 means the
-record does not exist; 429 is a rate limit, and code 45 the organization's daily limit; 401 a bad
-or expired token. 5xx and bodies that are not JSON (a proxy's page, a truncated answer) are
-transient.
+Every string of an answer is made storable first (NUL and lone surrogates removed), so no field
+anywhere can fail a page. Zoho's reference: errors carry `{"code": <non-zero>, "message": ...}`;
+404 or code 1002 means the record does not exist; 429 is a rate limit, and code 45 the
+organization's daily limit; 401 a bad or expired token. 5xx and bodies that are not JSON (a
+proxy's page, a truncated answer) are transient.
 """
 
 from __future__ import annotations
@@ -45,13 +46,37 @@ Verdict = Success | TryAgain | Unauthorized | DailyLimitReached | Failure
 
 
 def parse_json(body: bytes) -> Any:
-    """The JSON value of a body, or None when it is empty or not JSON."""
+    """The JSON value of a body with every string storable (see `storable`), or None when it is not JSON."""
     if not body:
         return None
     try:
-        return json.loads(body)
+        return _storable_strings(json.loads(body))
     except ValueError:
         return None
+
+
+def storable(text: str) -> str:
+    """Text Postgres can store: no NUL characters, no lone surrogates (each becomes U+FFFD).
+
+    JSON may escape half an emoji (`\\ud83d`); strict UTF-8 refuses it, and Postgres refuses NUL.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+def _storable_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(str(key)): _storable_strings(item) for key, item in value.items()}
+    return value
 
 
 def classify(endpoint: str, status: int, body: bytes) -> Verdict:  # noqa: PLR0911 - a decision table
