@@ -15,8 +15,16 @@ from books_sync.errors import (
     ZohoRateLimited,
 )
 from books_sync.zoho.auth import AccessToken, parse_token_answer
-from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, classify
-from books_sync.zoho.retry import Retrying, TryAgain
+from books_sync.zoho.responses import (
+    DailyLimitReached,
+    Failure,
+    Quota,
+    Success,
+    Unauthorized,
+    classify,
+    quota_from_headers,
+)
+from books_sync.zoho.retry import Retrying, TryAgain, backoff_seconds
 
 
 def body(payload: object) -> bytes:
@@ -95,3 +103,23 @@ def test_retrying_waits_only_between_attempts_and_counts_retries() -> None:
     stubborn = Retrying(2, 1.0, 60.0, sleep=waits.append, rng=lambda: 0.0)
     assert stubborn.run(lambda: TryAgain("never")) == TryAgain("never")
     assert stubborn.retries == 2  # three attempts, two waits
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert backoff_seconds(0, 1.0, 60.0, lambda: 0.0) == 0.5
+    assert backoff_seconds(0, 1.0, 60.0, lambda: 1.0) == 1.0
+    assert backoff_seconds(3, 1.0, 60.0, lambda: 0.0) == 4.0
+    assert backoff_seconds(10, 1.0, 60.0, lambda: 1.0) == 60.0
+
+
+def test_a_429_is_the_day_spent_when_the_headers_say_nothing_remains_whatever_the_code() -> None:
+    per_minute = body({"code": 44, "message": "per minute"})
+    assert classify(
+        "contacts.list", 429, per_minute, {"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": "0"}
+    ) == (DailyLimitReached())
+    daily = body({"code": 45, "message": "daily"})
+    assert classify("contacts.list", 429, daily, {"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": "7"}) == (
+        TryAgain("HTTP 429 (code 45)", rate_limited=True)
+    )
+    assert quota_from_headers({"x-rate-limit-limit": "2000", "x-rate-limit-remaining": "17"}) == Quota(2000, 17)
+    assert quota_from_headers({"x-rate-limit-limit": "lots"}) is None

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from books_sync.errors import ZohoNotFound
+from books_sync.errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
 from books_sync.records.contacts import CustomerRecord, ListedContact, parse_listed_contact
 from books_sync.storage import customers
 from books_sync.sync.customers import record_from_list_row
@@ -195,11 +195,16 @@ class _Unseen:
     present: list[str] = field(default_factory=list)
 
     def check(self, zoho_id: str) -> None:
+        """Only 404/1002 says deleted; any other refusal is unknown: kept, and asked again next reconcile."""
         try:
             self.sync.client.get_contact(zoho_id)
-            self.present.append(zoho_id)
         except ZohoNotFound:
             self.gone.append(zoho_id)
+            return
+        except (ZohoApiError, ZohoProtocolError) as exc:
+            logger.warning("deletion check unanswered; the customer is kept", extra={"zohoCustomerId": zoho_id,
+                           "reason": str(exc)})  # fmt: skip
+        self.present.append(zoho_id)
 
     def write(self, reconcile_started_at: datetime) -> None:
         db, user_id = self.sync.db, self.sync.tenant.user_id

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from aws_lambda_powertools import Logger
 
-from books_sync.errors import OutOfTime, ZohoNotFound
+from books_sync.errors import OutOfTime, ZohoApiError, ZohoNotFound, ZohoProtocolError
 from books_sync.records.contacts import CustomerRecord
 from books_sync.records.invoices import InvoiceRecord, parse_invoice_row
 from books_sync.storage import customers, invoice_skips, invoices
@@ -171,10 +171,14 @@ class _NotListedOpen:
     checked: list[str] = field(default_factory=list)
 
     def check(self, zoho_id: str) -> None:
+        """Only 404/1002 says deleted; any other refusal is unknown: kept, and asked again next reconcile."""
         try:
             record = parse_invoice_row(self.sync.client.get_invoice(zoho_id))
         except ZohoNotFound:
             self.gone.append(zoho_id)
+        except (ZohoApiError, ZohoProtocolError) as exc:
+            logger.warning("deletion check unanswered; the invoice is kept", extra={"zohoInvoiceId": zoho_id,
+                           "reason": str(exc)})  # fmt: skip
         else:
             if isinstance(record, InvoiceRecord) and record.zoho_invoice_id == zoho_id:
                 self.current.look_up([record.zoho_customer_id])

@@ -42,10 +42,17 @@ def zoho_client(
     return ZohoClient(
         tenant.organization_id,
         tenant.data_center,
-        budget=PostgresCallBudget(db, tenant.organization_id, tenant.daily_call_budget),
+        budget=PostgresCallBudget(
+            db,
+            tenant.organization_id,
+            tenant.daily_call_budget,
+            settings.zoho_rate_limit_calls,
+            settings.zoho_rate_limit_window_seconds,
+        ),
         tokens=tokens,
         settings=settings,
         session=session,
         retrying=Retrying.from_settings(settings, sleep),
         counter=counter,
+        sleep=sleep,
     )

@@ -1,8 +1,8 @@
 """The Zoho Books API client: spends calls carefully and survives every way the API fails.
 
-- paces calls under the organization's rate limit (no 429s in normal operation);
-- asks its `CallBudget` before every call, so a step stops cleanly (`DailyBudgetReached`) before
-  the organization's daily budget is exceeded and resumes tomorrow;
+- asks its `CallBudget` before every call: for the organization's turn (its pace is shared by
+  every process, so no 429s in normal operation) and against the daily budget, ours and what
+  Zoho reports left, so a step stops cleanly (`DailyBudgetReached`) and resumes tomorrow;
 - 429 → backoff with jitter; 5xx, timeouts, connection errors, truncated bodies → bounded retries;
   401 → one token refresh and a retry; 404/code 1002 → `ZohoNotFound`; other 4xx → `ZohoApiError`;
   an answer that is not what the API promises → `ZohoProtocolError` naming the endpoint.
@@ -13,7 +13,9 @@ It knows nothing of the database: the budget and the token store are handed to i
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,8 +27,16 @@ from books_sync.errors import DailyBudgetReached, ZohoAuthError, ZohoProtocolErr
 from books_sync.settings import Settings
 from books_sync.zoho.auth import TokenProvider
 from books_sync.zoho.data_centers import api_root
-from books_sync.zoho.pacing import pacer_for
-from books_sync.zoho.responses import DailyLimitReached, Failure, Success, Unauthorized, Verdict, classify
+from books_sync.zoho.responses import (
+    DailyLimitReached,
+    Failure,
+    Quota,
+    Success,
+    Unauthorized,
+    Verdict,
+    classify,
+    quota_from_headers,
+)
 from books_sync.zoho.retry import Retrying, TryAgain
 from books_sync.zoho.timestamps import format_zoho_time
 
@@ -61,10 +71,15 @@ class CallCounter:
 
 
 class CallBudget(Protocol):
-    """The organization's daily call allowance, shared by every process that calls Zoho for it."""
+    """The organization's calls, shared by every process calling Zoho for it: today's allowance
+    (ours, and what Zoho reports left) and the pace (Zoho allows about 100 calls a minute)."""
 
-    def reserve(self, endpoint: str) -> None:
-        """Count one more call, or raise `DailyBudgetReached`."""
+    def reserve(self, endpoint: str) -> float:
+        """Count one more call and take its turn: the seconds to wait before sending it; or raise
+        `DailyBudgetReached`."""
+
+    def observe(self, quota: Quota) -> None:
+        """Zoho reported the organization's daily quota and what remains of it."""
 
     def mark_spent(self) -> None:
         """Zoho said today's calls are spent: nobody should call again today."""
@@ -93,6 +108,7 @@ class ZohoClient:
         session: requests.Session,
         retrying: Retrying,
         counter: CallCounter,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.organization_id = organization_id
@@ -103,7 +119,8 @@ class ZohoClient:
         self.retrying = retrying
         self.counter = counter
         self._last_token = ""
-        self.pacer = pacer_for(organization_id, settings.zoho_rate_limit_calls, settings.zoho_rate_limit_window_seconds)
+        self._sleep = sleep
+        self.waited_seconds = 0.0  # time spent waiting for this organization's turn
 
     @property
     def retries(self) -> int:
@@ -141,11 +158,14 @@ class ZohoClient:
         raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem})")
 
     def _send(self, endpoint: str, path: str, query: dict[str, Any]) -> Verdict:
-        """One HTTP request, paced and counted against the budget, at the API host the token came with."""
-        self.budget.reserve(endpoint)
+        """One HTTP request in the organization's turn, counted against the budget, at the API host
+        the token came with."""
+        wait = self.budget.reserve(endpoint)
         self._last_token = token = self.tokens.get()
         url = f"{api_root(self.settings, self.data_center, self.tokens.api_domain)}/{path}"
-        self.pacer.acquire()
+        if wait > 0:
+            self.waited_seconds += wait
+            self._sleep(wait)
         try:
             self.counter(endpoint)
             response = self.session.get(
@@ -157,9 +177,10 @@ class ZohoClient:
             body = response.content
         except _NETWORK_ERRORS as exc:
             return TryAgain(type(exc).__name__)
-        finally:
-            self.pacer.release()
-        return classify(endpoint, response.status_code, body)
+        quota = quota_from_headers(response.headers)
+        if quota is not None:
+            self.budget.observe(quota)
+        return classify(endpoint, response.status_code, body, response.headers)
 
     def _settle(self, endpoint: str, verdict: Verdict) -> dict[str, Any] | TryAgain:
         if isinstance(verdict, Success):

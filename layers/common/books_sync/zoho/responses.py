@@ -10,6 +10,7 @@ proxy's page, a truncated answer) are transient.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,14 +80,41 @@ def _storable_strings(value: Any) -> Any:
     return value
 
 
-def classify(endpoint: str, status: int, body: bytes) -> Verdict:  # noqa: PLR0911 - a decision table
-    """The meaning of one HTTP answer to a Books API call."""
+@dataclass(frozen=True)
+class Quota:
+    """The organization's daily quota as Zoho reports it in `X-Rate-Limit-*` headers (undocumented, seen)."""
+
+    limit: int
+    remaining: int
+
+
+def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:
+    """Zoho's own count of today's calls, when the answer carries it (every app on the organization spends it)."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        limit = int(lowered["x-rate-limit-limit"])
+        remaining = int(lowered["x-rate-limit-remaining"])
+    except (KeyError, ValueError):
+        return None
+    return Quota(limit, remaining) if limit > 0 and remaining >= 0 else None
+
+
+def classify(  # noqa: PLR0911 - a decision table
+    endpoint: str, status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> Verdict:
+    """The meaning of one HTTP answer to a Books API call.
+
+    A 429 is the day's quota spent when the headers say nothing remains (or, without headers, when
+    the code is 45); any other 429 is the per-minute limit: wait and go on.
+    """
     if status == 401:
         return Unauthorized()
     payload = parse_json(body)
     code = payload.get("code") if isinstance(payload, dict) else None
     if status == 429:
-        return DailyLimitReached() if code == DAILY_LIMIT_CODE else TryAgain(f"HTTP 429 (code {code})", True)
+        quota = quota_from_headers(headers or {})
+        spent = quota.remaining == 0 if quota is not None else code == DAILY_LIMIT_CODE
+        return DailyLimitReached() if spent else TryAgain(f"HTTP 429 (code {code})", True)
     if status >= 500:
         return TryAgain(f"HTTP {status}")
     if payload is None:

@@ -1,0 +1,70 @@
+"""Zoho's limits as production sees them: a daily quota other apps share, and 100 calls a minute per
+organization, whoever makes them (several tenants on one organization, overlapping executions)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from books_sync.db import Database
+from books_sync.storage import tenants as tenant_store
+from tests.support import MakeOrg, Org, call_step
+
+ZOHO_PROFILES = ("observed", "documented")  # with X-Rate-Limit-* headers, and without
+
+
+def test_calls_other_apps_spent_today_stop_the_sync_cleanly(db: Database, make_org: MakeOrg, zoho_profile: str) -> None:
+    """Our own budget allows 1,000 calls, but Zoho's quota is nearly spent by other apps."""
+    org = make_org(customers=120, invoices=0, daily_limit=60)
+    org.control.spend_calls(org.organization_id, 40)
+    summary = call_step("customer-sync", org)
+    assert summary["status"] == "deferred"
+    statuses = org.control.stats()["statuses"]
+    if zoho_profile == "observed":
+        assert statuses.get("429", 0) == 0  # the headers said how many calls were left: none was refused
+        usage = db.one("SELECT zoho_limit, zoho_remaining FROM zoho_api_usage WHERE organization_id = :o",
+                       o=org.organization_id)  # fmt: skip
+        assert usage == {"zoho_limit": 60, "zoho_remaining": 0}
+    assert org.control.quota(org.organization_id)["used"] <= 60
+
+
+def second_tenant_on(db: Database, org: Org) -> str:
+    """Another tenant connected to the same Zoho organization (its own grant)."""
+    user_id, token = f"twin-{uuid.uuid4().hex[:8]}", f"1000.refresh.{uuid.uuid4().hex[:8]}"
+    org.control.add_refresh_token(token, [org.organization_id])
+    tenant_store.upsert(db, user_id=user_id, organization_id=org.organization_id, refresh_token=token)
+    return user_id
+
+
+@pytest.mark.reliability
+def test_two_processes_on_one_organization_share_its_pace(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None], zoho_profile: str
+) -> None:
+    """Each process alone keeps under 10 calls a second; together they must too, or Zoho answers 429."""
+    if zoho_profile == "documented":
+        pytest.skip("the pace does not depend on the profile; once is enough")
+    org = make_org(customers=50, invoices=50)
+    twin = second_tenant_on(db, org)
+    configure(ZOHO_RATE_LIMIT_CALLS="10", ZOHO_RATE_LIMIT_WINDOW_SECONDS="1", ZOHO_MAX_RETRIES="1")
+    org.control.rate_limit(10, 1.0)
+    org.control.reset_stats()
+    cli = str(Path(sys.executable).with_name("zoho-sync"))
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    runs = [
+        subprocess.Popen(
+            [cli, "run", "--user-id", user], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for user in (org.user_id, twin)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    org.control.rate_limit(None)
+    assert [run.returncode for run in runs] == [0, 0], [out[-2000:] for out, _ in outputs]
+    stats = org.control.stats()
+    assert stats["statuses"].get("429", 0) == 0
+    assert sum(stats["by_org"][org.organization_id].values()) > 100  # they did overlap for a while
