@@ -114,6 +114,8 @@ def main() -> None:
             TOKEN,
             "--seed",
             "10",
+            "--daily-limit",
+            "1000000",
         ],
         stdout=subprocess.DEVNULL,
     )

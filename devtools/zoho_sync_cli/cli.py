@@ -24,7 +24,7 @@ def _open_db() -> Database:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    db = _open_db()
+    db = connect_from_settings(get_settings(), purpose="migrate")
     try:
         applied = migrate(db, target=args.to)
         version = current_version(db)
@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_emulator.add_argument("--seed", type=int, default=1)
     p_emulator.add_argument("--refresh-token", help="accept this refresh token (for --org)")
     p_emulator.add_argument("--rate-limit", metavar="K/W", help="allow K calls per W seconds per organization")
+    p_emulator.add_argument(
+        "--daily-limit", type=_positive_int, metavar="N", help="enforce N calls a day per organization (default: none)"
+    )
     p_emulator.set_defaults(func=cmd_emulator)
 
     p_run = commands.add_parser(
@@ -185,6 +188,8 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         emulator.add_refresh_token(args.refresh_token or f"1000.refresh.{args.org}", [args.org])
     if rate_limit:
         emulator.set_rate_limit(*rate_limit)
+    if args.daily_limit:
+        emulator.configure(daily_limit=args.daily_limit)
     print(f"Zoho Books emulator on {running.url} (control API under {running.url}/_emulator/)")
     print(f"  export ZOHO_API_BASE_URL={running.api_base_url}")
     print(f"  export ZOHO_ACCOUNTS_BASE_URL={running.accounts_base_url}")

@@ -81,7 +81,7 @@ def local_stack(*, scratch: bool = True, emulator_port: int = 0) -> Iterator[Loc
     running = start(port=emulator_port)
     try:
         point_environment_at(running, database_url)
-        db = connect_from_settings()
+        db = connect_from_settings(purpose="migrate")
         try:
             migrate(db)
         finally:

@@ -104,6 +104,7 @@ def test_customer_missing_in_zoho_is_recorded_then_linked_when_it_returns(db: Da
     sync_invoices(org)  # still missing: kept, tried again
     assert db.scalar("SELECT attempts FROM invoice_sync_skips WHERE user_id = :u", u=org.user_id) == 2
     org.control.restore_contact(org.organization_id, ghost["contact_id"])
+    db.run("UPDATE invoice_sync_skips SET next_retry_at = now() WHERE user_id = :u", u=org.user_id)  # its turn
     summary = sync_invoices(org)
     assert summary["skipsLinked"] == 1
     assert invoices(db, org.user_id)[held["invoice_id"]]["zoho_customer_id"] == ghost["contact_id"]
@@ -198,3 +199,23 @@ def test_overlapping_run_is_skipped(db: Database, make_org: MakeOrg) -> None:
     finally:
         other.close()
     assert (summary["status"], summary["apiCalls"]) == ("skipped", 0)
+
+
+def test_held_back_invoices_are_retried_with_backoff_not_every_run(db: Database, make_org: MakeOrg) -> None:
+    """60 invoices whose customers Zoho does not have: the first run asks for each customer once;
+    the next hourly runs do not ask again until their retry time (a free plan has 1,000 calls a day)."""
+    org = make_org(customers=2, invoices=0)
+    sync_customers(org)
+    for number in range(60):
+        org.control.create_invoice(org.organization_id, f"ghost{number:03d}")
+    first = sync_invoices(org)
+    assert first["skippedMissingCustomer"] == 60
+    assert first["customersFetchedOnDemand"] == 0
+    again = sync_invoices(org)
+    assert again["apiCalls"] <= 2  # the invoice list, not one call per missing customer
+    assert len(skips(db, org.user_id)) == 60
+    db.run("UPDATE invoice_sync_skips SET next_retry_at = now() WHERE user_id = :u", u=org.user_id)  # their turn
+    due = sync_invoices(org)
+    assert due["apiCalls"] >= 50  # once due, they are asked for again (up to SKIP_RETRY_LIMIT per run)
+    retry_at = db.run("SELECT next_retry_at - now() FROM invoice_sync_skips WHERE user_id = :u", u=org.user_id)
+    assert all(row[0].total_seconds() > 3600 for row in retry_at if row[0] is not None)  # the wait grows

@@ -287,3 +287,42 @@ def test_data_migration_refuses_unlinkable_invoices_and_changes_nothing(empty_db
 def test_failed_statement_reports_postgres_message(empty_db: Database) -> None:
     with pytest.raises(DatabaseError, match="does_not_exist"):
         empty_db.run("SELECT * FROM does_not_exist")
+
+
+def test_sync_connections_carry_timeouts_and_migrations_do_not(db_url: str) -> None:
+    """A stuck statement or an abandoned transaction must not hold a tenant's rows for ever; a large
+    data migration must not be cut off by a socket timeout while Postgres keeps running it."""
+    sync = connect(parse_database_url(db_url))
+    migrating = connect(parse_database_url(db_url), purpose="migrate")
+    try:
+        settings = "SELECT current_setting(:name)"
+        assert sync.scalar(settings, name="statement_timeout") == "2min"
+        assert sync.scalar(settings, name="lock_timeout") == "30s"
+        assert sync.scalar(settings, name="idle_in_transaction_session_timeout") == "1min"
+        assert sync.scalar(settings, name="TimeZone") == "UTC"
+        assert migrating.scalar(settings, name="statement_timeout") == "0"
+        assert migrating.scalar(settings, name="TimeZone") == "UTC"
+        assert migrating.socket_timeout is None and sync.socket_timeout == 30
+    finally:
+        sync.close()
+        migrating.close()
+
+
+def test_tenants_a_wrong_client_secret_marked_are_restored(empty_db: Database) -> None:
+    """Before 0007 an `invalid_client` answer (our OAuth client, not the tenant's grant) marked every
+    tenant as needing re-authorization, and fixing the secret did not bring them back."""
+    migrate(empty_db, target=6)
+    for user_id, reason in [
+        ("misfire", "oauth.token: Zoho refused the refresh token: invalid_client (check ZOHO_CLIENT_ID/...)"),
+        ("revoked", "oauth.token: Zoho refused the refresh token: invalid_code"),
+    ]:
+        empty_db.run("INSERT INTO users (id) VALUES (:u)", u=user_id)
+        empty_db.run(
+            "INSERT INTO zoho_connections (user_id, organization_id, refresh_token, status, status_reason) "
+            "VALUES (:u, 'o1', 'rt', 'needs_reauth', :r)",
+            u=user_id,
+            r=reason,
+        )
+    migrate(empty_db)
+    statuses = dict(empty_db.run("SELECT user_id, status FROM zoho_connections ORDER BY user_id"))
+    assert statuses == {"misfire": "active", "revoked": "needs_reauth"}

@@ -66,8 +66,12 @@ class _Invoices:
             self.sync.summary.fetched += 1
 
     def look_up(self, customer_ids: Sequence[str]) -> None:
-        """Our ids of these customers, where cached."""
-        self.known.update(customers.ids_by_zoho_id(self.sync.db, self.sync.tenant.user_id, customer_ids))
+        """Our ids of these customers, where cached; the others Zoho did not give lately wait their turn."""
+        db, user_id = self.sync.db, self.sync.tenant.user_id
+        self.known.update(customers.ids_by_zoho_id(db, user_id, customer_ids))
+        missing = [customer_id for customer_id in customer_ids if customer_id not in self.known]
+        for customer_id, reason in invoice_skips.waiting_customers(db, user_id, missing).items():
+            self.sync.unavailable.setdefault(customer_id, reason)
 
     def _customer_problem(self, customer_id: str) -> str | None:
         """None when the customer is cached or fetched now; else why it cannot be had."""

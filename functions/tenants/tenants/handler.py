@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from books_sync.db import get_database
+from books_sync.db import connect_from_settings, get_database
 from books_sync.events import parse_list_tenants_event
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
@@ -24,7 +24,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     db = get_database()
     settings = get_settings()
     if settings.auto_migrate:
-        applied = migrate(db)
+        migrating = connect_from_settings(settings, purpose="migrate")  # no statement timeout
+        try:
+            applied = migrate(migrating)
+        finally:
+            migrating.close()
         if applied:
             logger.info("migrations applied", extra={"migrations": [m.label for m in applied]})
     selection = select_tenants(db, request, settings.map_max_concurrency)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
@@ -135,9 +135,10 @@ def _error_message(exc: Exception) -> str:
 class Database:
     """One pg8000 connection. Autocommit unless inside `transaction()`."""
 
-    def __init__(self, conn: Any, params: ConnectParams) -> None:
+    def __init__(self, conn: Any, params: ConnectParams, socket_timeout: float | None = None) -> None:
         self._conn = conn
         self.params = params
+        self.socket_timeout = socket_timeout
         self._in_transaction = False
 
     @property
@@ -239,7 +240,26 @@ class Database:
             self._conn.close()
 
 
-def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync") -> Database:
+Purpose = Literal["sync", "migrate"]
+
+# Sent as startup parameters, not `SET`: a session `SET` pins every connection behind RDS Proxy.
+# (Where the proxy is used, the sync role can carry these instead: see the README's roles SQL.)
+_SESSION: dict[Purpose, dict[str, str]] = {
+    # A stuck statement, a lock wait or an abandoned transaction must not hold a tenant's rows for ever.
+    "sync": {
+        "TimeZone": "UTC",
+        "statement_timeout": "120s",
+        "lock_timeout": "30s",
+        "idle_in_transaction_session_timeout": "60s",
+    },
+    # A data migration may run long; Postgres would go on running it after a client timeout anyway.
+    "migrate": {"TimeZone": "UTC"},
+}
+_SOCKET_TIMEOUT: dict[Purpose, float | None] = {"sync": 30.0, "migrate": None}
+
+
+def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync", purpose: Purpose = "sync") -> Database:
+    """A connection for syncing (timeouts on) or for migrations (no statement or socket timeout)."""
     ssl_context = ssl.create_default_context() if params.tls else None
     try:
         conn = pg8000.native.Connection(
@@ -250,8 +270,9 @@ def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync")
             database=params.database,
             unix_sock=params.unix_sock,
             ssl_context=ssl_context,
-            timeout=30,
+            timeout=_SOCKET_TIMEOUT[purpose],
             application_name=application_name,
+            startup_params=_SESSION[purpose],
         )
     except pg8000.native.DatabaseError as exc:
         raise DatabaseUnavailable(
@@ -259,13 +280,11 @@ def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync")
         ) from None
     except (pg8000.native.InterfaceError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot reach the database at {params.describe()}: {exc}") from None
-    database = Database(conn, params)
-    database.run("SET TIME ZONE 'UTC'")
-    return database
+    return Database(conn, params, socket_timeout=_SOCKET_TIMEOUT[purpose])
 
 
-def connect_from_settings(settings: Settings | None = None) -> Database:
-    return connect(resolve_connect_params(settings or get_settings()))
+def connect_from_settings(settings: Settings | None = None, purpose: Purpose = "sync") -> Database:
+    return connect(resolve_connect_params(settings or get_settings()), purpose=purpose)
 
 
 _local = threading.local()

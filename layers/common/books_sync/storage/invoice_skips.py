@@ -1,6 +1,8 @@
 """SQL for `invoice_sync_skips`: invoices held back because their customer could not be found.
 
 An invoice lands here instead of being lost, with the row Zoho sent, and leaves as soon as it links.
+It is retried with a growing wait (50 minutes, doubling, at most a day): asking Zoho every hourly
+run for customers it does not have would spend a free plan's daily quota on nothing.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ class Skip:
 
 
 def pending(db: Database, user_id: str, limit: int) -> list[Skip]:
-    """The skips to retry this run, least recently tried first."""
+    """The skips due for a retry, least recently tried first."""
     rows = db.run(
         """
         SELECT zoho_invoice_id, zoho_customer_id, invoice FROM invoice_sync_skips
-         WHERE user_id = :user_id
+         WHERE user_id = :user_id AND next_retry_at <= now()
          ORDER BY last_seen_at, zoho_invoice_id
          LIMIT :limit
         """,
@@ -55,8 +57,9 @@ def record(db: Database, user_id: str, skips: Sequence[HeldBack], run_started_at
         return
     db.run(
         """
-        INSERT INTO invoice_sync_skips AS s (user_id, zoho_invoice_id, zoho_customer_id, reason, invoice)
-        SELECT :user_id, r.zoho_invoice_id, r.zoho_customer_id, r.reason, r.invoice
+        INSERT INTO invoice_sync_skips AS s (user_id, zoho_invoice_id, zoho_customer_id, reason, invoice,
+                                             next_retry_at)
+        SELECT :user_id, r.zoho_invoice_id, r.zoho_customer_id, r.reason, r.invoice, now() + interval '50 minutes'
           FROM jsonb_to_recordset(CAST(:rows AS jsonb))
                AS r(zoho_invoice_id text, zoho_customer_id text, reason text, invoice jsonb)
         ON CONFLICT (user_id, zoho_invoice_id) DO UPDATE SET
@@ -64,12 +67,29 @@ def record(db: Database, user_id: str, skips: Sequence[HeldBack], run_started_at
                reason = EXCLUDED.reason,
                invoice = EXCLUDED.invoice,
                attempts = s.attempts + CASE WHEN s.last_seen_at < :run_started_at THEN 1 ELSE 0 END,
+               next_retry_at = CASE WHEN s.last_seen_at < :run_started_at
+                                    THEN now() + least(interval '50 minutes' * power(2, s.attempts), interval '1 day')
+                                    ELSE s.next_retry_at END,
                last_seen_at = now()
         """,
         user_id=user_id,
         rows=to_json([asdict(skip) for skip in skips]),
         run_started_at=run_started_at,
     )
+
+
+def waiting_customers(db: Database, user_id: str, zoho_customer_ids: Sequence[str]) -> dict[str, str]:
+    """Customers of held-back invoices whose retry is not due yet, with why: not asked for again."""
+    if not zoho_customer_ids:
+        return {}
+    rows = db.run(
+        "SELECT DISTINCT ON (zoho_customer_id) zoho_customer_id, reason FROM invoice_sync_skips "
+        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) AND next_retry_at > now() "
+        "ORDER BY zoho_customer_id, last_seen_at DESC",
+        user_id=user_id,
+        ids=list(zoho_customer_ids),
+    )
+    return {row[0]: row[1] for row in rows}
 
 
 def clear(db: Database, user_id: str, zoho_invoice_ids: Sequence[str]) -> int:
