@@ -63,9 +63,9 @@ def main() -> None:
 
 
 def compare(stack: LocalStack, db: Database, dataset: dict[str, Any]) -> list[list[str]]:
-    quota = {"daily_call_budget": 1_000_000, "daily_limit": 1_000_000}  # Zoho reports its quota: a large one
-    stack.add_tenant(db, "bench-ours", "org-bench-ours", **quota, **dataset)
-    stack.add_tenant(db, "bench-old", "org-bench-old", **quota, **dataset)
+    big = 1_000_000  # our budget, and the quota Zoho reports: neither design is cut short
+    stack.add_tenant(db, "bench-ours", "org-bench-ours", daily_call_budget=big, daily_limit=big, **dataset)
+    stack.add_tenant(db, "bench-old", "org-bench-old", daily_call_budget=big, daily_limit=big, **dataset)
     window_start = datetime.now(UTC) - timedelta(days=365)
 
     started = time.perf_counter()
