@@ -27,7 +27,7 @@ class EmulatorControl:
 
     # setup
     def add_org(self, organization_id: str, **options: Any) -> dict[str, Any]:
-        """seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share; profile
+        """seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share, open_share; profile
         ("observed"|"documented"; default: the configured one), daily_limit, rate_limit_headers."""
         return dict(self._post("orgs", {"organization_id": organization_id, **options}))
 

@@ -279,8 +279,13 @@ def generate(
     no_phone_share: float = 0.15,
     vendors: int | None = None,
     old_customer_share: float = 0.03,
+    open_share: float | None = None,
 ) -> OrgData:
-    """An organization with `customers` customers (plus some vendors) and `invoices` invoices."""
+    """An organization with `customers` customers (plus some vendors) and `invoices` invoices.
+
+    With `open_share`, that share of the invoices is open and falls due in 5 to 40 days, the rest
+    paid: a new business's receivables, for the first-day benchmark.
+    """
     rng = random.Random(seed)
     region = next((c for c in COUNTRIES if c[0] == country_code), COUNTRIES[0])
     org = OrgData(
@@ -300,7 +305,20 @@ def generate(
         org.contacts[vendor["contact_id"]] = vendor
     if customer_list:
         _add_invoices(generator, rng, customer_list, invoices=invoices, horizon=horizon)
+    if open_share is not None:
+        _receivables(org, random.Random(seed + 104729), open_share, horizon.date())
     return org
+
+
+def _receivables(org: OrgData, rng: random.Random, open_share: float, today: date) -> None:
+    """Make `open_share` of the invoices open and due in 5-40 days; the others paid."""
+    for invoice in org.invoices.values():
+        if rng.random() < open_share:
+            due = today + timedelta(days=rng.randint(5, 40))
+            invoice.update(status="sent", balance=invoice["total"], due_date=due.isoformat(),
+                           date=(due - timedelta(days=30)).isoformat())  # fmt: skip
+        else:
+            invoice.update(status="paid", balance=0.0)
 
 
 def _add_customers(

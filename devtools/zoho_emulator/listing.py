@@ -115,7 +115,9 @@ def _keeper(query: ListQuery, since: datetime | None, strict: bool) -> Callable[
             return False
         if wanted is not None and record.get("status") != wanted:
             return False
-        return not unpaid_only or (record["balance"] > 0 and record["status"] not in ("draft", "void", "paid"))
+        return not unpaid_only or (
+            _owed(record.get("balance")) and record.get("status") not in ("draft", "void", "paid")
+        )
 
     return keep
 
@@ -158,3 +160,11 @@ def list_payload(
             status_filter=query.status_filter,
         ),
     }
+
+
+def _owed(balance: object) -> bool:
+    """Whether an invoice's balance (whatever a test stored in it) says money is owed."""
+    try:
+        return float(balance) > 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False

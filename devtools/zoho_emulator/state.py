@@ -97,13 +97,14 @@ class Emulator:
         no_phone_share: float = 0.15,
         vendors: int | None = None,
         old_customer_share: float = 0.03,
+        open_share: float | None = None,
         profile: str | None = None,
         daily_limit: int | None = None,
         rate_limit_headers: bool | None = None,
     ) -> OrgData:
         """Generate an organization from `seed`. `profile` (default: the configured one) picks
         observed or documented behaviour; `daily_limit`/`rate_limit_headers` override the settings."""
-        spec = OrgSpec(seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share)
+        spec = OrgSpec(seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share, open_share)
         options = OrgOptions(self.settings.profile)
         options.update(
             profile=profile or self.settings.profile, daily_limit=daily_limit, rate_limit_headers=rate_limit_headers

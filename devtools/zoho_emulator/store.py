@@ -56,6 +56,7 @@ class OrgSpec:
     no_phone_share: float = 0.15
     vendors: int | None = None
     old_customer_share: float = 0.03
+    open_share: float | None = None  # a share of open invoices falling due in 5-40 days (the rest paid)
 
 
 @dataclass
@@ -157,6 +158,7 @@ class DataStore:
             no_phone_share=spec.no_phone_share,
             vendors=spec.vendors,
             old_customer_share=spec.old_customer_share,
+            open_share=spec.open_share,
         )
         generator = Generator(data, spec.seed + 7919, no_phone_share=spec.no_phone_share)
         stored = StoredOrg(data, generator, options)

@@ -51,16 +51,18 @@ def zoho_invoices(org: Org) -> dict[str, dict[str, Any]]:
 
 
 def test_first_sync_links_every_invoice_with_no_detail_calls(db: Database, make_org: MakeOrg) -> None:
+    """No call per invoice: one list page; the customers' details follow once, by urgency."""
     org = make_org(customers=30, invoices=120, old_customer_share=0.0, seed=3)
     sync_customers(org)
     summary = sync_invoices(org)
+    assert summary["detailsFetched"] == 30 and summary["detailsWaiting"] == 0
     expected = zoho_invoices(org)
     stored = invoices(db, org.user_id)
     assert set(stored) == set(expected)
     assert summary["inserted"] == len(expected)
     assert summary["customersFetchedOnDemand"] == 0
     assert summary["skippedMissingCustomer"] == 0
-    assert summary["apiCalls"] == 1  # one list page; the token is cached from the customer sync
+    assert summary["apiCalls"] == 1 + 30  # one list page and the details; the token is cached
     for zoho_id, row in stored.items():
         source = expected[zoho_id]
         assert row["zoho_customer_id"] == source["customer_id"]
@@ -87,7 +89,8 @@ def test_missing_customer_is_fetched_once_on_demand(db: Database, make_org: Make
         z=late["contact_id"],
     )
     assert customer is not None and customer["sync_hash"]
-    assert sync_customers(org)["detailsFetched"] == 0  # stored with the customer rules: same hash as the list
+    sync_customers(org)
+    assert sync_invoices(org)["detailsFetched"] == 0  # stored with the customer rules: same hash as the list
 
 
 def test_customer_missing_in_zoho_is_recorded_then_linked_when_it_returns(db: Database, make_org: MakeOrg) -> None:

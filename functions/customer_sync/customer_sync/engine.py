@@ -1,8 +1,11 @@
-"""Customer sync: Zoho contacts → `customers_cache`, incremental, change-detected and resumable.
+"""Customer sync: Zoho contacts → `customers_cache`, list first, change-detected and resumable.
 
-Per page of the contacts list (oldest change first): hash each row, compare with the cached hash,
-fetch the detail (all contact persons) only for new or changed contacts, then write the page in
-one statement together with the checkpoint, in one transaction. Unchanged contacts only get their
+Per page of the contacts list: hash each row and compare with the cached hash. A new or changed
+contact is stored at once from its list row (name, the primary person's phone, mobile and email)
+and its detail (every person, the payment-reminder setting) is queued: the details are fetched
+later, by urgency, within the day's budget (the invoice step's `details` phase). So a new tenant's
+whole list costs one call per 200 contacts, and an interruption never throws paid calls away.
+Each page is written in one statement together with the checkpoint; unchanged contacts only get
 `local_last_synced_at` touched. A periodic reconcile soft-deletes customers Zoho no longer has.
 """
 
@@ -18,7 +21,7 @@ from books_sync.errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
 from books_sync.records.contacts import CustomerRecord, ListedContact, parse_listed_contact
 from books_sync.storage import customers
 from books_sync.sync.customers import record_from_list_row
-from books_sync.sync.frame import ListScan, SyncStep, each_committing
+from books_sync.sync.frame import ListScan, SyncStep
 from books_sync.sync.scan import Checkpoint
 from books_sync.sync.summary import Phase, SyncSummary, count
 
@@ -35,11 +38,10 @@ class CustomerSyncSummary(SyncSummary):
     unchanged: int = count("CustomersUnchanged")
     restored: int = count()
     soft_deleted: int = count("CustomersSoftDeleted")
-    details_fetched: int = count()
-    detail_failures: int = count()
     skipped_invalid: int = count("CustomersSkippedInvalid")
     without_phone: int = count()
     invalid_phones: int = count()
+    details_queued: int = count("CustomerDetailsQueued")  # customers whose detail is not read yet
 
 
 @dataclass
@@ -60,18 +62,14 @@ class _ContactsPage:
             self.records.pop(row.zoho_id, None)
             self.touch_ids[row.zoho_id] = None
         else:
-            record = self.sync.detailed(row)
             self.touch_ids.pop(row.zoho_id, None)
-            if record is not None:
-                self.records[row.zoho_id] = record
+            self.records[row.zoho_id] = self.sync.listed(row)
         self.sync.summary.fetched += 1
 
     def write(self, checkpoint: Checkpoint) -> None:
         db, user_id, summary = self.sync.db, self.sync.tenant.user_id, self.sync.summary
         with db.transaction():
-            counts = customers.upsert_page(
-                db, user_id, [r.as_row() for r in self.records.values()], list(self.touch_ids)
-            )
+            counts = customers.upsert_page(db, user_id, list(self.records.values()), list(self.touch_ids))
             self.sync.save_checkpoint(checkpoint)
         summary.inserted += counts.inserted
         summary.updated += counts.updated
@@ -79,16 +77,15 @@ class _ContactsPage:
         summary.restored += len(self.restored & (self.records.keys() | self.touch_ids.keys()))
 
 
-PHASES: tuple[Phase, ...] = ("scan", "repair", "reconcile", "verify")
+PHASES: tuple[Phase, ...] = ("scan", "reconcile", "verify")
 
 
 class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=CustomerSyncSummary, phases=PHASES):
     def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
         if phase == "scan":
-            self.organization()  # asked once up front: every changed contact's phone needs it
+            self.organization()  # asked once up front: a national number needs the organization's country
             self.scan(checkpoint, self._contacts(), self._open_page)
-        elif phase == "repair":
-            self._repair()
+            self.summary.details_queued = customers.waiting_for_detail(self.db, self.tenant.user_id)
         elif phase == "reconcile":
             self.walk_listed_ids(checkpoint, self.client.contact_ids_page, self._mark_listed)
         elif phase == "verify":
@@ -109,22 +106,9 @@ class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=Custo
     def _open_page(self, rows: list[ListedContact]) -> _ContactsPage:
         return _ContactsPage(self, customers.cached(self.db, self.tenant.user_id, [row.zoho_id for row in rows]))
 
-    def detailed(self, row: ListedContact) -> CustomerRecord | None:
-        """The contact with all its persons; from its list row when the detail is unusable."""
-        lookup = self.fetch_customer(row.zoho_id, row)
-        if lookup.outcome == "gone":
-            logger.info("contact vanished between list and detail", extra={"zohoCustomerId": row.zoho_id})
-            return None
-        if lookup.record is not None:
-            self.summary.details_fetched += 1
-            record = lookup.record
-        else:  # persons unknown, no hash: the detail is tried again next run
-            self.summary.detail_failures += 1
-            logger.warning(
-                "contact detail unusable; stored from the list row",
-                extra={"zohoCustomerId": row.zoho_id, "reason": lookup.problem},
-            )
-            record = record_from_list_row(row, self.organization())
+    def listed(self, row: ListedContact) -> CustomerRecord:
+        """The contact as its list row tells it; its detail is queued by the stored hash."""
+        record = record_from_list_row(row, self.organization())
         self._count_phone(record)
         return record
 
@@ -139,37 +123,6 @@ class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=Custo
                     "no valid phone for a customer",
                     extra={"zohoCustomerId": record.zoho_customer_id, "reason": record.phone.problem},
                 )
-
-    # ------------------------------------------------------------------------------ repair
-
-    def _repair(self) -> None:
-        """Fetch again the details that failed before (bounded per run)."""
-        wanted = customers.without_detail(self.db, self.tenant.user_id, self.settings.skip_retry_limit)
-        records: list[CustomerRecord] = []
-        gone: list[str] = []
-
-        def take(zoho_id: str) -> None:
-            lookup = self.fetch_customer(zoho_id)
-            if lookup.record is not None:
-                records.append(lookup.record)
-                self.summary.details_fetched += 1
-            elif lookup.outcome == "gone":
-                gone.append(zoho_id)
-            else:
-                self.summary.detail_failures += 1
-                logger.warning(
-                    "contact detail still unusable", extra={"zohoCustomerId": zoho_id, "reason": lookup.problem}
-                )
-
-        def commit() -> None:
-            if not records and not gone:
-                return
-            with self.db.transaction():
-                counts = customers.upsert_page(self.db, self.tenant.user_id, [r.as_row() for r in records], [])
-                self.summary.soft_deleted += customers.soft_delete(self.db, self.tenant.user_id, gone)
-            self.summary.updated += counts.updated
-
-        each_committing(wanted, take, commit)
 
     # ------------------------------------------------------------------------------ reconcile
 

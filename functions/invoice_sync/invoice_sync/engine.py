@@ -20,11 +20,13 @@ from aws_lambda_powertools import Logger
 from books_sync.errors import OutOfTime, ZohoApiError, ZohoNotFound, ZohoProtocolError
 from books_sync.records.contacts import CustomerRecord
 from books_sync.records.invoices import InvoiceRecord, parse_invoice_row
-from books_sync.storage import customers, invoice_skips, invoices
+from books_sync.storage import customers, invoice_skips, invoices, reminders, sync_state
 from books_sync.storage.invoice_skips import HeldBack
+from books_sync.sync.details import DetailCounts, fetch_details_by_urgency
 from books_sync.sync.frame import ListScan, SyncStep, each_committing
 from books_sync.sync.scan import Checkpoint
 from books_sync.sync.summary import Phase, SyncSummary, count
+from books_sync.zoho.client import PER_PAGE
 
 logger = Logger(service="invoice-sync", child=True)
 
@@ -43,6 +45,9 @@ class InvoiceSyncSummary(SyncSummary):
     customers_fetched_on_demand: int = count("CustomersFetchedOnDemand")
     skips_linked: int = count()
     marked_deleted: int = count("InvoicesMarkedDeleted")
+    details_fetched: int = count("CustomerDetailsFetched")
+    detail_failures: int = count()
+    details_waiting: int = count("CustomerDetailsWaiting")  # customers whose detail is still to read
 
 
 @dataclass
@@ -96,7 +101,7 @@ class _Invoices:
         """One transaction: fetched customers, linked invoices, held-back invoices, and the checkpoint."""
         sync, db, user_id = self.sync, self.sync.db, self.sync.tenant.user_id
         with db.transaction():
-            customers.upsert_page(db, user_id, [c.as_row() for c in self.fetched.values()], [])
+            customers.upsert_page(db, user_id, list(self.fetched.values()), [])
             ids = {**self.known, **customers.ids_by_zoho_id(db, user_id, list(self.fetched))}
             counts = invoices.upsert_page(db, user_id, [r.as_row(ids[r.zoho_customer_id]) for r in self.linkable])
             sync.summary.skips_linked += invoice_skips.clear(db, user_id, [r.zoho_invoice_id for r in self.linkable])
@@ -114,7 +119,8 @@ class _Invoices:
             logger.warning("invoices held back: customer not available", extra={"byReason": by_reason})
 
 
-PHASES: tuple[Phase, ...] = ("skips", "scan", "reconcile", "verify")
+PHASES: tuple[Phase, ...] = ("skips", "scan", "details", "reconcile", "verify")
+SMALL_OPEN_LIST_PAGES = 2  # an unpaid list this short is checked every run: a deleted invoice stops at once
 
 
 class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceSyncSummary, phases=PHASES):
@@ -126,10 +132,37 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
             self._retry_held_back()
         elif phase == "scan":
             self.scan(checkpoint, self._invoices(), lambda rows: self._batch(rows, listed=True))
+        elif phase == "details":
+            self._details()
         elif phase == "reconcile":
             self.walk_listed_ids(checkpoint, self.client.open_invoice_ids_page, self._mark_listed)
+            sync_state.save_open_invoice_pages(self.db, self.tenant.user_id, checkpoint.reconcile_page - 1)
         elif phase == "verify":
             self._verify(checkpoint)
+
+    def reconcile_due(self, state: sync_state.ScanState, now: datetime) -> bool:
+        """Daily; and every run while Zoho's unpaid list is short (at most two pages, or, before it was
+        ever read, as many open invoices cached) and reminders are pending: a deleted invoice then
+        stops its reminders on the next run."""
+        if super().reconcile_due(state, now):
+            return True
+        pages = state.reconcile_pages
+        if pages is None:
+            pages = -(-invoices.open_count(self.db, self.tenant.user_id) // PER_PAGE)
+        small = 0 < pages <= SMALL_OPEN_LIST_PAGES
+        return (
+            small and state.last_reconcile_at is not None and reminders.pending_count(self.db, self.tenant.user_id) > 0
+        )
+
+    def _details(self) -> None:
+        """Customer details by urgency, now that the invoices say whose reminders come first."""
+        counts = DetailCounts()
+        try:
+            fetch_details_by_urgency(self, counts, logger)
+        finally:  # what was fetched before an interruption is committed and counted
+            self.summary.details_fetched += counts.fetched
+            self.summary.detail_failures += counts.failures
+            self.summary.details_waiting = customers.waiting_for_detail(self.db, self.tenant.user_id)
 
     def _batch(self, records: Sequence[InvoiceRecord], *, listed: bool = False) -> _Invoices:
         batch = _Invoices(self, {}, listed)

@@ -16,10 +16,10 @@ from aws_lambda_powertools import Logger
 
 from books_sync.clock import utcnow
 from books_sync.db import Database
+from books_sync.records.schedule import ReminderPolicy, plan, zone
 from books_sync.storage import reminders, sync_state
 from books_sync.storage.tenants import Tenant
 from books_sync.sync.summary import StepSummary, count
-from reminders.schedule import plan, zone
 
 logger = Logger(service="reminders", child=True)
 
@@ -31,33 +31,47 @@ class RemindersSummary(StepSummary):
     rescheduled: int = count("RemindersRescheduled")
     reactivated: int = count()
     skipped_no_phone: int = count("InvoicesSkippedNoPhone")
+    skipped_reminders_off: int = count()
+    waiting_for_customer_detail: int = count("InvoicesWaitingForCustomerDetail")
     skipped_no_due_date: int = count()
     pending: int = count("RemindersPending")
     cancel_reasons: dict[str, int] = field(default_factory=dict)
 
 
+def planned_reminders(
+    found: reminders.Candidates, policy: ReminderPolicy, fallback_zone: str | None, now: datetime
+) -> tuple[list[reminders.Wanted], int]:
+    """Every reminder the schedule wants for the reminder-ready invoices; and how many have no basis date."""
+    planned: list[reminders.Wanted] = []
+    without_date = 0
+    for invoice in found.ready:
+        basis = policy.basis_date(invoice.due_date, invoice.payment_expected_date)
+        if basis is None:
+            without_date += 1
+            continue
+        tz = zone(invoice.timezone, fallback_zone)
+        planned += [
+            reminders.Wanted(invoice.invoice_id, item.offset_days, item.scheduled_for, item.past)
+            for item in plan(basis, policy, tz, now)
+        ]
+    return planned, without_date
+
+
 def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetime] = utcnow) -> RemindersSummary:
+    """Apply the schedule to the tenant's reminders: create, move, bring back, cancel with a reason."""
     summary = RemindersSummary(user_id=tenant.user_id)
     with db.locked(f"reminders:{tenant.user_id}", wait=True):
-        settings = sync_state.reminder_settings(db, tenant.user_id)
-        moment = now()
+        policy = sync_state.reminder_policy(db, tenant.user_id)
         found = reminders.candidates(db, tenant.user_id)
-        planned: list[reminders.Wanted] = []
-        for invoice in found.with_phone:
-            if invoice.due_date is None:
-                summary.skipped_no_due_date += 1
-                continue
-            tz = zone(invoice.timezone, tenant.organization_timezone)
-            planned += [
-                reminders.Wanted(invoice.invoice_id, item.offset_days, item.scheduled_for, item.past)
-                for item in plan(invoice.due_date, settings.offsets_days, settings.local_hour, tz, moment)
-            ]
+        planned, summary.skipped_no_due_date = planned_reminders(found, policy, tenant.organization_timezone, now())
         with db.transaction():
             applied = reminders.apply(db, tenant.user_id, planned)
-            reasons = reminders.cancel_unwanted(db, tenant.user_id, planned)
+            reasons = reminders.cancel_unwanted(db, tenant.user_id, planned, policy.basis)
             sync_state.mark_reminders_run(db, tenant.user_id)
         summary.pending = reminders.pending_count(db, tenant.user_id)
     summary.skipped_no_phone = found.without_phone
+    summary.skipped_reminders_off = found.reminders_off
+    summary.waiting_for_customer_detail = found.waiting_for_detail
     summary.created = applied.created + applied.reactivated
     summary.reactivated = applied.reactivated
     summary.rescheduled = applied.rescheduled

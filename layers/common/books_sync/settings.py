@@ -62,6 +62,7 @@ class Settings:
     customer_reconcile_interval_days: float = 7.0
     invoice_reconcile_interval_hours: float = 24.0
     skip_retry_limit: int = 50
+    details_budget_reserve: float = 0.1  # share of the day's calls customer details leave for incremental runs
     # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
     map_max_concurrency: int = 5
 
@@ -99,6 +100,13 @@ def _positive_float(raw: str) -> float:
 
 def _whole_seconds(raw: str) -> int:
     return int(_non_negative_float(raw))
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value < 1:
+        raise ValueError(raw)
+    return value
 
 
 def _bool(raw: str) -> bool:
@@ -285,6 +293,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         _INT,
         "held-back invoices (and failed contact details) retried per run",
+    ),
+    Setting(
+        "DETAILS_BUDGET_RESERVE",
+        "details_budget_reserve",
+        _share,
+        "a share from 0 to 1 (exclusive)",
+        "share of each day's Zoho calls that customer details leave for the day's incremental runs",
     ),
     Setting(
         "MAP_MAX_CONCURRENCY",

@@ -90,7 +90,11 @@ def parse_listed_contact(row: Any) -> ListedContact | str:
 
 @dataclass(frozen=True)
 class CustomerRecord:
-    """One `customers_cache` row as the sync writes it (never `phone_override`)."""
+    """One `customers_cache` row as the sync writes it (never `phone_override`).
+
+    From a list row (`detailed=False`): what the list tells, persons unknown (the stored ones are
+    kept) and the detail queued. From a detail: everything, the detail current for `sync_hash`.
+    """
 
     zoho_customer_id: str
     customer_name: str | None
@@ -100,8 +104,12 @@ class CustomerRecord:
     country_code: str | None
     timezone: str | None
     zoho_last_modified_at: datetime | None
-    sync_hash: str | None  # None: detail missing, fetch again next run
+    sync_hash: str | None
     phone: PhoneChoice
+    detailed: bool = True
+    payment_reminder_enabled: bool | None = None  # Zoho's setting; None: not said
+    phone_sms_enabled: bool | None = None  # the phone's person's communication preferences
+    phone_whatsapp_enabled: bool | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -114,7 +122,29 @@ class CustomerRecord:
             "timezone": self.timezone,
             "zoho_last_modified_at": self.zoho_last_modified_at.isoformat() if self.zoho_last_modified_at else None,
             "sync_hash": self.sync_hash,
+            "payment_reminder_enabled": self.payment_reminder_enabled,
+            "phone_sms_enabled": self.phone_sms_enabled,
+            "phone_whatsapp_enabled": self.phone_whatsapp_enabled,
         }
+
+
+def flag(value: Any) -> bool | None:
+    """A yes/no Zoho sent, whatever its type; None when it cannot tell (never a guess of "yes")."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, str | int) else ""
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    return None
+
+
+def _preferences(person: Mapping[str, Any] | None) -> tuple[bool | None, bool | None]:
+    preference = person.get("communication_preference") if person else None
+    if not isinstance(preference, Mapping):
+        return None, None
+    return flag(preference.get("is_sms_enabled")), flag(preference.get("is_whatsapp_enabled"))
 
 
 def _persons(raw: Any) -> list[dict[str, Any]]:
@@ -122,10 +152,11 @@ def _persons(raw: Any) -> list[dict[str, Any]]:
     for person in raw if isinstance(raw, list) else []:
         if not isinstance(person, Mapping):
             continue
-        cleaned: dict[str, Any] = {
-            key: clean_text(person.get(key)) for key in _PERSON_FIELDS if key != "is_primary_contact"
-        }
+        cleaned: dict[str, Any] = {key: clean_text(person.get(key)) for key in _PERSON_FIELDS}
         cleaned["is_primary_contact"] = person.get("is_primary_contact") is True
+        sms, whatsapp = _preferences(person)
+        if sms is not None or whatsapp is not None:
+            cleaned["communication_preference"] = {"is_sms_enabled": sms, "is_whatsapp_enabled": whatsapp}
         persons.append(cleaned)
     return persons
 
@@ -139,7 +170,8 @@ def customer_record(
     org_timezone: str | None,
     persons_known: bool = True,
 ) -> CustomerRecord:
-    """Build the row from a contact detail (or, with `persons_known=False`, from a list row)."""
+    """Build the row from a contact detail (or, with `persons_known=False`, from a list row: its
+    top-level phone, mobile and email are the primary person's)."""
     zoho_id = clean_text(contact.get("contact_id"), limit=MAX_ID)
     if not zoho_id:
         raise ValueError("contact has no contact_id")
@@ -156,6 +188,7 @@ def customer_record(
     others = (clean_text(p.get("email")) for p in persons if p is not person)
     email = clean_text(person.get("email")) or clean_text(contact.get("email")) or next(filter(None, others), None)
     country = billing_country or phone.region
+    sms, whatsapp = _preferences(phone.person)
     return CustomerRecord(
         zoho_customer_id=zoho_id,
         customer_name=clean_text(contact.get("contact_name")),
@@ -167,6 +200,10 @@ def customer_record(
         zoho_last_modified_at=modified_at,
         sync_hash=sync_hash,
         phone=phone,
+        detailed=persons_known,
+        payment_reminder_enabled=flag(contact.get("payment_reminder_enabled")) if persons_known else None,
+        phone_sms_enabled=sms,
+        phone_whatsapp_enabled=whatsapp,
     )
 
 

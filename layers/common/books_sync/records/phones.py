@@ -37,22 +37,22 @@ def primary_person(persons: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | 
     return listed[0] if listed else None
 
 
-def phone_candidates(contact: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(where it came from, raw value) in the order the rule tries them."""
+def phone_candidates(contact: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any] | None]]:
+    """(where it came from, raw value, the person it belongs to) in the order the rule tries them."""
     persons = [p for p in contact.get("contact_persons") or [] if isinstance(p, Mapping)]
     primary = primary_person(persons)
     ordered = ([primary] if primary is not None else []) + [p for p in persons if p is not primary]
-    candidates: list[tuple[str, str]] = []
+    candidates: list[tuple[str, str, Mapping[str, Any] | None]] = []
     for index, person in enumerate(ordered):
         who = "primary person" if index == 0 else "other person"
         for field in ("mobile", "phone"):
             raw = _text(person.get(field))
             if raw:
-                candidates.append((f"{who} {field}", raw))
+                candidates.append((f"{who} {field}", raw, person))
     for field in ("mobile", "phone"):
         raw = _text(contact.get(field))
         if raw:
-            candidates.append((f"contact {field}", raw))
+            candidates.append((f"contact {field}", raw, None))
     return candidates
 
 
@@ -80,12 +80,13 @@ class PhoneChoice:
     source: str | None  # e.g. "primary person mobile"
     problem: str | None  # why there is no phone, for the log (never the number itself)
     rejected: int = 0  # candidates that were not valid numbers
+    person: Mapping[str, Any] | None = None  # the contact person whose number it is (None: the contact's own)
 
 
 def choose_phone(contact: Mapping[str, Any], billing_country: str | None, org_country: str | None) -> PhoneChoice:
     candidates = phone_candidates(contact)
     rejected = 0
-    for source, raw in candidates:
+    for source, raw, person in candidates:
         number = normalize(raw, (billing_country, org_country))
         if number is not None:
             return PhoneChoice(
@@ -94,6 +95,7 @@ def choose_phone(contact: Mapping[str, Any], billing_country: str | None, org_co
                 source=source,
                 problem=None,
                 rejected=rejected,
+                person=person,
             )
         rejected += 1
     if not candidates:

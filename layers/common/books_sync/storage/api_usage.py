@@ -3,9 +3,34 @@ it is to call, shared by every Lambda and every process."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from books_sync.db import Database
 from books_sync.errors import DailyBudgetReached
 from books_sync.zoho.responses import Quota
+
+
+@dataclass(frozen=True)
+class Today:
+    """The organization's calls today: its allowance (our budget, or Zoho's quota when smaller) and what is left."""
+
+    allowed: int
+    left: int
+
+
+def today(db: Database, organization_id: str, budget: int) -> Today:
+    row = db.one(
+        "SELECT calls, zoho_limit, zoho_remaining FROM zoho_api_usage WHERE organization_id = :organization_id "
+        "AND usage_date = (now() AT TIME ZONE 'UTC')::date",
+        organization_id=organization_id,
+    )
+    if row is None:
+        return Today(budget, budget)
+    allowed = budget if row["zoho_limit"] is None else min(budget, int(row["zoho_limit"]))
+    left = budget - int(row["calls"])
+    if row["zoho_remaining"] is not None:
+        left = min(left, int(row["zoho_remaining"]))
+    return Today(allowed, left)
 
 
 def calls_today(db: Database, organization_id: str) -> int:

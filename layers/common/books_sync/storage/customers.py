@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from books_sync.db import Database, to_json
+from books_sync.records.contacts import CustomerRecord
 from books_sync.storage.upserts import UpsertCounts
 
 
@@ -49,7 +49,8 @@ WITH page AS (
       FROM jsonb_to_recordset(CAST(:full_rows AS jsonb)) AS r(
            zoho_customer_id text, customer_name text, primary_phone text, primary_email text,
            contact_persons jsonb, country_code text, timezone text, zoho_last_modified_at timestamptz,
-           sync_hash text)
+           sync_hash text, detail_hash text, payment_reminder_enabled boolean, phone_sms_enabled boolean,
+           phone_whatsapp_enabled boolean)
 ), touched_ids AS (
     SELECT value AS zoho_customer_id FROM jsonb_array_elements_text(CAST(:touch_ids AS jsonb))
 ), touched AS (
@@ -64,26 +65,49 @@ WITH page AS (
 ), upserted AS (
     INSERT INTO customers_cache AS c (
            user_id, zoho_customer_id, customer_name, primary_phone, primary_email, contact_persons,
-           country_code, timezone, zoho_last_modified_at, local_last_synced_at, sync_hash)
+           country_code, timezone, zoho_last_modified_at, local_last_synced_at, sync_hash, detail_hash,
+           detail_fetched_at, payment_reminder_enabled, phone_sms_enabled, phone_whatsapp_enabled)
     SELECT :user_id, p.zoho_customer_id, p.customer_name, p.primary_phone, p.primary_email,
            coalesce(p.contact_persons,
                     (SELECT existing.contact_persons FROM customers_cache AS existing
                       WHERE existing.user_id = :user_id AND existing.zoho_customer_id = p.zoho_customer_id),
                     '[]'::jsonb),
-           p.country_code, p.timezone, p.zoho_last_modified_at, now(), p.sync_hash
+           p.country_code, p.timezone, p.zoho_last_modified_at, now(), p.sync_hash, p.detail_hash,
+           CASE WHEN p.detail_hash IS NOT NULL THEN now() END, p.payment_reminder_enabled, p.phone_sms_enabled,
+           p.phone_whatsapp_enabled
       FROM page AS p
     ON CONFLICT (user_id, zoho_customer_id) DO UPDATE SET
            customer_name = EXCLUDED.customer_name,
-           primary_phone = EXCLUDED.primary_phone,
-           primary_email = EXCLUDED.primary_email,
+           -- once a detail chose the phone (among every person) and its country, a list row (which
+           -- shows the primary person only) does not undo it: the refreshed detail will
+           primary_phone = CASE WHEN EXCLUDED.detail_hash IS NULL AND c.detail_hash IS NOT NULL
+                                THEN c.primary_phone ELSE EXCLUDED.primary_phone END,
+           primary_email = CASE WHEN EXCLUDED.detail_hash IS NULL AND c.detail_hash IS NOT NULL
+                                THEN c.primary_email ELSE EXCLUDED.primary_email END,
            contact_persons = EXCLUDED.contact_persons,
-           country_code = EXCLUDED.country_code,
-           timezone = EXCLUDED.timezone,
+           country_code = CASE WHEN EXCLUDED.detail_hash IS NULL AND c.detail_hash IS NOT NULL
+                               THEN c.country_code ELSE EXCLUDED.country_code END,
+           timezone = CASE WHEN EXCLUDED.detail_hash IS NULL AND c.detail_hash IS NOT NULL
+                           THEN c.timezone ELSE EXCLUDED.timezone END,
            zoho_last_modified_at = EXCLUDED.zoho_last_modified_at,
            local_last_synced_at = now(),
            sync_hash = EXCLUDED.sync_hash,
+           -- a list row leaves what only the detail knows; a detail replaces it and is current
+           detail_hash = coalesce(EXCLUDED.detail_hash, c.detail_hash),
+           detail_fetched_at = coalesce(EXCLUDED.detail_fetched_at, c.detail_fetched_at),
+           detail_attempts = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.detail_attempts ELSE 0 END,
+           detail_retry_at = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.detail_retry_at END,
+           payment_reminder_enabled = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.payment_reminder_enabled
+                                           ELSE EXCLUDED.payment_reminder_enabled END,
+           phone_sms_enabled = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.phone_sms_enabled
+                                    ELSE EXCLUDED.phone_sms_enabled END,
+           phone_whatsapp_enabled = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.phone_whatsapp_enabled
+                                         ELSE EXCLUDED.phone_whatsapp_enabled END,
            deleted_at = NULL,
            updated_at = now()
+     -- an older copy (a detail fetched before the list showed a newer edit) never overwrites a newer one
+     WHERE c.zoho_last_modified_at IS NULL OR EXCLUDED.zoho_last_modified_at IS NULL
+        OR EXCLUDED.zoho_last_modified_at >= c.zoho_last_modified_at
  RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM upserted WHERE inserted),
@@ -93,18 +117,24 @@ SELECT (SELECT count(*) FROM upserted WHERE inserted),
 
 
 def upsert_page(
-    db: Database, user_id: str, full_rows: Sequence[dict[str, Any]], touch_ids: Sequence[str]
+    db: Database, user_id: str, records: Sequence[CustomerRecord], touch_ids: Sequence[str]
 ) -> UpsertCounts:
-    """New and changed customers are written whole; unchanged ones only get `local_last_synced_at`.
+    """New and changed customers are written; unchanged ones only get `local_last_synced_at`.
 
-    One statement for the page. `phone_override` is never written here. A customer seen in Zoho
-    is never deleted: both paths clear `deleted_at`. Rows go in id order, so two writers (the
-    customer sync and an invoice sync fetching customers on demand) take row locks in one order.
+    One statement for the page. A record from a list row updates what the list tells and leaves
+    the detail as it was (now stale, so it is queued), the phone it chose included; a record from
+    a detail makes it current.
+    `phone_override` is never written here. A customer seen in Zoho is never deleted: both paths
+    clear `deleted_at`. Rows go in id order, so two writers (the customer sync and an invoice sync
+    fetching customers on demand) take row locks in one order.
     """
-    if not full_rows and not touch_ids:
+    if not records and not touch_ids:
         return UpsertCounts()
-    ordered = sorted(full_rows, key=lambda r: str(r["zoho_customer_id"]))
-    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(ordered), touch_ids=to_json(sorted(touch_ids)))
+    rows = [
+        {**record.as_row(), "detail_hash": record.sync_hash if record.detailed else None}
+        for record in sorted(records, key=lambda record: record.zoho_customer_id)
+    ]
+    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(rows), touch_ids=to_json(sorted(touch_ids)))
     return UpsertCounts.from_row(row[0])
 
 
@@ -145,19 +175,80 @@ def unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -
     return [row[0] for row in rows]
 
 
-def without_detail(db: Database, user_id: str, limit: int) -> list[str]:
-    """Customers stored without their detail (a failed fetch, or migrated rows): to fetch again."""
-    rows = db.run(
-        """
-        SELECT zoho_customer_id FROM customers_cache
-         WHERE user_id = :user_id AND sync_hash IS NULL AND deleted_at IS NULL
-         ORDER BY updated_at, zoho_customer_id
-         LIMIT :limit
-        """,
-        user_id=user_id,
-        limit=limit,
+_DETAIL_QUEUE = """
+WITH open_basis AS (
+    SELECT i.customer_id,
+           coalesce(CASE WHEN :basis = 'expected_payment_date' THEN i.payment_expected_date END, i.due_date) AS basis
+      FROM open_invoices AS i
+     WHERE i.user_id = :user_id
+), upcoming AS (
+    SELECT b.customer_id, min(b.basis + o.days) AS first_day
+      FROM open_basis AS b
+      LEFT JOIN unnest(CAST(:offsets AS integer[])) AS o(days) ON b.basis + o.days >= current_date - 1
+     GROUP BY b.customer_id
+), soon AS (
+    SELECT DISTINCT i.customer_id
+      FROM reminders AS r
+      JOIN invoices_cache AS i ON i.id = r.invoice_id
+     WHERE r.user_id = :user_id AND r.status = 'pending' AND r.scheduled_for < now() + interval '24 hours'
+), queue AS (
+    SELECT c.zoho_customer_id, c.sync_hash, u.first_day, c.zoho_last_modified_at,
+           CASE WHEN c.detail_hash = c.sync_hash THEN 0            -- current, but a week old and a reminder is near
+                WHEN c.detail_hash IS NOT NULL AND u.first_day IS NOT NULL THEN 1  -- changed since, reminders ahead
+                WHEN u.first_day IS NOT NULL THEN 2                                -- never read, reminders ahead
+                WHEN u.customer_id IS NOT NULL THEN 3                              -- open invoices, none ahead
+                ELSE 4 END AS tier
+      FROM customers_cache AS c
+      LEFT JOIN upcoming AS u ON u.customer_id = c.id
+      LEFT JOIN soon AS s ON s.customer_id = c.id
+     WHERE c.user_id = :user_id AND c.deleted_at IS NULL
+       AND (c.detail_retry_at IS NULL OR c.detail_retry_at <= now())
+       AND (c.detail_hash IS DISTINCT FROM c.sync_hash
+            OR (s.customer_id IS NOT NULL AND c.detail_fetched_at < now() - interval '7 days'))
+)
+SELECT zoho_customer_id, sync_hash
+  FROM queue
+ WHERE zoho_customer_id <> ALL(CAST(:tried AS text[]))
+ ORDER BY tier, first_day NULLS LAST, zoho_last_modified_at DESC NULLS LAST, zoho_customer_id
+ LIMIT :limit
+"""
+
+
+def detail_queue(
+    db: Database, user_id: str, *, offsets: Sequence[int], basis: str, limit: int, tried: Sequence[str] = ()
+) -> list[tuple[str, str | None]]:
+    """Customers whose detail to fetch next, most urgent first.
+
+    First those with a reminder within a day whose detail is a week old (Zoho may not mark a
+    changed reminder setting as a modification); then changed customers with reminders ahead; then
+    never-read customers by the earliest reminder their open invoices unlock; then other customers
+    with open invoices; then the rest, newest change first. Failed ones wait their retry time; ones
+    `tried` in this run are not offered again. Returns (Zoho id, the list hash the detail is for).
+    """
+    rows = db.run(_DETAIL_QUEUE, user_id=user_id, offsets=list(offsets), basis=basis, limit=limit, tried=list(tried))
+    return [(row[0], row[1]) for row in rows]
+
+
+def waiting_for_detail(db: Database, user_id: str) -> int:
+    """Customers whose detail is not known, or older than their list row."""
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM customers_cache WHERE user_id = :user_id AND deleted_at IS NULL "
+            "AND detail_hash IS DISTINCT FROM sync_hash",
+            user_id=user_id,
+        )
     )
-    return [row[0] for row in rows]
+
+
+def detail_failed(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
+    """The detail could not be had: asked again after a growing wait (50 minutes, doubling, at most a day)."""
+    return db.count_rows(
+        "UPDATE customers_cache SET detail_attempts = detail_attempts + 1, "
+        "detail_retry_at = now() + least(interval '50 minutes' * power(2, detail_attempts), interval '1 day') "
+        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) RETURNING 1",
+        user_id=user_id,
+        ids=zoho_ids,
+    )
 
 
 def soft_delete(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:

@@ -111,3 +111,7 @@ def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
         user_id=user_id,
         ids=zoho_ids,
     )
+
+
+def open_count(db: Database, user_id: str) -> int:
+    return int(db.scalar("SELECT count(*) FROM open_invoices WHERE user_id = :user_id", user_id=user_id))

@@ -22,6 +22,7 @@ class CancelReason(StrEnum):
     INVOICE_PAID = "invoice paid"
     INVOICE_DRAFT = "invoice is a draft again"
     CUSTOMER_DELETED = "customer deleted in Zoho"
+    REMINDERS_OFF = "customer turned payment reminders off in Zoho"
     NO_PHONE = "customer has no phone"
     NO_DUE_DATE = "invoice has no due date"
     OFFSET_REMOVED = "offset no longer configured"
@@ -53,31 +54,43 @@ class Wanted:
 
 @dataclass(frozen=True)
 class DueInvoice:
+    """An open invoice of a reminder-ready customer: what its schedule is planned from."""
+
     invoice_id: str
     due_date: date | None
+    payment_expected_date: date | None
     timezone: str | None
 
 
 @dataclass(frozen=True)
 class Candidates:
-    with_phone: list[DueInvoice]
-    without_phone: int
+    ready: list[DueInvoice]
+    without_phone: int  # open invoices whose customer (detail known) has no phone to use
+    reminders_off: int  # open invoices whose customer turned payment reminders off in Zoho
+    waiting_for_detail: int  # open invoices whose customer's detail is not read yet (or changed since)
 
 
 def candidates(db: Database, user_id: str) -> Candidates:
-    """Open invoices of live customers; those whose customer has no effective phone are only counted."""
-    rows = db.run(
+    """Open invoices of live customers; reminders are planned only where the customer is reminder-ready."""
+    rows = db.rows(
         """
-        SELECT i.id::text, i.due_date, c.timezone,
-               coalesce(c.phone_override, c.primary_phone) IS NOT NULL AS has_phone
+        SELECT i.id::text AS invoice_id, i.due_date, i.payment_expected_date, c.timezone, c.reminder_ready,
+               c.detail_hash IS NOT NULL AND c.detail_hash = c.sync_hash AS detail_current,
+               c.payment_reminder_enabled IS FALSE AS reminders_off
           FROM open_invoices AS i
           JOIN customers_cache AS c ON c.id = i.customer_id
          WHERE i.user_id = :user_id AND c.deleted_at IS NULL
         """,
         user_id=user_id,
     )
-    with_phone = [DueInvoice(row[0], row[1], row[2]) for row in rows if row[3]]
-    return Candidates(with_phone, sum(1 for row in rows if not row[3]))
+    ready = [
+        DueInvoice(row["invoice_id"], row["due_date"], row["payment_expected_date"], row["timezone"])
+        for row in rows
+        if row["reminder_ready"]
+    ]
+    waiting = sum(1 for row in rows if not row["detail_current"])
+    off = sum(1 for row in rows if row["detail_current"] and row["reminders_off"])
+    return Candidates(ready, len(rows) - len(ready) - waiting - off, off, waiting)
 
 
 @dataclass(frozen=True)
@@ -133,31 +146,46 @@ def apply(db: Database, user_id: str, planned: Sequence[Wanted]) -> Applied:
 _CANCEL = """
 WITH wanted AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS w(invoice_id uuid, offset_days integer)
+), reasons AS (
+    SELECT r.id,
+           CASE
+               WHEN i.deleted_at IS NOT NULL THEN CAST(:invoice_deleted AS text)
+               WHEN i.status = 'void' THEN CAST(:invoice_voided AS text)
+               WHEN i.status = 'paid' OR coalesce(i.balance, 0) <= 0 THEN CAST(:invoice_paid AS text)
+               WHEN i.status = 'draft' THEN CAST(:invoice_draft AS text)
+               WHEN c.deleted_at IS NOT NULL THEN CAST(:customer_deleted AS text)
+               WHEN c.payment_reminder_enabled IS FALSE THEN CAST(:reminders_off AS text)
+               WHEN coalesce(c.phone_override, c.primary_phone) IS NULL THEN CAST(:no_phone AS text)
+               -- the customer's detail is being read again: keep the reminder (the sender waits for it)
+               WHEN NOT c.reminder_ready THEN NULL
+               WHEN coalesce(CASE WHEN CAST(:basis AS text) = 'expected_payment_date'
+                                  THEN i.payment_expected_date END, i.due_date) IS NULL
+                   THEN CAST(:no_due_date AS text)
+               ELSE CAST(:offset_removed AS text)
+           END AS reason
+      FROM reminders AS r
+      JOIN invoices_cache AS i ON i.id = r.invoice_id
+      JOIN customers_cache AS c ON c.id = i.customer_id
+     WHERE r.user_id = :user_id AND r.status = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
 )
 UPDATE reminders AS r
-   SET status = 'cancelled',
-       updated_at = now(),
-       cancel_reason = CASE
-           WHEN i.deleted_at IS NOT NULL THEN CAST(:invoice_deleted AS text)
-           WHEN i.status = 'void' THEN CAST(:invoice_voided AS text)
-           WHEN i.status = 'paid' OR coalesce(i.balance, 0) <= 0 THEN CAST(:invoice_paid AS text)
-           WHEN i.status = 'draft' THEN CAST(:invoice_draft AS text)
-           WHEN c.deleted_at IS NOT NULL THEN CAST(:customer_deleted AS text)
-           WHEN coalesce(c.phone_override, c.primary_phone) IS NULL THEN CAST(:no_phone AS text)
-           WHEN i.due_date IS NULL THEN CAST(:no_due_date AS text)
-           ELSE CAST(:offset_removed AS text)
-       END
-  FROM invoices_cache AS i
-  JOIN customers_cache AS c ON c.id = i.customer_id
- WHERE r.user_id = :user_id AND r.status = 'pending' AND i.id = r.invoice_id
-   AND NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
+   SET status = 'cancelled', cancel_reason = x.reason, claim_id = NULL, claimed_until = NULL, updated_at = now()
+  FROM reasons AS x
+ WHERE r.id = x.id AND x.reason IS NOT NULL
 RETURNING r.cancel_reason
 """
 
 
-def cancel_unwanted(db: Database, user_id: str, wanted: Sequence[Wanted]) -> dict[str, int]:
-    """Cancel pending reminders that are no longer wanted; counts per reason."""
-    rows = db.run(_CANCEL, user_id=user_id, rows=to_json([w.as_row() for w in wanted]), **CancelReason.parameters())
+def cancel_unwanted(db: Database, user_id: str, wanted: Sequence[Wanted], basis: str) -> dict[str, int]:
+    """Cancel pending (or claimed) reminders that are no longer wanted, with the reason; counts per reason."""
+    rows = db.run(
+        _CANCEL,
+        user_id=user_id,
+        rows=to_json([w.as_row() for w in wanted]),
+        basis=basis,
+        **CancelReason.parameters(),
+    )
     reasons: dict[str, int] = {}
     for (reason,) in rows:
         reasons[reason] = reasons.get(reason, 0) + 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from books_sync.db import Database
+from books_sync.records.schedule import ReminderPolicy
 
 Step = Literal["customer", "invoice"]
 
@@ -21,12 +22,12 @@ _LOAD = {
     "customer": """
         SELECT customer_cursor AS cursor, customer_checkpoint AS checkpoint,
                customer_sync_window_days AS window_days, last_customer_sync_at AS last_sync_at,
-               last_customer_reconcile_at AS last_reconcile_at
+               last_customer_reconcile_at AS last_reconcile_at, NULL::integer AS reconcile_pages
           FROM sync_metadata WHERE user_id = :user_id""",
     "invoice": """
         SELECT invoice_cursor AS cursor, invoice_checkpoint AS checkpoint,
                invoice_sync_window_days AS window_days, last_invoice_sync_at AS last_sync_at,
-               last_invoice_reconcile_at AS last_reconcile_at
+               last_invoice_reconcile_at AS last_reconcile_at, open_invoice_pages AS reconcile_pages
           FROM sync_metadata WHERE user_id = :user_id""",
 }
 _SAVE = {
@@ -70,6 +71,7 @@ class ScanState:
     window_days: int
     last_sync_at: datetime | None
     last_reconcile_at: datetime | None
+    reconcile_pages: int | None = None  # pages of Zoho's id list at the last reconcile (invoices)
 
 
 def ensure(db: Database, user_id: str) -> None:
@@ -91,6 +93,7 @@ def load(db: Database, user_id: str, step: Step) -> ScanState:
         window_days=int(row["window_days"]),
         last_sync_at=row["last_sync_at"],
         last_reconcile_at=row["last_reconcile_at"],
+        reconcile_pages=row["reconcile_pages"],
     )
 
 
@@ -106,6 +109,13 @@ def save_progress(
     )
 
 
+def save_open_invoice_pages(db: Database, user_id: str, pages: int) -> None:
+    """How long Zoho's unpaid list was at the last reconcile (a short one is checked every run)."""
+    db.run(
+        "UPDATE sync_metadata SET open_invoice_pages = :pages WHERE user_id = :user_id", pages=pages, user_id=user_id
+    )
+
+
 def cached_rows(db: Database, user_id: str, step: Step) -> int:
     """How many rows the step has cached for the tenant (with none, a deletion reconcile finds nothing)."""
     return int(db.scalar(_CACHED_ROWS[step], user_id=user_id))
@@ -115,20 +125,27 @@ def finish(db: Database, user_id: str, step: Step, reconciled_at: datetime | Non
     db.run(_FINISH[step], user_id=user_id, reconciled_at=reconciled_at)
 
 
-@dataclass(frozen=True)
-class ReminderSettings:
-    offsets_days: tuple[int, ...]
-    local_hour: int
-
-
-def reminder_settings(db: Database, user_id: str) -> ReminderSettings:
+def reminder_policy(db: Database, user_id: str) -> ReminderPolicy:
+    """The tenant's reminder settings (defaults when the tenant has no sync state yet)."""
     row = db.one(
-        "SELECT reminder_offsets_days, reminder_local_hour FROM sync_metadata WHERE user_id = :user_id",
+        """
+        SELECT reminder_offsets_days, reminder_local_hour, reminder_basis, reminder_grace_hours,
+               reminder_repeat_days, reminder_repeat_max, reminder_max_attempts
+          FROM sync_metadata WHERE user_id = :user_id
+        """,
         user_id=user_id,
     )
     if row is None:
-        return ReminderSettings((-3, 0, 7), 9)
-    return ReminderSettings(tuple(int(d) for d in row["reminder_offsets_days"]), int(row["reminder_local_hour"]))
+        return ReminderPolicy()
+    return ReminderPolicy(
+        offsets_days=tuple(int(d) for d in row["reminder_offsets_days"]),
+        local_hour=int(row["reminder_local_hour"]),
+        basis=row["reminder_basis"],
+        grace=timedelta(hours=int(row["reminder_grace_hours"])),
+        repeat_every_days=row["reminder_repeat_days"],
+        repeat_max=int(row["reminder_repeat_max"]),
+        max_attempts=int(row["reminder_max_attempts"]),
+    )
 
 
 def mark_reminders_run(db: Database, user_id: str) -> None:

@@ -7,7 +7,7 @@ detail answer means" is decided once: a record, gone from Zoho, or unusable (wit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from books_sync.errors import ZohoApiError, ZohoNotFound, ZohoProtocolError
@@ -26,37 +26,27 @@ class CustomerLookup:
 
 
 def fetch_customer(
-    client: ZohoClient, zoho_id: str, organization: OrganizationProfile, listed: ListedContact | None = None
+    client: ZohoClient, zoho_id: str, organization: OrganizationProfile, list_hash: str | None = None
 ) -> CustomerLookup:
-    """`GET /contacts/{id}` as a record. With `listed`, the list row's hash and time are kept."""
+    """`GET /contacts/{id}` as a record. With `list_hash` (the hash of the list row it was queued
+    for), the detail is current for that row: a detail's own fields may hash differently."""
     try:
         detail = client.get_contact(zoho_id)
         if str(detail.get("contact_id")) != zoho_id:
             raise ZohoProtocolError("contacts.get", "the detail is for another contact")
-        if listed is None:
-            record = record_from_detail(
-                detail, org_country=organization.country_code, org_timezone=organization.timezone
-            )
-        else:
-            record = customer_record(
-                detail,
-                sync_hash=listed.sync_hash,
-                modified_at=listed.modified_at,
-                org_country=organization.country_code,
-                org_timezone=organization.timezone,
-            )
+        record = record_from_detail(detail, org_country=organization.country_code, org_timezone=organization.timezone)
     except ZohoNotFound:
         return CustomerLookup("gone")
     except (ZohoProtocolError, ZohoApiError, ValueError) as exc:
         return CustomerLookup("unusable", problem=str(exc))
-    return CustomerLookup("found", record)
+    return CustomerLookup("found", record if list_hash is None else replace(record, sync_hash=list_hash))
 
 
 def record_from_list_row(listed: ListedContact, organization: OrganizationProfile) -> CustomerRecord:
-    """The customer as its list row tells it: persons unknown and no hash, so the detail is tried again."""
+    """The customer as its list row tells it (persons unknown): stored at once, its detail queued."""
     return customer_record(
         listed.row,
-        sync_hash=None,
+        sync_hash=listed.sync_hash,
         modified_at=listed.modified_at,
         org_country=organization.country_code,
         org_timezone=organization.timezone,

@@ -23,7 +23,6 @@ from aws_lambda_powertools import Logger
 from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime
-from books_sync.records.contacts import ListedContact
 from books_sync.records.organizations import OrganizationProfile
 from books_sync.settings import Settings
 from books_sync.storage import sync_state
@@ -195,10 +194,14 @@ class SyncStep(Generic[S]):
             sync_state.finish(self.db, self.tenant.user_id, self.step, reconciled_at)
         self.summary.phase = "done"
 
+    def reconcile_due(self, state: sync_state.ScanState, now: datetime) -> bool:
+        """The deletion reconcile runs every so often (a step may make it run more often)."""
+        last = state.last_reconcile_at
+        return last is None or now - last >= self.settings.reconcile_interval(self.step)
+
     def _start(self, state: sync_state.ScanState, full_resync: bool) -> Checkpoint:
         now = self.now()
-        last = state.last_reconcile_at
-        due = last is None or now - last >= self.settings.reconcile_interval(self.step)
+        due = self.reconcile_due(state, now)
         checkpoint, resumed = start_or_resume(
             state.checkpoint,
             cursor=state.cursor,
@@ -230,11 +233,11 @@ class SyncStep(Generic[S]):
             self._organization = ensure_organization_profile(self.db, self.client, self.tenant, self.now())
         return self._organization
 
-    def fetch_customer(self, zoho_id: str, listed: ListedContact | None = None) -> CustomerLookup:
+    def fetch_customer(self, zoho_id: str, list_hash: str | None = None) -> CustomerLookup:
         """One customer's detail, within the time budget (raises `OutOfTime` before asking)."""
         self.budget.check()
         organization = self.organization()
-        lookup = fetch_customer(self.client, zoho_id, organization, listed)
+        lookup = fetch_customer(self.client, zoho_id, organization, list_hash)
         self.budget.record_progress()
         return lookup
 

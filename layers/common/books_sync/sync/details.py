@@ -1,0 +1,97 @@
+"""Customer details by urgency, within the day's budget.
+
+List rows give every customer at one call per 200; the detail (every person, the payment-reminder
+setting, the SMS/WhatsApp preferences) costs a call each and decides whether a customer may get
+reminders. So details are fetched after the invoices are known, most urgent first (see
+`storage.customers.detail_queue`), while the day's calls last, leaving a reserve of each day's
+budget for the day's incremental runs. A detail that cannot be had waits a growing time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from books_sync.records.contacts import CustomerRecord
+from books_sync.storage import api_usage, customers, sync_state
+from books_sync.sync.frame import SyncStep, each_committing
+
+_BATCH = 50
+
+
+@dataclass
+class DetailCounts:
+    fetched: int = 0
+    failures: int = 0
+    gone: int = 0
+
+
+@dataclass
+class _Fetched:
+    """One batch of the queue as fetched, written together (a prefix when interrupted)."""
+
+    records: list[CustomerRecord] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def allowance(step: SyncStep[Any]) -> int:
+    """Detail calls this run may spend: what is left today, less the reserve for incremental runs."""
+    calls = api_usage.today(step.db, step.tenant.organization_id, step.tenant.daily_call_budget)
+    return calls.left - ceil(calls.allowed * step.settings.details_budget_reserve)
+
+
+def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: Logger) -> None:
+    """Fetch queued details, most urgent first, until the queue, the allowance or the time runs out.
+
+    `counts` grows as batches commit, so an interruption (`OutOfTime`) still reports them.
+    """
+    policy = sync_state.reminder_policy(step.db, step.tenant.user_id)
+    tried: list[str] = []
+    left = allowance(step)
+    while left > 0:
+        queue = customers.detail_queue(
+            step.db,
+            step.tenant.user_id,
+            offsets=policy.all_offsets(),
+            basis=policy.basis,
+            limit=min(_BATCH, left),
+            tried=tried,
+        )
+        if not queue:
+            break
+        tried += [zoho_id for zoho_id, _ in queue]
+        _fetch_batch(step, queue, counts, logger)
+        left -= len(queue)
+
+
+def _fetch_batch(
+    step: SyncStep[Any], queue: list[tuple[str, str | None]], counts: DetailCounts, logger: Logger
+) -> None:
+    fetched = _Fetched()
+
+    def take(queued: tuple[str, str | None]) -> None:
+        zoho_id, list_hash = queued
+        lookup = step.fetch_customer(zoho_id, list_hash)
+        if lookup.record is not None:
+            fetched.records.append(lookup.record)
+        elif lookup.outcome == "gone":
+            fetched.gone.append(zoho_id)
+        else:
+            fetched.failed.append(zoho_id)
+            logger.warning("customer detail unusable; asked again later", extra={"zohoCustomerId": zoho_id,
+                           "reason": lookup.problem})  # fmt: skip
+
+    def commit() -> None:
+        db, user_id = step.db, step.tenant.user_id
+        with db.transaction():
+            customers.upsert_page(db, user_id, fetched.records, [])
+            counts.gone += customers.soft_delete(db, user_id, fetched.gone)
+            customers.detail_failed(db, user_id, fetched.failed)
+        counts.fetched += len(fetched.records)
+        counts.failures += len(fetched.failed)
+
+    each_committing(queue, take, commit)
