@@ -31,6 +31,7 @@ class TenantRun:
     calls: dict[str, int] = field(default_factory=dict)  # step → invocations (hasMore loops)
     api_calls: int = 0
     error: str | None = None
+    error_type: str | None = None  # the exception's class name, as the state machine sees it
 
     @property
     def status(self) -> str:
@@ -65,6 +66,7 @@ def run_tenant(
                     raise RuntimeError(f"{step}: still hasMore after {MAX_CALLS_PER_STEP} calls")
         except Exception as exc:  # noqa: BLE001 - reported per tenant, like the state machine's Catch
             result.error = f"{step}: {type(exc).__name__}: {exc}"
+            result.error_type = type(exc).__name__
             break
     return result
 

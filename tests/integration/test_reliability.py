@@ -139,7 +139,7 @@ def test_two_pipelines_for_the_same_tenants_at_once_in_two_processes(db: Databas
     ):
         time.sleep(0.01)
     processes.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [process.communicate(timeout=240)[0] for process in processes]
+    outputs = [process.communicate(timeout=240)[1] for process in processes]  # progress lines are on stderr
     contested[0].control.configure(latency_seconds=0)
     for process, out in zip(processes, outputs, strict=True):
         assert process.returncode == 0, out[-3000:]

@@ -26,7 +26,10 @@ def test_step_event() -> None:
         ({"userId": "u1\n"}, "userId: 'u1\\n' is not a valid user id"),
         ({"userId": "x" * 5000}, "userId: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' is not a valid user id"),
         ({"userId": "u1", "fullResync": "yes"}, "fullResync: expected true or false, got str"),
-        ({"userId": "u1", "userid": "u2"}, "event: unknown field(s) 'userid' (expected userId, fullResync)"),
+        (
+            {"userId": "u1", "userid": "u2"},
+            "event: unknown field(s) 'userid' (expected userId, fullResync, executionId)",
+        ),
     ],
 )
 def test_bad_step_event_names_the_field(event: Any, message: str) -> None:

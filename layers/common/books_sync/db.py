@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Iterator, Sequence
@@ -279,8 +280,24 @@ def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync",
             f"database refused the connection ({params.describe()}): {_error_message(exc)}"
         ) from None
     except (pg8000.native.InterfaceError, OSError) as exc:
-        raise DatabaseUnavailable(f"cannot reach the database at {params.describe()}: {exc}") from None
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {params.describe()}: {_why_unreachable(exc)}"
+        ) from None
     return Database(conn, params, socket_timeout=_SOCKET_TIMEOUT[purpose])
+
+
+def _why_unreachable(exc: Exception) -> str:
+    """The driver's reason, in words an operator can act on."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(exc):
+        return "nothing listens there (connection refused)"
+    if isinstance(cause, TimeoutError | socket.timeout) or "timed out" in str(exc):
+        return "no answer (timed out: a firewall, security group or wrong host?)"
+    if isinstance(cause, socket.gaierror):
+        return f"unknown host ({cause.strerror})"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed ({cause.reason or cause})"
+    return " ".join(str(exc).split())[:200]
 
 
 def connect_from_settings(settings: Settings | None = None, purpose: Purpose = "sync") -> Database:

@@ -102,3 +102,7 @@ class OutOfTime(Exception):
 class OAuthClientRejected(SettingsError):
     """Zoho refused our OAuth client (`invalid_client`, or an answer it does not document): the
     operator's configuration, never the tenant's grant, so no tenant changes status."""
+
+
+class SchemaBehind(RuntimeError):
+    """The database's schema is older than this code: the migrations must run first (never silently)."""

@@ -52,10 +52,12 @@ def _bool(event: Mapping[str, Any], field: str) -> bool:
 
 @dataclass(frozen=True)
 class StepEvent:
-    """`{"userId": "u1", "fullResync": false}`: what each per-tenant step receives."""
+    """`{"userId": "u1", "fullResync": false, "executionId": "..."}`: what each per-tenant step receives
+    (the state machine adds its execution's id, for the logs and `step_runs`)."""
 
     user_id: str
     full_resync: bool = False
+    execution_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,24 @@ class ListTenantsEvent:
     full_resync: bool = False
 
 
+def _execution_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= 300:
+        raise EventError("executionId: expected a string of 1-300 characters")
+    return value
+
+
 def parse_step_event(event: Any) -> StepEvent:
     body = _require_object(event)
-    _reject_unknown(body, ("userId", "fullResync"))
+    _reject_unknown(body, ("userId", "fullResync", "executionId"))
     if "userId" not in body:
         raise EventError("userId: required")
-    return StepEvent(user_id=_user_id(body["userId"], "userId"), full_resync=_bool(body, "fullResync"))
+    return StepEvent(
+        user_id=_user_id(body["userId"], "userId"),
+        full_resync=_bool(body, "fullResync"),
+        execution_id=_execution_id(body.get("executionId")),
+    )
 
 
 def parse_list_tenants_event(event: Any) -> ListTenantsEvent:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from books_sync.db import Database
-from books_sync.errors import DatabaseError, MigrationError
+from books_sync.errors import DatabaseError, MigrationError, SchemaBehind
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = "zoho-books-sync:migrations"
@@ -96,3 +96,14 @@ def migrate(db: Database, target: int | None = None, directory: Path = MIGRATION
                 raise MigrationError(f"migration {migration.label} failed: {exc}") from None
             applied_now.append(migration)
     return applied_now
+
+
+def require_current(db: Database) -> None:
+    """Refuse to work on a schema older than this code's newest migration, with what to do."""
+    newest = discover()[-1].version
+    current = current_version(db)
+    if current < newest:
+        where = "no schema at all" if current == 0 else f"the schema is at migration {current}"
+        raise SchemaBehind(
+            f"{where}, this code needs {newest}: run the migrations first (zoho-sync migrate, or the migrate function)"
+        )

@@ -5,18 +5,36 @@ Log lines and metrics carry counts and ids, never tokens, full phone numbers or 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 METRICS_NAMESPACE = "ZohoBooksSync"
 
 
-def emit_step_metrics(step: str, user_id: str, counts: Mapping[str, int | float]) -> None:
-    """One EMF document per step run, dimensioned by step and tenant (isolated per call, thread-safe)."""
+def emit_step_metrics(step: str, counts: Mapping[str, int | float]) -> None:
+    """One EMF document per step run, dimensioned by step only (isolated per call, thread-safe).
+
+    Never by tenant: each dimension value is a custom metric of its own (20 metrics x 100 tenants
+    is about $600 a month); the tenant is in the step's logs and in `step_runs`.
+    """
     metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE, service=step)
     metrics.add_dimension(name="step", value=step)
-    metrics.add_dimension(name="tenant", value=user_id)
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=float(value))
     metrics.flush_metrics()
+
+
+# What a running step tells a watcher (the `zoho-sync` command's progress display); nobody listens in Lambda.
+ProgressListener = Callable[[str, str, Mapping[str, int]], None]  # (step, what happened, counts)
+_listeners: list[ProgressListener] = []
+
+
+def listen_to_progress(listener: ProgressListener | None) -> None:
+    """Set (or with None, remove) the one progress listener of this process."""
+    _listeners[:] = [listener] if listener is not None else []
+
+
+def report_progress(step: str, what: str, **counts: int) -> None:
+    for listener in _listeners:
+        listener(step, what, counts)

@@ -202,3 +202,90 @@ class PostgresTokenStore:
 
     def needs_reauth(self, reason: str) -> None:
         set_status(self._db, self._user_id, "needs_reauth", reason)
+
+
+def require(db: Database, user_id: str) -> Tenant:
+    """The tenant, whatever its status; `UnknownTenant` when there is none."""
+    tenant = get(db, user_id)
+    if tenant is None:
+        raise UnknownTenant(f"unknown tenant {user_id!r}")
+    return tenant
+
+
+# What an operator may change about a tenant (`zoho-sync tenant update`): setting → (table, column).
+_SETTINGS: dict[str, tuple[str, str]] = {
+    "daily_call_budget": ("zoho_connections", "daily_call_budget"),
+    "data_center": ("zoho_connections", "data_center"),
+    "email": ("users", "email"),
+    "reminder_offsets_days": ("sync_metadata", "reminder_offsets_days"),
+    "reminder_hour": ("sync_metadata", "reminder_local_hour"),
+    "reminder_basis": ("sync_metadata", "reminder_basis"),
+    "reminder_repeat_days": ("sync_metadata", "reminder_repeat_days"),
+    "reminder_repeat_max": ("sync_metadata", "reminder_repeat_max"),
+    "reminder_grace_hours": ("sync_metadata", "reminder_grace_hours"),
+}
+UPDATABLE = frozenset(_SETTINGS)
+_KEY = {"users": "id", "zoho_connections": "user_id", "sync_metadata": "user_id"}
+
+
+def update(db: Database, user_id: str, changes: dict[str, Any]) -> None:
+    """Change settings in one transaction; a new data center drops the cached access token (another host)."""
+    with db.transaction():
+        for setting, value in changes.items():
+            table, column = _SETTINGS[setting]  # names from the table above, never from input
+            sql = f"UPDATE {table} SET {column} = :value WHERE {_KEY[table]} = :user_id"  # noqa: S608  # nosec B608
+            db.run(sql, value=value, user_id=user_id)
+        if "data_center" in changes:
+            db.run(
+                "UPDATE zoho_connections SET access_token = NULL, access_token_expires_at = NULL, api_domain = NULL, "
+                "updated_at = now() WHERE user_id = :user_id",
+                user_id=user_id,
+            )
+
+
+def replace_refresh_token(db: Database, user_id: str, refresh_token: str) -> None:
+    db.run(
+        "UPDATE zoho_connections SET refresh_token = :token, access_token = NULL, access_token_expires_at = NULL, "
+        "updated_at = now() WHERE user_id = :user_id",
+        token=refresh_token,
+        user_id=user_id,
+    )
+
+
+_PURGE = (
+    "DELETE FROM reminders WHERE user_id = :user_id",
+    "DELETE FROM invoice_sync_skips WHERE user_id = :user_id",
+    "DELETE FROM invoices_cache WHERE user_id = :user_id",
+    "DELETE FROM customers_cache WHERE user_id = :user_id",
+    "DELETE FROM step_runs WHERE user_id = :user_id",
+)
+
+
+def purge_cache(db: Database, user_id: str) -> dict[str, int]:
+    """Forget everything synced for the tenant (another organization follows): counts per table."""
+    counts: dict[str, int] = {}
+    with db.transaction():
+        for statement in _PURGE:
+            counts[statement.split()[2]] = len(db.run(statement + " RETURNING 1"))
+        db.run(
+            "UPDATE sync_metadata SET customer_cursor = NULL, customer_checkpoint = NULL, invoice_cursor = NULL, "
+            "invoice_checkpoint = NULL, last_customer_reconcile_at = NULL, last_invoice_reconcile_at = NULL, "
+            "open_invoice_pages = NULL WHERE user_id = :user_id",
+            user_id=user_id,
+        )
+        db.run(
+            "UPDATE zoho_connections SET access_token = NULL, access_token_expires_at = NULL, api_domain = NULL, "
+            "organization_country_code = NULL, organization_timezone = NULL, organization_profile_checked_at = NULL "
+            "WHERE user_id = :user_id",
+            user_id=user_id,
+        )
+    return counts
+
+
+def remove(db: Database, user_id: str) -> dict[str, int]:
+    """Delete the tenant: its tokens and every row of personal data cached for it."""
+    counts = purge_cache(db, user_id)
+    with db.transaction():
+        db.run("DELETE FROM users WHERE id = :user_id", user_id=user_id)  # connections and sync state cascade
+    return {"customers_cache": counts["customers_cache"], "invoices_cache": counts["invoices_cache"],
+            "reminders": counts["reminders"]}  # fmt: skip

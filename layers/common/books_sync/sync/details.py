@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from books_sync.observability import report_progress
 from books_sync.records.contacts import CustomerRecord
 from books_sync.storage import api_usage, customers, sync_state
 from books_sync.sync.frame import SyncStep, each_committing
@@ -93,5 +94,6 @@ def _fetch_batch(
             customers.detail_failed(db, user_id, fetched.failed)
         counts.fetched += len(fetched.records)
         counts.failures += len(fetched.failed)
+        report_progress(step.service, "details", fetched=counts.fetched, calls=step.client.calls)
 
     each_committing(queue, take, commit)

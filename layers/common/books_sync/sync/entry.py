@@ -1,34 +1,54 @@
-"""What a sync step's Lambda handler does, once for both steps: event → tenant → run → summary."""
+"""What a per-tenant step's Lambda handler does, once for every step: event → tenant → run → summary.
+
+The event is checked first (a bad one fails naming the field), then the tenant (unknown or not
+active: a typed error). The run is recorded in `step_runs` (started, then how it ended, error
+included) and logged with the tenant and the execution; its metrics are emitted by step.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from books_sync.db import get_database
-from books_sync.events import parse_step_event
+from books_sync.db import Database, get_database
+from books_sync.events import StepEvent, parse_step_event
 from books_sync.observability import emit_step_metrics
-from books_sync.settings import get_settings
-from books_sync.storage import tenants
+from books_sync.settings import Settings, get_settings
+from books_sync.storage import step_runs, tenants
+from books_sync.storage.tenants import Tenant
 from books_sync.sync.frame import SyncStep, run_sync_step
+from books_sync.sync.summary import StepSummary
 from books_sync.sync.time_budget import RemainingTime, TimeBudget
 
+Run = Callable[[Database, Tenant, Settings, StepEvent, TimeBudget], StepSummary]
 
-def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
-    """Parse the event (a bad one fails naming the field), run the step for its tenant, report."""
+
+def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: Logger, run: Run) -> dict[str, Any]:
+    """Parse, find the tenant, run the step under a `step_runs` record, emit its metrics."""
     request = parse_step_event(event)
-    logger.thread_safe_append_keys(userId=request.user_id)  # steps run in threads in the local runner
+    logger.thread_safe_append_keys(userId=request.user_id, executionId=request.execution_id)
     settings = get_settings()
     db = get_database()
     tenant = tenants.get_active(db, request.user_id)
-    summary = run_sync_step(
-        step,
-        db,
-        tenant,
-        settings,
-        full_resync=request.full_resync,
-        budget=TimeBudget(context, settings.time_safety_margin_seconds),
-    )
-    emit_step_metrics(step.service, request.user_id, summary.metrics())
-    return summary.to_output()
+    step_runs.started(db, tenant.user_id, step, request.execution_id)
+    try:
+        summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
+    except Exception as exc:
+        logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
+        step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
+        raise
+    output = summary.to_output()
+    step_runs.finished(db, tenant.user_id, step, output, None)
+    emit_step_metrics(step, summary.metrics())
+    return output
+
+
+def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
+    """A sync step's handler: the frame runs it for the tenant, under the tenant's lock for the step."""
+
+    def run(db: Database, tenant: Tenant, settings: Settings, request: StepEvent, budget: TimeBudget) -> StepSummary:
+        return run_sync_step(step, db, tenant, settings, full_resync=request.full_resync, budget=budget)
+
+    return handle_tenant_event(event, context, step.service, logger, run)

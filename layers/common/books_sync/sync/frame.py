@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime
+from books_sync.observability import report_progress
 from books_sync.records.organizations import OrganizationProfile
 from books_sync.settings import Settings
 from books_sync.storage import sync_state
@@ -310,6 +311,7 @@ class SyncStep(Generic[S]):
             if taken:
                 batch.write(checkpoint)
                 self.budget.record_progress()
+            report_progress(self.service, "page", page=number, rows=taken, calls=self.client.calls)
 
         each_committing(reading.rows, take, commit)
         if number == checkpoint.position.page:

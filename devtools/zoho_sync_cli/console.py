@@ -1,0 +1,47 @@
+"""What the command line prints: results on stdout (a table, or JSON with `--json`), everything
+else (which database, progress, notes, errors) on stderr, and exit codes with one meaning each."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any
+
+from zoho_sync_cli.tables import render
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1  # a tenant failed, or the command could not do its job
+    USAGE = 2  # the command line itself was wrong (argparse)
+    NEEDS_REAUTH = 3  # nothing failed, but tenants need re-authorization
+    INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A problem to report on one line (exit 1)."""
+
+
+def note(message: str) -> None:
+    """A line for the operator, on stderr: stdout carries only results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def result_json(value: Any) -> None:
+    print(json.dumps(value, default=_plain, ensure_ascii=False, indent=2))
+
+
+def result_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    print(render(headers, rows))

@@ -1,0 +1,25 @@
+"""The steps' logs in the command line: on stderr, and quiet (warnings only) unless `-v`.
+
+The steps log with Powertools, whose handlers write JSON to stdout: that is the right place in
+Lambda, and the wrong one in a command whose stdout is its result. Metrics are not emitted here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+STEP_LOGGERS = ("customer-sync", "invoice-sync", "reminders", "tenants")
+
+
+def configure(verbose: int) -> None:
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    level = logging.WARNING if verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = logging.getLevelName(level)
+    for name in STEP_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+                handler.setStream(sys.stderr)

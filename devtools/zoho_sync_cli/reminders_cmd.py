@@ -1,0 +1,115 @@
+"""`zoho-sync reminders due|claim|complete`: the sender's contract from the command line.
+
+`due` shows what a sender would be given (the phone to use included: that is its job); `claim`
+takes reminders under a lease and prints them as JSON with their claim id; `complete` reports one
+sent or failed. The reminder id is the idempotency key to pass to the SMS/WhatsApp provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from books_sync.storage import deliveries
+from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
+from zoho_sync_cli.database import open_database
+from zoho_sync_cli.tenant_cmd import valid_user_id
+
+
+def _moment(raw: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a time such as 2026-12-01T09:00+00:00, got {raw!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("give the time with its offset, e.g. 2026-12-01T09:00+05:30")
+    return moment
+
+
+def _rows(found: list[deliveries.Delivery]) -> list[list[object]]:
+    return [
+        [
+            d.user_id,
+            d.invoice_number or d.zoho_invoice_id,
+            (d.customer_name or "")[:30],
+            d.phone + (" (override)" if d.phone_is_override else ""),
+            f"{d.balance} {d.currency_code or ''}".strip(),
+            f"{d.send_at_local:%Y-%m-%d %H:%M} {d.timezone}",
+            f"{d.send_at_utc:%Y-%m-%d %H:%M}",
+        ]
+        for d in found
+    ]
+
+
+HEADERS = ["tenant", "invoice", "customer", "phone", "balance", "send at (local)", "send at (UTC)"]
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    db = open_database()
+    try:
+        found = deliveries.upcoming(db, user_id=args.user_id, before=args.before, limit=args.limit)
+    finally:
+        db.close()
+    if args.json:
+        result_json([d.to_json() for d in found])
+    elif found:
+        result_table(HEADERS, _rows(found))
+    else:
+        note("no reminders due" + (f" before {args.before.isoformat()}" if args.before else ""))
+    return Exit.OK
+
+
+def cmd_claim(args: argparse.Namespace) -> int:
+    db = open_database()
+    try:
+        claimed = deliveries.claim(db, user_id=args.user_id, limit=args.limit, lease_seconds=args.lease_seconds)
+    finally:
+        db.close()
+    result_json([d.to_json() for d in claimed])
+    return Exit.OK
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    db = open_database()
+    try:
+        answer = deliveries.complete(
+            db, reminder_id=args.reminder_id, claim_id=args.claim_id, outcome=args.outcome, error=args.error
+        )
+    finally:
+        db.close()
+    print(answer)
+    if answer == "not claimed":
+        raise CliError(f"reminder {args.reminder_id} is not claimed with {args.claim_id} (its lease may have ended)")
+    return Exit.OK
+
+
+def _positive(raw: str) -> int:
+    value = int(raw) if raw.isdigit() else 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+def register(commands: Any) -> None:
+    reminders = commands.add_parser(
+        "reminders", help="due reminders, and the sender's claim/complete", description=__doc__
+    )
+    actions = reminders.add_subparsers(dest="reminders_command", required=True, metavar="ACTION")
+    due = actions.add_parser("due", help="reminders due now (or before a time), with the phone to use")
+    due.add_argument("--user-id", type=valid_user_id, help="one tenant (default: all)")
+    due.add_argument("--before", type=_moment, help="due before this time, e.g. 2026-12-01T09:00+00:00 (default: now)")
+    due.add_argument("--limit", type=_positive, default=1000, help="at most this many (default: 1000)")
+    due.add_argument("--json", action="store_true", help="machine-readable output")
+    due.set_defaults(func=cmd_due)
+    claim = actions.add_parser("claim", help="take due reminders under a lease (JSON with each claim id)")
+    claim.add_argument("--user-id", type=valid_user_id, help="one tenant (default: all)")
+    claim.add_argument("--limit", type=_positive, default=10, help="at most this many (default: 10)")
+    claim.add_argument("--lease-seconds", type=_positive, default=300, help="how long they are yours (default: 300)")
+    claim.set_defaults(func=cmd_claim)
+    complete = actions.add_parser("complete", help="report a claimed reminder sent or failed")
+    complete.add_argument("--reminder-id", required=True, help="the reminder (also the provider's idempotency key)")
+    complete.add_argument("--claim-id", required=True, help="the claim id `claim` gave")
+    complete.add_argument("--outcome", required=True, choices=("sent", "failed"), help="what happened")
+    complete.add_argument("--error", help="why it failed (kept with the reminder)")
+    complete.set_defaults(func=cmd_complete)

@@ -1,0 +1,159 @@
+"""`zoho-sync status`: how each tenant stands, from the database alone (no Zoho call)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from books_sync.db import Database
+from books_sync.storage import step_runs, tenants
+from books_sync.storage.step_runs import StepRun
+from zoho_sync_cli.console import Exit, note, result_json, result_table
+from zoho_sync_cli.database import open_database
+from zoho_sync_cli.tenant_cmd import valid_user_id
+
+STEPS = ("customer-sync", "invoice-sync", "reminders")
+
+_COUNTS = """
+SELECT u.id AS user_id,
+       (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'pending') AS pending_reminders,
+       (SELECT count(*) FROM due_reminders d WHERE d.user_id = u.id) AS due_reminders,
+       (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'pending'
+           AND r.scheduled_for < now() - interval '1 hour') AS overdue_reminders,
+       (SELECT count(*) FROM invoice_sync_skips s WHERE s.user_id = u.id) AS held_back_invoices,
+       (SELECT count(*) FROM customers_cache c WHERE c.user_id = u.id AND c.deleted_at IS NULL
+           AND c.detail_hash IS DISTINCT FROM c.sync_hash) AS customers_waiting_for_detail,
+       coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining
+  FROM users AS u
+  JOIN zoho_connections AS z ON z.user_id = u.id
+  LEFT JOIN zoho_api_usage AS a ON a.organization_id = z.organization_id
+                               AND a.usage_date = (now() AT TIME ZONE 'UTC')::date
+ WHERE u.id = ANY(CAST(:ids AS text[]))
+"""
+
+
+@dataclass(frozen=True)
+class TenantStatus:
+    user_id: str
+    connection: str
+    reason: str | None
+    daily_call_budget: int
+    zoho_calls_today: int
+    zoho_limit: int | None
+    zoho_remaining: int | None
+    pending_reminders: int
+    due_reminders: int
+    overdue_reminders: int
+    held_back_invoices: int
+    customers_waiting_for_detail: int
+    resumes: str | None  # when a deferred or unfinished sync goes on
+    steps: dict[str, dict[str, Any]]
+
+
+def _resumes(runs: dict[str, StepRun], now: datetime) -> str | None:
+    if any(run.status == "deferred" for run in runs.values()):
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return f"after {midnight:%Y-%m-%d %H:%M} UTC (the day's Zoho calls are spent)"
+    if any(run.has_more or run.status == "running" for run in runs.values()):
+        return "on the next run (it stopped to save its place)"
+    return None
+
+
+def _step(run: StepRun | None) -> dict[str, Any]:
+    if run is None:
+        return {"status": "never run"}
+    return {
+        "status": run.status,
+        "finishedAt": run.finished_at,
+        "apiCalls": run.api_calls,
+        "error": run.error,
+        "lastOkAt": run.last_ok_at,
+    }
+
+
+def statuses(db: Database, user_ids: list[str] | None) -> list[TenantStatus]:
+    known = {t.user_id: t for t in tenants.list_all(db)}
+    wanted = user_ids or sorted(known)
+    for user_id in wanted:
+        tenants.require(db, user_id)
+    counts = {row.pop("user_id"): row for row in db.rows(_COUNTS, ids=wanted)}
+    runs = step_runs.last_runs(db, wanted)
+    now = datetime.now(UTC)
+    out = []
+    for user_id in wanted:
+        tenant, mine = known[user_id], runs.get(user_id, {})
+        row = counts[user_id]
+        out.append(
+            TenantStatus(
+                user_id,
+                tenant.status,
+                tenant.status_reason,
+                tenant.daily_call_budget,
+                **row,
+                resumes=_resumes(mine, now),
+                steps={step: _step(mine.get(step)) for step in STEPS},
+            )
+        )
+    return out
+
+
+def _when(value: Any) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if isinstance(value, datetime) else "-"
+
+
+def _step_cell(step: dict[str, Any]) -> str:
+    text = f"{step['status']} {_when(step.get('finishedAt'))}".strip()
+    return text + (f" ({step['error'][:60]})" if step.get("error") else "")
+
+
+def _calls(status: TenantStatus) -> str:
+    zoho = f", Zoho says {status.zoho_remaining} left" if status.zoho_remaining is not None else ""
+    return f"{status.zoho_calls_today}/{status.daily_call_budget}{zoho}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    db = open_database()
+    try:
+        found = statuses(db, args.user_id)
+    finally:
+        db.close()
+    if args.json:
+        result_json([{**asdict(s)} for s in found])
+        return Exit.OK
+    if not found:
+        note("no tenants; add one with `zoho-sync tenant add`")
+        return Exit.OK
+    result_table(
+        ["tenant", "connection", *STEPS, "Zoho calls today", "reminders pending/due", "held back", "no detail yet"],
+        [
+            [
+                s.user_id,
+                s.connection + (f": {s.reason[:40]}" if s.reason and s.connection != "active" else ""),
+                *(_step_cell(s.steps[step]) for step in STEPS),
+                _calls(s),
+                f"{s.pending_reminders}/{s.due_reminders}",
+                s.held_back_invoices,
+                s.customers_waiting_for_detail,
+            ]
+            for s in found
+        ],
+    )
+    for s in found:
+        if s.resumes:
+            note(f"{s.user_id}: resumes {s.resumes}")
+    return Exit.OK
+
+
+def register(commands: Any) -> None:
+    status = commands.add_parser(
+        "status",
+        help="each tenant's connection, last runs, Zoho calls today, reminders, backlog",
+        description="How each tenant stands: connection, the last run of each step (when, result, error), Zoho "
+        "calls today against the budget (and what Zoho reports left), pending and due reminders, held-back "
+        "invoices, customers waiting for their detail, and when a deferred sync resumes.",
+    )
+    status.add_argument("--user-id", action="append", type=valid_user_id, help="a tenant (repeatable; default: all)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
