@@ -17,9 +17,13 @@ def configure(verbose: int) -> None:
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     level = logging.WARNING if verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
     os.environ["POWERTOOLS_LOG_LEVEL"] = logging.getLevelName(level)
-    for name in STEP_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
+    for logger in _step_loggers():
+        logger.setLevel(level)  # Powertools sets a level on child loggers too, read when created
         for handler in logger.handlers:
             if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
                 handler.setStream(sys.stderr)
+
+
+def _step_loggers() -> list[logging.Logger]:
+    names = [name for name in logging.root.manager.loggerDict if name.split(".", 1)[0] in STEP_LOGGERS]
+    return [logging.getLogger(name) for name in {*STEP_LOGGERS, *names}]

@@ -266,7 +266,7 @@ def purge_cache(db: Database, user_id: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     with db.transaction():
         for statement in _PURGE:
-            counts[statement.split()[2]] = len(db.run(statement + " RETURNING 1"))
+            counts[statement.split()[2]] = len(db.run(statement + " RETURNING 1", user_id=user_id))
         db.run(
             "UPDATE sync_metadata SET customer_cursor = NULL, customer_checkpoint = NULL, invoice_cursor = NULL, "
             "invoice_checkpoint = NULL, last_customer_reconcile_at = NULL, last_invoice_reconcile_at = NULL, "

@@ -1,0 +1,273 @@
+"""The `zoho-sync` command as an operator uses it: each command through its real entry point (a
+subprocess), against the test session's Postgres and the Zoho emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from books_sync.db import Database
+from tests.support import MakeOrg, Org
+
+CLI = str(Path(sys.executable).with_name("zoho-sync"))
+README = Path(__file__).resolve().parents[2] / "README.md"
+LONDON = ZoneInfo("Europe/London")
+
+
+def zs(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+
+
+def add(org: Org, *extra: str) -> subprocess.CompletedProcess[str]:
+    return zs(
+        "tenant",
+        "add",
+        "--user-id",
+        org.user_id,
+        "--organization-id",
+        org.organization_id,
+        "--refresh-token-stdin",
+        *extra,
+        stdin=org.refresh_token + "\n",
+    )
+
+
+def with_due_reminder(db: Database, org: Org) -> str:
+    """A customer whose invoice's reminder was due an hour ago: due now."""
+    an_hour_ago = datetime.now(LONDON) - timedelta(hours=1)
+    customer = org.control.create_contact(
+        org.organization_id, phone="+44 161 496 0000", billing_country="United Kingdom", payment_reminder_enabled=True
+    )
+    invoice = org.control.create_invoice(
+        org.organization_id, customer["contact_id"], due_date=an_hour_ago.date().isoformat()
+    )
+    db.run(
+        "UPDATE sync_metadata SET reminder_offsets_days = '{0}', reminder_local_hour = :h WHERE user_id = :u",
+        h=an_hour_ago.hour,
+        u=org.user_id,
+    )
+    return str(invoice["invoice_number"])
+
+
+def test_run_prints_only_its_result_and_says_where_it_works(db: Database, db_url: str, make_org: MakeOrg) -> None:
+    org = make_org(customers=8, invoices=20)
+    with_password = db_url.replace("postgres:@", "postgres:hunter2@")  # trusted locally, never shown
+    result = zs("run", "--user-id", org.user_id, "--json", env={"DATABASE_URL": with_password})
+    no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    runs = json.loads(result.stdout)  # stdout is the result alone: no log or metric line
+    assert [(r["userId"], r["status"]) for r in runs] == [(org.user_id, "ok")]
+    assert result.stderr.splitlines()[0].startswith("database: ")
+    assert "hunter2" not in result.stderr and '"level"' not in result.stderr  # logs are quiet without -v
+    loud = zs("-v", "run", "--user-id", org.user_id)
+    assert '"level":"INFO"' in loud.stderr.replace(" ", "")
+
+
+def test_a_tenant_from_add_to_remove(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=5, invoices=10)
+    assert add(org).returncode == 0  # the token is checked with one refresh
+    assert (
+        zs(
+            "tenant",
+            "update",
+            "--user-id",
+            org.user_id,
+            "--daily-call-budget",
+            "250",
+            "--reminder-hour",
+            "8",
+            "--reminder-basis",
+            "expected_payment_date",
+        ).returncode
+        == 0
+    )
+    row = db.one(
+        "SELECT z.daily_call_budget, m.reminder_local_hour, m.reminder_basis FROM zoho_connections z "
+        "JOIN sync_metadata m USING (user_id) WHERE user_id = :u",
+        u=org.user_id,
+    )
+    assert row == {"daily_call_budget": 250, "reminder_local_hour": 8, "reminder_basis": "expected_payment_date"}
+    assert zs("tenant", "disable", "--user-id", org.user_id).returncode == 0
+    skipped = zs("run")
+    assert f"{org.user_id}: skipped, disabled" in skipped.stderr
+    assert zs("tenant", "enable", "--user-id", org.user_id).returncode == 0
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    refused = zs("tenant", "remove", "--user-id", org.user_id)
+    assert refused.returncode == 1 and "add --yes" in refused.stderr
+    assert zs("tenant", "remove", "--user-id", org.user_id, "--yes").returncode == 0
+    assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) == 0
+    assert db.scalar("SELECT count(*) FROM zoho_connections WHERE user_id = :u", u=org.user_id) == 0
+
+
+def test_switching_organization_needs_purging_the_old_cache(db: Database, make_org: MakeOrg) -> None:
+    org, other = make_org(customers=4, invoices=4), make_org(customers=3, invoices=3)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    moved = zs(
+        "tenant",
+        "add",
+        "--user-id",
+        org.user_id,
+        "--organization-id",
+        other.organization_id,
+        "--refresh-token",
+        other.refresh_token,
+    )
+    assert moved.returncode == 1 and "--purge-cache" in moved.stderr
+    assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) > 0
+    purged = zs(
+        "tenant",
+        "add",
+        "--user-id",
+        org.user_id,
+        "--organization-id",
+        other.organization_id,
+        "--refresh-token",
+        other.refresh_token,
+        "--purge-cache",
+    )
+    assert purged.returncode == 0, purged.stderr
+    assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) == 0
+
+
+def test_a_revoked_token_exits_3_and_reactivate_brings_the_tenant_back(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=4, invoices=4)
+    org.control.revoke_refresh_token(org.refresh_token)
+    org.control.expire_access_tokens()
+    revoked = zs("run", "--user-id", org.user_id)
+    assert revoked.returncode == 3, revoked.stderr  # nothing failed: the tenant needs re-authorization
+    again = zs("run")
+    assert again.returncode == 3 and f"zoho-sync tenant reactivate --user-id {org.user_id}" in again.stderr
+    new_token = f"{org.refresh_token}.2"
+    org.control.add_refresh_token(new_token, [org.organization_id])
+    back = zs("tenant", "reactivate", "--user-id", org.user_id, "--refresh-token-stdin", stdin=new_token + "\n")
+    assert back.returncode == 0, back.stderr
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+
+
+def test_status_and_due_reminders(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=3, invoices=0, country_code="GB")
+    number = with_due_reminder(db, org)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    status = json.loads(zs("status", "--user-id", org.user_id, "--json").stdout)[0]
+    assert status["connection"] == "active" and status["due_reminders"] == 1
+    assert {step: s["status"] for step, s in status["steps"].items()} == {
+        "customer-sync": "ok",
+        "invoice-sync": "ok",
+        "reminders": "ok",
+    }
+    due = zs("reminders", "due", "--user-id", org.user_id)
+    assert number in due.stdout and "+441614960000" in due.stdout
+    claimed = json.loads(zs("reminders", "claim", "--user-id", org.user_id).stdout)
+    assert [c["invoice_number"] for c in claimed] == [number]
+    done = zs(
+        "reminders",
+        "complete",
+        "--reminder-id",
+        claimed[0]["reminder_id"],
+        "--claim-id",
+        claimed[0]["claim_id"],
+        "--outcome",
+        "sent",
+    )
+    assert done.stdout.strip() == "sent"
+    assert json.loads(zs("reminders", "due", "--user-id", org.user_id, "--json").stdout) == []
+
+
+def test_a_closed_pipe_a_busy_port_and_no_schema_are_one_line_each(db: Database, empty_db_url: str) -> None:
+    reader_gone = subprocess.Popen([CLI, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert reader_gone.stdout is not None and reader_gone.stderr is not None
+    reader_gone.stdout.close()  # as `| head -1` does once it has its line
+    assert reader_gone.stderr.read() == "" and reader_gone.wait(timeout=60) == 0
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = zs("emulator", "--port", str(busy.getsockname()[1]))
+    no_traceback(result)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "pick another --port" in result.stderr
+    empty = zs("run", env={"DATABASE_URL": empty_db_url})
+    assert empty.returncode == 1 and "run the migrations first (zoho-sync migrate" in empty.stderr
+    assert zs("tenant", "list", env={"DATABASE_URL": empty_db_url}).returncode == 1
+
+
+def test_version_and_help_name_the_settings() -> None:
+    assert re.match(r"zoho-sync \d+\.\d+", zs("--version").stdout)
+    top = zs("--help").stdout
+    assert "DATABASE_URL" in top and "ZOHO_CLIENT_ID" in top
+    emulator = zs("emulator", "--help").stdout
+    assert "(default: 8765)" in emulator and "(default: 200)" in emulator
+    assert zs("emulator", "--customers", "5").returncode == 1  # an organization's size needs --org
+    assert zs("emulator", "--org", "1", "--customers", "-5").returncode == 2
+
+
+def _masked(text: str) -> str:
+    """Times change from run to run: the README shows their shape."""
+    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "YYYY-MM-DD hh:mm", text)
+
+
+def readme_examples(db: Database, make_org: MakeOrg) -> str:
+    org = make_org("acme", customers=3, invoices=0, country_code="GB", seed=5, daily_call_budget=1000)
+    with_due_reminder(db, org)
+    zs("run", "--user-id", org.user_id)
+    status = _masked(zs("status", "--user-id", org.user_id).stdout.rstrip())
+    due = _masked(zs("reminders", "due", "--user-id", org.user_id).stdout.rstrip())
+    return f"```\n$ zoho-sync status --user-id acme\n{status}\n$ zoho-sync reminders due --user-id acme\n{due}\n```"
+
+
+def test_the_readme_shows_the_real_output_of_status_and_reminders_due(db: Database, make_org: MakeOrg) -> None:
+    """Set UPDATE_README_EXAMPLES=1 to rewrite the README's example from this run."""
+    example = readme_examples(db, make_org)
+    readme = README.read_text(encoding="utf-8")
+    start, end = (
+        readme.index("<!-- cli-example -->\n") + len("<!-- cli-example -->\n"),
+        readme.index("\n<!-- /cli-example -->"),
+    )
+    if os.environ.get("UPDATE_README_EXAMPLES"):
+        README.write_text(readme[:start] + example + readme[end:], encoding="utf-8")
+        return
+    assert readme[start:end] == example, "the README's example output drifted: run with UPDATE_README_EXAMPLES=1"
+
+
+def test_an_unreachable_database_is_named_with_the_fix(db: Database) -> None:
+    refused = zs("status", env={"DATABASE_URL": "postgresql://sync:hunter2@127.0.0.1:1/books"})
+    assert refused.returncode == 1 and "hunter2" not in refused.stderr
+    assert "cannot reach the database at sync@127.0.0.1:1/books: nothing listens there" in refused.stderr
+    assert refused.stderr.count("\n") == 2  # which database, then the one-line error
+
+
+def test_ctrl_c_says_what_was_saved_and_the_next_run_resumes(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=30, invoices=1200)
+    org.control.configure(latency_seconds=0.05)  # six invoice pages: time to interrupt the step
+    running = subprocess.Popen(
+        [CLI, "run", "--user-id", org.user_id], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert running.stderr is not None
+    for line in running.stderr:
+        if "customer-sync: ok" in line:
+            break
+    running.send_signal(signal.SIGINT)
+    _, rest = running.communicate(timeout=60)
+    assert running.returncode == 130
+    assert "Traceback" not in rest and "the next `zoho-sync run` resumes where this one stopped" in rest
+    org.control.configure(latency_seconds=0)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    assert db.scalar("SELECT count(*) FROM invoices_cache WHERE user_id = :u", u=org.user_id) == 1200
