@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 AWS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT=
 
-.PHONY: help venv demo test lint typecheck security template build unit pytest bench clean
+.PHONY: help venv demo test lint typecheck security template build unit pytest bench clean layer-lock
 
 help:
 	@echo "make demo   - run the whole pipeline locally (embedded Postgres + Zoho emulator + real state machine)"
@@ -49,6 +49,17 @@ template: $(STAMP)
 
 build: $(STAMP)
 	$(AWS_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build --template-file template.yaml
+
+# The layer's exact pins and hashes (layers/common/requirements.txt) from its ranges (requirements.in), resolved for
+# the functions' platform: Linux arm64, CPython 3.12. botocore is left out: the Lambda runtime provides it.
+# Existing pins are kept; `make layer-lock UPGRADE=--upgrade` moves every pin to the newest allowed,
+# `make layer-lock UPGRADE='--upgrade-package requests'` one package.
+UPGRADE ?=
+layer-lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile layers/common/requirements.in --output-file layers/common/requirements.txt $(UPGRADE) \
+		--generate-hashes --python-version 3.12 --python-platform aarch64-manylinux_2_34 \
+		--no-emit-package botocore --custom-compile-command 'make layer-lock'
 
 pytest: $(STAMP)
 	$(AWS_ENV) $(BIN)/pytest
