@@ -7,6 +7,10 @@ It completes each as sent, or failed (retried with backoff up to the tenant's at
 handed out twice: the reminder id is the idempotency key a sender passes to its provider. The
 sync never changes a sent reminder; a claimed one whose reason to exist went away (paid, void,
 deleted, opt-out, phone lost) is cancelled, and its completion then answers `cancelled`.
+
+The contract lives in the database, in the `reminder_sender` schema (migration 0011): two views
+and two SECURITY DEFINER functions, so a sender's own role needs no privilege on any table
+(deploy/roles.sql). This module is its Python client: one statement per call.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from books_sync.db import Database
 
@@ -61,7 +65,7 @@ _COLUMNS = """reminder_id::text, user_id, offset_days, send_at_utc, send_at_loca
 
 def upcoming(db: Database, *, user_id: str | None, before: datetime | None, limit: int = 1000) -> list[Delivery]:
     """Reminders a sender will be given, due now (`before` None) or due before a time; any tenant or one."""
-    view = "due_reminders" if before is None else "reminder_deliveries"
+    view = "reminder_sender.due_reminders" if before is None else "reminder_sender.reminder_deliveries"
     rows = db.rows(
         f"SELECT {_COLUMNS} FROM {view} "  # noqa: S608  # nosec B608 - the view name is one of two constants
         "WHERE (CAST(:user_id AS text) IS NULL OR user_id = :user_id) "
@@ -75,56 +79,24 @@ def upcoming(db: Database, *, user_id: str | None, before: datetime | None, limi
 
 
 _CLAIM = """
-WITH picked AS (
-    SELECT r.id
-      FROM reminders AS r
-     WHERE r.id IN (SELECT d.reminder_id FROM due_reminders AS d
-                     WHERE CAST(:user_id AS text) IS NULL OR d.user_id = :user_id)
-       -- checked again on the locked row: a claim committed since this statement began is seen
-       AND r.status = 'pending' AND (r.claimed_until IS NULL OR r.claimed_until < now())
-     ORDER BY r.scheduled_for, r.id
-     LIMIT :limit
-       FOR UPDATE OF r SKIP LOCKED
-)
-UPDATE reminders AS r
-   SET claim_id = gen_random_uuid(), claimed_until = now() + make_interval(secs => :lease_seconds), updated_at = now()
-  FROM picked
- WHERE r.id = picked.id
-RETURNING r.id::text, r.claim_id::text
+SELECT reminder_id::text, user_id, offset_days, send_at_utc, send_at_local, timezone, attempts, zoho_invoice_id,
+       invoice_number, balance, currency_code, due_date, zoho_customer_id, customer_name, phone, phone_is_override,
+       sms_enabled, whatsapp_enabled, claim_id::text
+  FROM reminder_sender.claim_due_reminders(CAST(:user_id AS text), CAST(:limit AS integer),
+                                           make_interval(secs => CAST(:lease_seconds AS double precision)))
+ ORDER BY send_at_utc, reminder_id
 """
 
 
 def claim(db: Database, *, user_id: str | None, limit: int, lease_seconds: float) -> list[Delivery]:
     """Take up to `limit` due reminders for `lease_seconds`; each comes with its `claim_id`."""
-    with db.transaction():
-        claimed = dict(db.run(_CLAIM, user_id=user_id, limit=limit, lease_seconds=lease_seconds))
-        if not claimed:
-            return []
-        rows = db.rows(
-            f"SELECT {_COLUMNS} FROM reminder_deliveries "  # noqa: S608  # nosec B608 - fixed column list
-            "WHERE reminder_id = ANY(CAST(:ids AS uuid[])) ORDER BY send_at_utc, reminder_id",
-            ids=list(claimed),
-        )
-    return [Delivery(**row, claim_id=claimed[row["reminder_id"]]) for row in rows]
+    rows = db.rows(_CLAIM, user_id=user_id, limit=limit, lease_seconds=lease_seconds)
+    return [Delivery(**row) for row in rows]
 
 
 _COMPLETE = """
-UPDATE reminders AS r
-   SET status = CASE WHEN :outcome = 'sent' THEN 'sent'
-                     WHEN r.attempts + 1 >= m.reminder_max_attempts THEN 'failed'
-                     ELSE 'pending' END,
-       attempts = r.attempts + 1,
-       sent_at = CASE WHEN :outcome = 'sent' THEN now() END,
-       last_error = CAST(:error AS text),
-       next_attempt_at = CASE WHEN :outcome = 'failed'
-                              THEN now() + least(interval '10 minutes' * power(2, r.attempts), interval '6 hours') END,
-       claim_id = NULL,
-       claimed_until = NULL,
-       updated_at = now()
-  FROM sync_metadata AS m
- WHERE r.id = CAST(:reminder_id AS uuid) AND r.claim_id = CAST(:claim_id AS uuid) AND r.status = 'pending'
-   AND m.user_id = r.user_id
-RETURNING r.status
+SELECT reminder_sender.complete_reminder(CAST(:reminder_id AS uuid), CAST(:claim_id AS uuid),
+                                         CAST(:outcome AS text), CAST(:error AS text))
 """
 
 
@@ -132,12 +104,5 @@ def complete(
     db: Database, *, reminder_id: str, claim_id: str, outcome: Outcome, error: str | None = None
 ) -> Completion:
     """Report a claimed reminder sent or failed; a reminder the sync cancelled meanwhile answers `cancelled`."""
-    with db.transaction():
-        row = db.run(
-            _COMPLETE, reminder_id=reminder_id, claim_id=claim_id, outcome=outcome, error=(error or "")[:500] or None
-        )
-        if row:
-            status = row[0][0]
-            return "sent" if status == "sent" else ("failed" if status == "failed" else "retry")
-        current = db.scalar("SELECT status FROM reminders WHERE id = CAST(:id AS uuid)", id=reminder_id)
-    return "cancelled" if current == "cancelled" else "not claimed"
+    answer = db.scalar(_COMPLETE, reminder_id=reminder_id, claim_id=claim_id, outcome=outcome, error=error)
+    return cast(Completion, answer)
