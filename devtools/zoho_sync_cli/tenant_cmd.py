@@ -187,6 +187,19 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def cmd_rekey(args: argparse.Namespace) -> int:
+    """After a key change (TOKEN_KMS_KEY_ID, or a new first line in the key file): every token under the new key."""
+    db = open_database()
+    try:
+        sealed = tenants.encrypt_stored_tokens(db, everything=True)
+        keys = tenants.keys_in_use(db)
+    finally:
+        db.close()
+    print(f"encrypted the tokens of {sealed} tenants again; tenants by key:")
+    result_table(["key", "tenants"], [[key, count] for key, count in keys.items()])
+    return Exit.OK
+
+
 def register(commands: Any) -> None:
     tenant = commands.add_parser("tenant", help="add, change, pause or remove tenants", description="Manage tenants.")
     actions = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
@@ -195,6 +208,13 @@ def register(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=cmd_list)
     _update(actions)
+    rekey = actions.add_parser(
+        "rekey",
+        help="encrypt every tenant's tokens again with the current key (after a key change, before the old goes)",
+        description="Encrypt every tenant's stored tokens again with the current key: TOKEN_KMS_KEY_ID, else the "
+        "first local key. The old key must still be readable (kept in the key file, or allowed in KMS).",
+    )
+    rekey.set_defaults(func=cmd_rekey)
     for name, func, text in [
         ("disable", cmd_disable, "stop syncing a tenant, keeping its data"),
         ("enable", cmd_enable, "sync a disabled tenant again"),

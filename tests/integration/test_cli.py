@@ -6,10 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from books_sync.db import Database
+from books_sync.storage import tenants as tenant_store
+from books_sync.zoho.auth import AccessToken
 from zoho_sync_cli.cli import main
 
 
@@ -35,7 +38,10 @@ def test_tenant_add_list_and_reconnect(db: Database, capsys: pytest.CaptureFixtu
         == 0
     )
     assert "added tenant u1" in capsys.readouterr().out
-    db.run("UPDATE zoho_connections SET status = 'needs_reauth', access_token = 'old-access' WHERE user_id = 'u1'")
+    store = tenant_store.PostgresTokenStore(db, "u1")
+    with store.locked():
+        store.save(AccessToken("old-access", datetime.now(UTC) + timedelta(hours=1)))
+    db.run("UPDATE zoho_connections SET status = 'needs_reauth' WHERE user_id = 'u1'")
 
     assert (
         main(
@@ -55,7 +61,14 @@ def test_tenant_add_list_and_reconnect(db: Database, capsys: pytest.CaptureFixtu
     )
     assert "updated tenant u1" in capsys.readouterr().out
     row = db.one("SELECT refresh_token, access_token, status, data_center FROM zoho_connections WHERE user_id = 'u1'")
-    assert row == {"refresh_token": "1000.secret-b", "access_token": None, "status": "active", "data_center": "in"}
+    assert row is not None and row["refresh_token"].startswith("local:v1:")  # stored encrypted
+    with store.locked() as tokens:
+        assert (tokens.refresh_token, tokens.access_token) == ("1000.secret-b", None)
+    assert {k: row[k] for k in ("access_token", "status", "data_center")} == {
+        "access_token": None,
+        "status": "active",
+        "data_center": "in",
+    }
     assert db.scalar("SELECT email FROM users WHERE id = 'u1'") == "owner@example.com"
     assert db.scalar("SELECT count(*) FROM sync_metadata WHERE user_id = 'u1'") == 1
 

@@ -13,15 +13,16 @@ import re
 import pytest
 
 from books_sync.db import Database
+from books_sync.storage import tenants as tenant_store
 from tests.support import MakeOrg, Org
 from zoho_sync_cli.pipeline import run_tenant
 
 
 def secrets_of(db: Database, org: Org) -> set[str]:
     values = {org.refresh_token}
-    token = db.scalar("SELECT access_token FROM zoho_connections WHERE user_id = :u", u=org.user_id)
+    token = tenant_store.read_access_token(db, org.user_id)  # stored encrypted: the token itself, decrypted
     if token:
-        values.add(token)
+        values.add(token.token)
     for contact in org.control.snapshot(org.organization_id)["contacts"]:
         people = [contact, *[p for p in contact.get("contact_persons") or [] if isinstance(p, dict)]]
         for person in people:

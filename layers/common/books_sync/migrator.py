@@ -3,11 +3,17 @@
 A Postgres advisory lock serializes concurrent runs (two deploys, two Lambdas), so each file is
 applied exactly once; `schema_migrations` records what has been applied. Files go through the
 simple-query protocol whole, so `DO` blocks and multi-statement files need no splitting.
+
+A migration whose data needs Python (encrypting tokens, say) has a data step beside its file:
+`mNNNN_name.py` next to `NNNN_name.sql`, with `apply(db)`, run right after the SQL in the same
+transaction, so the file and its data step are applied together or not at all.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +35,23 @@ class Migration:
     @property
     def label(self) -> str:
         return f"{self.version:04d}_{self.name}"
+
+    @property
+    def data_step(self) -> Path | None:
+        """The Python data step beside the SQL file (`mNNNN_name.py`), if there is one."""
+        path = self.path.with_name(f"m{self.label}.py")
+        return path if path.is_file() else None
+
+
+def _run_data_step(migration: Migration, path: Path, db: Database) -> None:
+    """Load `mNNNN_name.py` and call its `apply(db)`."""
+    spec = importlib.util.spec_from_file_location(f"books_sync_migration_m{migration.label}", path)
+    if spec is None or spec.loader is None:
+        raise MigrationError(f"migration {migration.label}: cannot load its data step {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    apply: Callable[[Database], None] = module.apply
+    apply(db)
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -87,6 +110,8 @@ def migrate(db: Database, target: int | None = None, directory: Path = MIGRATION
             try:
                 with db.transaction():
                     db.execute_script(sql)
+                    if migration.data_step is not None:
+                        _run_data_step(migration, migration.data_step, db)
                     db.run(
                         "INSERT INTO schema_migrations (version, name) VALUES (:version, :name)",
                         version=migration.version,

@@ -8,6 +8,7 @@ falls back silently.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -55,6 +56,12 @@ class Settings:
     zoho_backoff_base_seconds: float = 1.0
     zoho_backoff_max_seconds: float = 60.0
     zoho_token_refresh_margin_seconds: int = 300
+
+    # Zoho tokens at rest (books_sync.token_cipher): a KMS key, else a local key; no key file in Lambda.
+    token_kms_key_id: str | None = None
+    token_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    token_key_file: Path = field(default_factory=lambda: _default_token_key_file())  # noqa: PLW0108 - defined below
+    lambda_function_name: str | None = None  # set by AWS Lambda itself
 
     # Sync behaviour.
     time_safety_margin_seconds: float = 90.0
@@ -118,6 +125,19 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def _token_keys(raw: str) -> tuple[bytes, ...]:
+    keys = tuple(base64.b64decode(part.strip(), validate=True) for part in raw.split(","))
+    if not all(len(key) == 32 for key in keys):
+        raise ValueError("a key is not 32 bytes")  # never the value: it is a secret
+    return keys
+
+
+def _default_token_key_file() -> Path:
+    """`zoho-sync/token.key` in the user's config folder (XDG)."""
+    config_home = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    return (Path(config_home) if config_home else Path.home() / ".config") / "zoho-sync" / "token.key"
+
+
 def _http_url(raw: str) -> str:
     if not raw.startswith(("http://", "https://")):
         raise ValueError(raw)
@@ -149,6 +169,7 @@ class Setting:
     expected: str  # for the error message: "expected <this>, got '...'"
     meaning: str
     shown_default: str | None = None  # the README's default column, when the field's default says it badly
+    secret: bool = False  # an error never quotes the value
 
 
 _INT = "a positive integer"
@@ -260,6 +281,39 @@ SETTINGS: tuple[Setting, ...] = (
         "refresh the access token this long before it expires",
     ),
     Setting(
+        "TOKEN_KMS_KEY_ID",
+        "token_kms_key_id",
+        _text,
+        "a KMS key id, ARN or alias",
+        "the KMS key that encrypts Zoho tokens at rest (the template sets it); without it, the local key below",
+        "- (the local key; refused in Lambda)",
+    ),
+    Setting(
+        "ZOHO_SYNC_TOKEN_KEY",
+        "token_keys",
+        _token_keys,
+        "base64 of 32 bytes (comma-separated keys: the first encrypts)",
+        "the local key that encrypts Zoho tokens when there is no KMS key; older keys after a comma only decrypt",
+        "- (the key file)",
+        secret=True,
+    ),
+    Setting(
+        "ZOHO_SYNC_TOKEN_KEY_FILE",
+        "token_key_file",
+        _path,
+        "a file",
+        "the local key file when there is no KMS key nor `ZOHO_SYNC_TOKEN_KEY`: created on first use (mode 600), "
+        "never in Lambda; it must go wherever the database goes",
+        "`$XDG_CONFIG_HOME/zoho-sync/token.key` (`~/.config/zoho-sync/token.key`)",
+    ),
+    Setting(
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "lambda_function_name",
+        _text,
+        "a function name",
+        "set by AWS Lambda, never by hand: there tokens need a KMS key (or `ZOHO_SYNC_TOKEN_KEY`), no key file",
+    ),
+    Setting(
         "SYNC_TIME_SAFETY_MARGIN_SECONDS",
         "time_safety_margin_seconds",
         _non_negative_float,
@@ -335,7 +389,8 @@ def _read(env: Mapping[str, str], setting: Setting) -> Any:
     try:
         return setting.parse(raw)
     except ValueError:
-        raise SettingsError(f"{setting.env}: expected {setting.expected}, got {raw!r}") from None
+        got = "something else (not shown: a secret)" if setting.secret else repr(raw)
+        raise SettingsError(f"{setting.env}: expected {setting.expected}, got {got}") from None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -1,16 +1,23 @@
-"""SQL for `users` and `zoho_connections`: who the tenants are and how to reach their Zoho org."""
+"""SQL for `users` and `zoho_connections`: who the tenants are and how to reach their Zoho org.
+
+The Zoho tokens are stored encrypted (`books_sync.token_cipher`): every write here encrypts, every
+read decrypts, so the Zoho client sees plaintext through `PostgresTokenStore` and knows nothing of
+keys. Both tokens of a row are under one key, named in `token_key_id`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from books_sync.db import Database
+from books_sync import token_cipher
+from books_sync.db import Database, to_json
 from books_sync.errors import TenantNotActive, UnknownTenant
 from books_sync.storage import sync_state
+from books_sync.token_cipher import TokenCipher
 from books_sync.zoho.auth import AccessToken, TokenState
 from books_sync.zoho.data_centers import DATA_CENTERS as ZOHO_DATA_CENTERS
 
@@ -47,12 +54,14 @@ def _tenant(row: dict[str, Any]) -> Tenant:
 
 
 _UPSERT_CONNECTION = """
-INSERT INTO zoho_connections (user_id, organization_id, data_center, refresh_token, daily_call_budget)
-VALUES (:user_id, :organization_id, coalesce(:data_center, 'com'), :refresh_token, coalesce(:budget, 1000))
+INSERT INTO zoho_connections (user_id, organization_id, data_center, refresh_token, token_key_id, daily_call_budget)
+VALUES (:user_id, :organization_id, coalesce(:data_center, 'com'), :refresh_token, :token_key_id,
+        coalesce(:budget, 1000))
 ON CONFLICT (user_id) DO UPDATE SET
     organization_id = EXCLUDED.organization_id,
     data_center = coalesce(:data_center, zoho_connections.data_center),
     refresh_token = EXCLUDED.refresh_token,
+    token_key_id = EXCLUDED.token_key_id,
     daily_call_budget = coalesce(:budget, zoho_connections.daily_call_budget),
     access_token = NULL,
     access_token_expires_at = NULL,
@@ -84,6 +93,8 @@ def upsert(
     """
     if data_center is not None and data_center not in DATA_CENTERS:
         raise ValueError(f"data center must be one of {', '.join(DATA_CENTERS)}, got {data_center!r}")
+    cipher = _cipher_for_writing(db, user_id)  # before the transaction: KMS is called outside its locks
+    sealed = cipher.encrypt(refresh_token, user_id)
     with db.transaction():
         created = db.scalar(
             "INSERT INTO users (id, email) VALUES (:user_id, :email) "
@@ -97,7 +108,8 @@ def upsert(
             user_id=user_id,
             organization_id=organization_id,
             data_center=data_center,
-            refresh_token=refresh_token,
+            refresh_token=sealed,
+            token_key_id=cipher.key_id(),
             budget=daily_call_budget,
         )
         sync_state.ensure(db, user_id)
@@ -146,14 +158,37 @@ def get_active(db: Database, user_id: str) -> Tenant:
     return tenant
 
 
+# ----------------------------------------------------------------------------------- tokens, encrypted at rest
+
+
+def _cipher_for_writing(db: Database, user_id: str) -> TokenCipher:
+    """The configured key; else the KMS key this row, or else the database, already uses; else the local key.
+
+    So `zoho-sync` pointed at the production database, without TOKEN_KMS_KEY_ID, still writes with the
+    production key (when its AWS credentials allow), never with a laptop's key the Lambdas lack.
+    """
+    kms_key_in_use = db.scalar(
+        "SELECT token_key_id FROM zoho_connections WHERE token_key_id LIKE 'arn:%' "
+        "ORDER BY user_id = :user_id DESC, updated_at DESC LIMIT 1",
+        user_id=user_id,
+    )
+    return token_cipher.cipher_for_writing(kms_key_in_use)
+
+
+def _open(stored: str | None, user_id: str, key_id: str | None) -> str | None:
+    return None if stored is None else token_cipher.decrypt(stored, user_id, key_id)
+
+
 def read_access_token(db: Database, user_id: str) -> AccessToken | None:
     row = db.one(
-        "SELECT access_token, access_token_expires_at, api_domain FROM zoho_connections WHERE user_id = :user_id",
+        "SELECT access_token, access_token_expires_at, api_domain, token_key_id FROM zoho_connections "
+        "WHERE user_id = :user_id",
         user_id=user_id,
     )
     if row is None or not row["access_token"] or row["access_token_expires_at"] is None:
         return None
-    return AccessToken(row["access_token"], row["access_token_expires_at"], row["api_domain"])
+    token = token_cipher.decrypt(row["access_token"], user_id, row["token_key_id"])
+    return AccessToken(token, row["access_token_expires_at"], row["api_domain"])
 
 
 def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
@@ -161,19 +196,30 @@ def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
     if not db.in_transaction:
         raise RuntimeError("locking the token state needs a transaction")
     row = db.one(
-        "SELECT refresh_token, access_token, access_token_expires_at, status, api_domain FROM zoho_connections "
-        "WHERE user_id = :user_id FOR UPDATE",
+        "SELECT refresh_token, access_token, access_token_expires_at, status, api_domain, token_key_id "
+        "FROM zoho_connections WHERE user_id = :user_id FOR UPDATE",
         user_id=user_id,
     )
-    return TokenState(**row) if row else None
+    if row is None:
+        return None
+    key_id = row.pop("token_key_id")
+    refresh_token = token_cipher.decrypt(row.pop("refresh_token"), user_id, key_id)
+    access_token = _open(row.pop("access_token"), user_id, key_id)
+    return TokenState(refresh_token=refresh_token, access_token=access_token, **row)
 
 
-def save_access_token(db: Database, user_id: str, token: AccessToken) -> None:
+def save_tokens(db: Database, user_id: str, refresh_token: str, token: AccessToken) -> None:
+    """A new access token, with the refresh token sealed again under the same, current key (a key
+    changed since the row was written is thus taken up at the next refresh)."""
+    cipher = _cipher_for_writing(db, user_id)
     db.run(
-        "UPDATE zoho_connections SET access_token = :token, access_token_expires_at = :expires_at, "
+        "UPDATE zoho_connections SET refresh_token = :refresh_token, access_token = :token, "
+        "token_key_id = :token_key_id, access_token_expires_at = :expires_at, "
         "api_domain = coalesce(:api_domain, api_domain), updated_at = now() WHERE user_id = :user_id",
         user_id=user_id,
-        token=token.token,
+        refresh_token=cipher.encrypt(refresh_token, user_id),
+        token=cipher.encrypt(token.token, user_id),
+        token_key_id=cipher.key_id(),
         expires_at=token.expires_at,
         api_domain=token.api_domain,
     )
@@ -185,6 +231,7 @@ class PostgresTokenStore:
     def __init__(self, db: Database, user_id: str) -> None:
         self._db = db
         self._user_id = user_id
+        self._locked: TokenState | None = None
 
     def cached(self) -> AccessToken | None:
         return read_access_token(self._db, self._user_id)
@@ -195,10 +242,16 @@ class PostgresTokenStore:
             state = _lock_token_state(self._db, self._user_id)
             if state is None:
                 raise UnknownTenant(f"unknown tenant {self._user_id!r}")
-            yield state
+            self._locked = state
+            try:
+                yield state
+            finally:
+                self._locked = None
 
     def save(self, token: AccessToken) -> None:
-        save_access_token(self._db, self._user_id, token)
+        if self._locked is None:
+            raise RuntimeError("saving an access token needs the lock (inside locked())")
+        save_tokens(self._db, self._user_id, self._locked.refresh_token, token)
 
     def needs_reauth(self, reason: str) -> None:
         set_status(self._db, self._user_id, "needs_reauth", reason)
@@ -244,12 +297,70 @@ def update(db: Database, user_id: str, changes: dict[str, Any]) -> None:
 
 
 def replace_refresh_token(db: Database, user_id: str, refresh_token: str) -> None:
+    cipher = _cipher_for_writing(db, user_id)
     db.run(
-        "UPDATE zoho_connections SET refresh_token = :token, access_token = NULL, access_token_expires_at = NULL, "
-        "updated_at = now() WHERE user_id = :user_id",
-        token=refresh_token,
+        "UPDATE zoho_connections SET refresh_token = :token, token_key_id = :token_key_id, access_token = NULL, "
+        "access_token_expires_at = NULL, updated_at = now() WHERE user_id = :user_id",
+        token=cipher.encrypt(refresh_token, user_id),
+        token_key_id=cipher.key_id(),
         user_id=user_id,
     )
+
+
+_TO_SEAL = """
+SELECT user_id, refresh_token, access_token, token_key_id FROM zoho_connections
+ WHERE user_id > :after
+   AND (:everything OR refresh_token !~ '^(kms|local):v[0-9]+:' OR access_token !~ '^(kms|local):v[0-9]+:')
+ ORDER BY user_id LIMIT :limit FOR UPDATE
+"""
+_RESEAL = """
+UPDATE zoho_connections AS z
+   SET refresh_token = r.refresh_token, access_token = r.access_token, token_key_id = r.token_key_id
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(user_id text, refresh_token text, access_token text,
+                                                     token_key_id text)
+ WHERE z.user_id = r.user_id
+"""
+
+
+def encrypt_stored_tokens(db: Database, *, everything: bool, batch_size: int = 100) -> int:
+    """Seal stored tokens with the current key, a batch of rows at a time: those still in plaintext
+    (migration 0010), or `everything` (after a key change, before the old key goes). Idempotent.
+
+    Inside a transaction (a migration's) it works in that one; otherwise each batch commits alone.
+    Returns how many rows it sealed.
+    """
+    cipher: TokenCipher | None = None  # chosen at the first row: no row, no key touched
+    sealed, after = 0, ""
+    while True:
+        with nullcontext() if db.in_transaction else db.transaction():
+            rows = db.rows(_TO_SEAL, after=after, everything=everything, limit=batch_size)
+            if not rows:
+                return sealed
+            cipher = cipher or _cipher_for_writing(db, rows[0]["user_id"])
+            db.run(_RESEAL, rows=to_json([_resealed(row, cipher) for row in rows]))
+        sealed += len(rows)
+        after = rows[-1]["user_id"]
+
+
+def keys_in_use(db: Database) -> dict[str, int]:
+    """How many tenants' tokens each key encrypts (`token_key_id`: a KMS key ARN or `local:<fingerprint>`)."""
+    return dict(db.run("SELECT token_key_id, count(*) FROM zoho_connections GROUP BY 1 ORDER BY 1"))
+
+
+def _resealed(row: dict[str, Any], cipher: TokenCipher) -> dict[str, Any]:
+    """One row's tokens under `cipher`: plaintext ones as they are, encrypted ones opened first."""
+    user_id, key_id = row["user_id"], row["token_key_id"]
+
+    def plain(value: str) -> str:
+        return token_cipher.decrypt(value, user_id, key_id) if token_cipher.is_encrypted(value) else value
+
+    access_token = row["access_token"]
+    return {
+        "user_id": user_id,
+        "refresh_token": cipher.encrypt(plain(row["refresh_token"]), user_id),
+        "access_token": None if access_token is None else cipher.encrypt(plain(access_token), user_id),
+        "token_key_id": cipher.key_id(),
+    }
 
 
 _PURGE = (
