@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 AWS_ENV := AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
 	SAM_CLI_TELEMETRY=0 SAM_CLI_CONTEXT=
 
-.PHONY: help venv demo test lint typecheck security template build unit pytest bench clean layer-lock
+.PHONY: help venv demo test lint typecheck security template build unit pytest bench clean rds-ca-bundle layer-lock migrate-aws
 
 help:
 	@echo "make demo   - run the whole pipeline locally (embedded Postgres + Zoho emulator + real state machine)"
@@ -44,7 +44,7 @@ security: $(STAMP)
 	$(BIN)/bandit -q -c pyproject.toml -r layers functions
 
 template: $(STAMP)
-	$(AWS_ENV) $(BIN)/cfn-lint template.yaml
+	$(AWS_ENV) $(BIN)/cfn-lint --include-checks I -- template.yaml
 	$(AWS_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint --template-file template.yaml
 
 build: $(STAMP)
@@ -68,6 +68,26 @@ test: lint typecheck security template build pytest
 
 bench: $(STAMP)
 	$(AWS_ENV) $(BIN)/python bench/run_all.py
+
+# AWS's RDS certificate authorities, shipped in the layer so Lambda can verify the database's
+# certificate (DB_SSL_ROOT_CERT's default). A deploy step, before `sam build`; git-ignored; tests never need it.
+RDS_CA_BUNDLE := layers/common/books_sync/certs/rds-global-bundle.pem
+RDS_CA_URL := https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+
+rds-ca-bundle:
+	@mkdir -p $(dir $(RDS_CA_BUNDLE))
+	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && \
+	curl --fail --silent --show-error --location --proto '=https' --tlsv1.2 --output "$$tmp" $(RDS_CA_URL) && \
+	{ grep -q 'BEGIN CERTIFICATE' "$$tmp" || { echo "$(RDS_CA_URL): not a PEM bundle" >&2; exit 1; }; } && \
+	cp "$$tmp" $(RDS_CA_BUNDLE) && chmod 644 $(RDS_CA_BUNDLE) && \
+	echo "$(RDS_CA_BUNDLE): $$(grep -c 'BEGIN CERTIFICATE' $(RDS_CA_BUNDLE)) certificates from $(RDS_CA_URL)"
+
+# After `sam deploy`: apply pending migrations with the stack's migrate function (a deploy step, never part of a
+# sync). Uses your AWS credentials; a migration longer than 15 minutes runs with `zoho-sync migrate` instead.
+migrate-aws: $(STAMP)
+	@test -n "$(STACK)" || { echo "usage: make migrate-aws STACK=<stack name>" >&2; exit 2; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam remote invoke MigrateFunction \
+		--stack-name "$(STACK)" --event '{}' --output json
 
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

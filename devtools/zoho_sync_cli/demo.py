@@ -73,7 +73,7 @@ def _demo(stack: LocalStack, db: Database) -> int:
         _print_execution(db, second, before)
 
     healthy = [u for u in TENANTS if u != REVOKED]
-    ok = all(r.get("status") == "ok" for r in _results(second) if r.get("userId") in healthy)
+    ok = all(second.outcome(user_id) == "synced" for user_id in healthy)
     print()
     if ok:
         print(f"healthy tenants synced: {', '.join(healthy)}")
@@ -86,10 +86,6 @@ def _demo(stack: LocalStack, db: Database) -> int:
     return 0 if ok else 1
 
 
-def _results(execution: Execution) -> list[dict[str, Any]]:
-    return list((execution.output or {}).get("results", []))
-
-
 def _print_execution(db: Database, execution: Execution, calls_before: dict[str, int]) -> dict[str, int]:
     print(f"execution {execution.status} in {execution.seconds:.1f} s", end="")
     if execution.error:
@@ -99,14 +95,10 @@ def _print_execution(db: Database, execution: Execution, calls_before: dict[str,
     print(
         "Lambda invocations: " + ", ".join(f"{name} {count}" for name, count in sorted(execution.invocations.items()))
     )
-    statuses = {r["userId"]: r.get("status", "?") for r in _results(execution)}
-    for item in (execution.output or {}).get("notSynced", []):
-        statuses[item["userId"]] = f"not synced ({item['status']})"
     reports = tenant_reports(db, list(TENANTS))
-    rows = []
-    for user_id, report in reports.items():
-        error = next((r.get("error") for r in _results(execution) if r.get("userId") == user_id), None)
-        status = statuses.get(user_id, "?") + (f": {error}" if error else "")
-        rows.append([*report.row(report.zoho_calls - calls_before.get(user_id, 0)), status])
+    rows = [
+        [*report.row(report.zoho_calls - calls_before.get(user_id, 0)), execution.outcome(user_id)]
+        for user_id, report in reports.items()
+    ]
     print(render([*HEADERS[:-1], "Zoho calls this run", "status"], rows))
     return {user_id: report.zoho_calls for user_id, report in reports.items()}

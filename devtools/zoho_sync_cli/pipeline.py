@@ -6,10 +6,15 @@ that answers `hasMore` is called again, exactly as the state machine's Choice lo
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from books_sync.db import get_database
+from books_sync.storage import leases
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
@@ -22,6 +27,7 @@ STEPS: tuple[tuple[str, Handler], ...] = (
     ("reminders", reminders_handler),
 )
 MAX_CALLS_PER_STEP = 10_000
+RUN_HOLDER = "zoho-sync-run"  # the lease holder's prefix for runs of this command
 
 
 @dataclass
@@ -48,27 +54,70 @@ def run_tenant(
     timeout_seconds: float = 900.0,
     progress: Callable[[str, dict[str, Any]], None] | None = None,
 ) -> TenantRun:
-    """Run customer sync → invoice sync → reminders for one tenant; a failed step stops the tenant."""
+    """Run customer sync → invoice sync → reminders for one tenant; a failed step stops the tenant.
+
+    The run holds the tenant's lease like an execution does (this process's id is in the holder, so a
+    later run on this machine frees the lease of one that was killed) and gives it back at the end.
+    """
     result = TenantRun(user_id)
-    for step, handler in STEPS:
-        event: dict[str, Any] = {"userId": user_id, "fullResync": full_resync}
-        try:
-            while True:
-                summary = dict(handler(event, LocalLambdaContext(step, timeout_seconds=timeout_seconds)))
-                result.calls[step] = result.calls.get(step, 0) + 1
-                result.api_calls += int(summary.get("apiCalls", 0))
-                result.steps[step] = _accumulate(result.steps.get(step), summary)
-                if progress is not None:
-                    progress(step, summary)
-                if not summary.get("hasMore"):
-                    break
-                if result.calls[step] >= MAX_CALLS_PER_STEP:
-                    raise RuntimeError(f"{step}: still hasMore after {MAX_CALLS_PER_STEP} calls")
-        except Exception as exc:  # noqa: BLE001 - reported per tenant, like the state machine's Catch
-            result.error = f"{step}: {type(exc).__name__}: {exc}"
-            result.error_type = type(exc).__name__
-            break
+    holder = f"{RUN_HOLDER}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    free_if_abandoned(user_id)
+    try:
+        for step, handler in STEPS:
+            event: dict[str, Any] = {"userId": user_id, "fullResync": full_resync, "executionId": holder}
+            try:
+                _loop_step(step, handler, event, result, timeout_seconds=timeout_seconds, progress=progress)
+            except Exception as exc:  # noqa: BLE001 - reported per tenant, like the state machine's Catch
+                result.error = f"{step}: {type(exc).__name__}: {exc}"
+                result.error_type = type(exc).__name__
+                break
+    finally:
+        leases.give_back(get_database(), user_id, holder)
     return result
+
+
+def _loop_step(
+    step: str,
+    handler: Handler,
+    event: dict[str, Any],
+    result: TenantRun,
+    *,
+    timeout_seconds: float,
+    progress: Callable[[str, dict[str, Any]], None] | None,
+) -> None:
+    """Call the step while it answers hasMore, as the state machine's Choice loop does."""
+    while True:
+        summary = dict(handler(event, LocalLambdaContext(step, timeout_seconds=timeout_seconds)))
+        result.calls[step] = result.calls.get(step, 0) + 1
+        result.api_calls += int(summary.get("apiCalls", 0))
+        result.steps[step] = _accumulate(result.steps.get(step), summary)
+        if progress is not None:
+            progress(step, summary)
+        if not summary.get("hasMore"):
+            return
+        if result.calls[step] >= MAX_CALLS_PER_STEP:
+            raise RuntimeError(f"{step}: still hasMore after {MAX_CALLS_PER_STEP} calls")
+
+
+def free_if_abandoned(user_id: str) -> None:
+    """A `zoho-sync run` on this machine that was killed leaves the tenant's lease: give it back."""
+    lease = leases.current(get_database(), user_id)
+    prefix = f"{RUN_HOLDER}:{socket.gethostname()}:"
+    if lease is None or not lease.holder.startswith(prefix):
+        return
+    pid = lease.holder.removeprefix(prefix).split(":", 1)[0]
+    if pid.isdigit() and not _process_alive(int(pid)):
+        leases.give_back(get_database(), user_id, lease.holder)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _accumulate(previous: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:

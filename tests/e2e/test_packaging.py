@@ -30,6 +30,8 @@ FUNCTIONS = {
     "CustomerSyncFunction": "customer_sync.handler",
     "InvoiceSyncFunction": "invoice_sync.handler",
     "RemindersFunction": "reminders.handler",
+    "SummarizeFunction": "tenants.summary_handler",
+    "MigrateFunction": "migrate_schema.handler",
 }
 # boto3 and what it needs: what the python3.12 runtime has besides the standard library (its site-packages).
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")

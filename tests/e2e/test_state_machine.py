@@ -49,28 +49,29 @@ def in_window(org: Org) -> tuple[int, int]:
     return len(customers), len(snapshot["invoices"])
 
 
-def results(output: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    assert output is not None
-    return {r["userId"]: r for r in output["results"]}
+def step_summary(db: Database, user_id: str, step: str) -> dict[str, Any]:
+    """The step's last summary, as the step recorded it in step_runs."""
+    return dict(db.scalar("SELECT summary FROM step_runs WHERE user_id = :u AND step = :s", u=user_id, s=step))
 
 
 def test_happy_path_for_several_tenants(db: Database, make_org: MakeOrg, machine: LocalStateMachine) -> None:
     orgs = [make_org(customers=25, invoices=60, seed=s) for s in (1, 2, 3)]
     execution = machine.execute({})
     assert execution.status == "SUCCEEDED", execution.cause
-    by_tenant = results(execution.output)
+    assert execution.output is not None and execution.output["counts"]["synced"] == 3
     for org in orgs:
-        assert by_tenant[org.user_id]["status"] == "ok"
+        assert execution.outcome(org.user_id) == "synced"
         customers, invoices, pending = counts(db, org.user_id)
         assert (customers, invoices) == in_window(org)
-        assert pending == by_tenant[org.user_id]["reminders"]["pending"] > 0
+        assert pending == step_summary(db, org.user_id, "reminders")["pending"] > 0
     assert execution.invocations["zoho-sync-tenants"] == 1
     assert execution.invocations["zoho-sync-reminders"] == 3
+    assert execution.invocations["zoho-sync-summarize"] == 1
+    assert db.scalar("SELECT count(*) FROM tenant_leases") == 0  # each tenant's last step gave its lease back
     again = machine.execute({"userIds": [orgs[0].user_id]})
     assert again.status == "SUCCEEDED"
-    assert list(results(again.output)) == [orgs[0].user_id]
-    quiet = results(again.output)[orgs[0].user_id]
-    assert quiet["customers"]["apiCalls"] + quiet["invoices"]["apiCalls"] <= 3
+    assert again.output is not None and (again.output["tenants"], again.output["synced"]) == (1, [orgs[0].user_id])
+    assert again.output["apiCalls"] <= 3
 
 
 def _reconcile_pages(db: Database, org: Org) -> int:
@@ -83,7 +84,10 @@ def _reconcile_pages(db: Database, org: Org) -> int:
     return int(row["open_invoice_pages"]) if row and row["now"] and row["open_invoice_pages"] else 0
 
 
-def test_has_more_loop_ends_with_the_same_rows_as_one_pass(db: Database, make_org: MakeOrg) -> None:
+def test_has_more_loop_ends_with_the_same_rows_as_one_pass(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None]
+) -> None:
+    configure(MAX_STEP_ROUNDS="50")  # all in one execution
     one_pass = make_org(customers=300, invoices=900, seed=8)
     looped = make_org(customers=300, invoices=900, seed=8)
     assert run_tenant(one_pass.user_id).error is None
@@ -125,34 +129,62 @@ def test_has_more_loop_ends_with_the_same_rows_as_one_pass(db: Database, make_or
     assert quiet.api_calls == 2 + _reconcile_pages(db, looped)
 
 
-def test_revoked_token_fails_that_tenant_only(db: Database, make_org: MakeOrg, machine: LocalStateMachine) -> None:
+def test_a_revoked_token_is_reported_and_does_not_fail_the_execution(
+    db: Database, make_org: MakeOrg, machine: LocalStateMachine
+) -> None:
     healthy = make_org(customers=10, invoices=20, seed=4)
     revoked = make_org(customers=10, invoices=20, seed=5)
     revoked.control.revoke_refresh_token(revoked.refresh_token)
     execution = machine.execute({"userIds": [healthy.user_id, revoked.user_id]})
-    assert execution.status == "FAILED"
-    assert execution.error == "TenantsFailed"
-    assert execution.cause is not None and revoked.user_id in execution.cause
-    by_tenant = results(execution.output)
-    assert by_tenant[healthy.user_id]["status"] == "ok"
-    assert by_tenant[revoked.user_id]["status"] == "failed"
-    assert by_tenant[revoked.user_id]["error"] == "ZohoAuthError"
+    assert execution.status == "SUCCEEDED", execution.cause  # the owner must reconnect: reported, not failed
+    assert execution.outcome(healthy.user_id) == "synced"
+    assert execution.outcome(revoked.user_id) == "needsReauth"
     assert counts(db, healthy.user_id)[0] > 0
     assert counts(db, revoked.user_id) == (0, 0, 0)
-    assert tenant_store.list_all(db)[[t.user_id for t in tenant_store.list_all(db)].index(revoked.user_id)].status == (
-        "needs_reauth"
-    )
+    assert tenant_store.require(db, revoked.user_id).status == "needs_reauth"
     second = machine.execute({})
-    assert second.error == "TenantsNotSynced"  # still visible until someone re-authorizes
+    assert second.status == "SUCCEEDED"  # still visible, in the summary and the TenantsNeedingReauth metric
     assert second.output is not None and second.output["needsReauth"] == [revoked.user_id]
+
+
+def test_a_failed_tenant_fails_the_execution_and_the_others_sync(
+    db: Database, make_org: MakeOrg, machine: LocalStateMachine
+) -> None:
+    healthy = make_org(customers=10, invoices=20, seed=4)
+    broken = make_org(customers=10, invoices=20, seed=5)
+    broken.control.inject("invoices.list", "500", count=100, organization_id=broken.organization_id)
+    execution = machine.execute({"userIds": [healthy.user_id, broken.user_id]})
+    assert (execution.status, execution.error) == ("FAILED", "TenantsFailed")
+    assert execution.cause is not None and broken.user_id in execution.cause
+    assert execution.outcome(healthy.user_id) == "synced"
+    assert execution.outcome(broken.user_id) == "failed: ZohoUnavailable in invoice-sync"
+    assert counts(db, broken.user_id)[0] > 0  # its customers were synced before the invoice step failed
+
+
+def test_a_step_stops_after_its_rounds_and_the_next_execution_goes_on(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None]
+) -> None:
+    """At most MAX_STEP_ROUNDS calls of a step per tenant per execution: executions stay bounded."""
+    org = make_org(customers=450, invoices=0, seed=8)
+    configure(MAX_STEP_ROUNDS="2")
+    tiny = lambda name: CountdownLambdaContext(name, checks=0 if name.endswith("customer-sync") else 150)  # noqa: E731
+    with LocalStateMachine(context_factory=tiny).running() as machine:
+        first = machine.execute({"userIds": [org.user_id]})
+        assert first.status == "SUCCEEDED", first.cause
+        assert (first.invocations["zoho-sync-customer-sync"], first.outcome(org.user_id)) == (2, "continuing")
+        executions = [first]
+        while executions[-1].outcome(org.user_id) == "continuing" and len(executions) < 10:
+            executions.append(machine.execute({"userIds": [org.user_id]}))
+    assert executions[-1].outcome(org.user_id) == "synced"
+    assert counts(db, org.user_id)[0] == in_window(org)[0]
 
 
 def test_unknown_tenant_ids_are_reported(make_org: MakeOrg, machine: LocalStateMachine) -> None:
     org = make_org(customers=5, invoices=5)
     execution = machine.execute({"userIds": [org.user_id, "ghost"]})
-    assert (execution.status, execution.error) == ("FAILED", "TenantsNotSynced")
+    assert (execution.status, execution.error) == ("FAILED", "UnknownTenants")
     assert execution.output is not None and execution.output["unknownUserIds"] == ["ghost"]
-    assert results(execution.output)[org.user_id]["status"] == "ok"
+    assert execution.outcome(org.user_id) == "synced"
 
 
 def test_transient_error_is_retried_by_the_state_machine(

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from books_sync.db import Database, connect
+from books_sync.db import Database
 from books_sync.errors import EventError, TenantNotActive, UnknownTenant, ZohoUnavailable
-from books_sync.storage import sync_state
+from books_sync.storage import leases, sync_state
 from books_sync.storage import tenants as tenant_store
 from customer_sync.handler import lambda_handler
 from tests.support import MakeOrg, Org, call_step
@@ -247,15 +247,13 @@ def test_tiny_time_budget_loops_to_the_same_rows_as_one_call(db: Database, make_
 
 def test_overlapping_run_is_skipped(db: Database, make_org: MakeOrg) -> None:
     org = make_org(customers=10, invoices=0)
-    other = connect(db.params)
-    try:
-        assert other.try_advisory_lock(f"customer-sync:{org.user_id}")
-        summary = run(org)
-    finally:
-        other.close()
-    assert summary["status"] == "skipped"
+    earlier = "arn:aws:states:us-east-1:1:execution:sync:earlier"  # another execution still works on the tenant
+    assert leases.take(db, org.user_id, earlier, "customer-sync", 600) is None
+    summary = run(org)
+    assert (summary["status"], summary["apiCalls"]) == ("skipped", 0)
+    held = leases.current(db, org.user_id)
+    assert held is not None and held.holder == earlier
     assert customers(db, org.user_id) == {}
-    assert summary["apiCalls"] == 0
 
 
 def test_details_stop_at_the_days_allowance_and_go_on_the_next_day(db: Database, make_org: MakeOrg) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from books_sync.db import Database, connect
-from books_sync.storage import sync_state
+from books_sync.db import Database
+from books_sync.storage import leases, sync_state
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import CountdownLambdaContext
 
@@ -195,13 +195,12 @@ def test_malformed_invoice_rows_are_skipped_with_a_reason(db: Database, make_org
 
 def test_overlapping_run_is_skipped(db: Database, make_org: MakeOrg) -> None:
     org = make_org(customers=5, invoices=5)
-    other = connect(db.params)
-    try:
-        assert other.try_advisory_lock(f"invoice-sync:{org.user_id}")
-        summary = sync_invoices(org)
-    finally:
-        other.close()
+    earlier = "arn:aws:states:us-east-1:1:execution:sync:earlier"  # another execution still works on the tenant
+    assert leases.take(db, org.user_id, earlier, "invoice-sync", 600) is None
+    summary = sync_invoices(org)
     assert (summary["status"], summary["apiCalls"]) == ("skipped", 0)
+    held = leases.current(db, org.user_id)
+    assert held is not None and held.holder == earlier
 
 
 def test_held_back_invoices_are_retried_with_backoff_not_every_run(db: Database, make_org: MakeOrg) -> None:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from books_sync.db import Database, connect
 from customer_sync.handler import lambda_handler as customer_handler
 from invoice_sync.handler import lambda_handler as invoice_handler
+from reminders.engine import refresh_reminders
 from reminders.handler import lambda_handler as reminders_handler
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
@@ -167,8 +168,10 @@ def test_concurrent_runs_create_no_duplicates(db: Database, make_org: MakeOrg) -
     for thread in threads:
         thread.join(timeout=60)
     assert errors == []
-    created = sorted(r["created"] for r in results)
-    assert created[0] == 0 and created[1] > 0  # the second waited for the first, then found nothing to do
+    statuses = sorted(r["status"] for r in results)
+    created = sorted(r.get("created", 0) for r in results)
+    # The second skipped (the first held the tenant's lease), or came after it and found nothing to do.
+    assert statuses in (["ok", "skipped"], ["ok", "ok"]) and created[0] == 0 and created[1] > 0
     duplicates = db.scalar(
         "SELECT count(*) FROM (SELECT invoice_id, offset_days FROM reminders WHERE user_id = :u "
         "GROUP BY 1, 2 HAVING count(*) > 1) AS d",
@@ -184,6 +187,31 @@ def test_concurrent_runs_create_no_duplicates(db: Database, make_org: MakeOrg) -
         )
         == 0
     )
+
+
+def test_two_refreshes_of_one_tenant_outside_the_handler_wait_for_each_other(db: Database, make_org: MakeOrg) -> None:
+    """Without the handler's lease (two callers of the engine), a lock that ends with the transaction
+    orders them: no duplicate, and the second finds nothing to do."""
+    org = make_org(customers=40, invoices=300, seed=5)
+    customer_handler({"userId": org.user_id}, LocalLambdaContext("customer-sync"))
+    invoice_handler({"userId": org.user_id}, LocalLambdaContext("invoice-sync"))
+    tenant = org.tenant(db)
+    created: list[int] = []
+
+    def refresh() -> None:
+        own = connect(db.params)
+        try:
+            created.append(refresh_reminders(own, tenant).created)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=refresh) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(created)[0] == 0 and sorted(created)[1] > 0
+    assert db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
 
 
 def test_second_connection_sees_each_invoice_with_its_current_customer(db: Database, make_org: MakeOrg) -> None:

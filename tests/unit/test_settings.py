@@ -23,7 +23,7 @@ def test_values_are_parsed_and_typed() -> None:
             "DATABASE_URL": " postgresql://a@b/c ",
             "ZOHO_RATE_LIMIT_CALLS": "50",
             "ZOHO_BACKOFF_BASE_SECONDS": "0.01",
-            "AUTO_MIGRATE": "yes",
+            "MAX_STEP_ROUNDS": "3",
             "EMBEDDED_PG_DIR": "/tmp/x",
             "ZOHO_API_BASE_URL": "http://127.0.0.1:9/books/v3/",
         }
@@ -31,7 +31,7 @@ def test_values_are_parsed_and_typed() -> None:
     assert settings.database_url == "postgresql://a@b/c"
     assert settings.zoho_rate_limit_calls == 50
     assert settings.zoho_backoff_base_seconds == 0.01
-    assert settings.auto_migrate is True
+    assert settings.max_step_rounds == 3
     assert settings.embedded_pg_dir == Path("/tmp/x")
     assert settings.zoho_api_base_url == "http://127.0.0.1:9/books/v3"
 
@@ -42,7 +42,7 @@ def test_values_are_parsed_and_typed() -> None:
         ("ZOHO_RATE_LIMIT_CALLS", "0", "ZOHO_RATE_LIMIT_CALLS: expected a positive integer, got '0'"),
         ("ZOHO_READ_TIMEOUT_SECONDS", "-1", "ZOHO_READ_TIMEOUT_SECONDS: expected a positive number of seconds"),
         ("ZOHO_BACKOFF_MAX_SECONDS", "nan", "ZOHO_BACKOFF_MAX_SECONDS: expected a number of seconds >= 0"),
-        ("AUTO_MIGRATE", "maybe", "AUTO_MIGRATE: expected true or false, got 'maybe'"),
+        ("MAX_STEP_ROUNDS", "0", "MAX_STEP_ROUNDS: expected a positive integer, got '0'"),
         ("ZOHO_API_BASE_URL", "ftp://x", "ZOHO_API_BASE_URL: expected an http(s) URL"),
     ],
 )

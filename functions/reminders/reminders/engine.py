@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.records.schedule import ReminderPolicy, plan, zone
-from books_sync.storage import reminders, sync_state
+from books_sync.storage import leases, reminders, sync_state
 from books_sync.storage.tenants import Tenant
 from books_sync.sync.summary import StepSummary, count
 
@@ -60,15 +60,15 @@ def planned_reminders(
 def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetime] = utcnow) -> RemindersSummary:
     """Apply the schedule to the tenant's reminders: create, move, bring back, cancel with a reason."""
     summary = RemindersSummary(user_id=tenant.user_id)
-    with db.locked(f"reminders:{tenant.user_id}", wait=True):
+    with db.transaction():  # two refreshes of one tenant wait for each other (a lock that ends with the commit)
+        leases.serialize_in_transaction(db, f"reminders:{tenant.user_id}")
         policy = sync_state.reminder_policy(db, tenant.user_id)
         found = reminders.candidates(db, tenant.user_id)
         planned, summary.skipped_no_due_date = planned_reminders(found, policy, tenant.organization_timezone, now())
-        with db.transaction():
-            applied = reminders.apply(db, tenant.user_id, planned)
-            reasons = reminders.cancel_unwanted(db, tenant.user_id, planned, policy.basis)
-            sync_state.mark_reminders_run(db, tenant.user_id)
-        summary.pending = reminders.pending_count(db, tenant.user_id)
+        applied = reminders.apply(db, tenant.user_id, planned)
+        reasons = reminders.cancel_unwanted(db, tenant.user_id, planned, policy.basis)
+        sync_state.mark_reminders_run(db, tenant.user_id)
+    summary.pending = reminders.pending_count(db, tenant.user_id)
     summary.skipped_no_phone = found.without_phone
     summary.skipped_reminders_off = found.reminders_off
     summary.waiting_for_customer_detail = found.waiting_for_detail

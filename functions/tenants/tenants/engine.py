@@ -1,4 +1,8 @@
-"""Which tenants an execution syncs: every active one, or the ones asked for by id."""
+"""Which tenants an execution syncs: every active one, or the ones asked for by id.
+
+The selection travels through the state machine, whose payloads are limited to 256 KB: tenants
+are plain ids (about 20 bytes each) and every report list is cut at `REPORTED`, with its count.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,9 @@ from typing import Any
 
 from books_sync.db import Database
 from books_sync.events import ListTenantsEvent
-from books_sync.storage import tenants
+from books_sync.storage import leases, tenants
+
+REPORTED = 100  # ids listed per report; the counts say how many there are
 
 
 @dataclass(frozen=True)
@@ -18,29 +24,56 @@ class NotSynced:
 
 
 @dataclass(frozen=True)
+class InFlight:
+    """A tenant another execution (or `zoho-sync run`) still works on: this execution leaves it alone."""
+
+    user_id: str
+    held_by: str
+    step: str
+
+
+@dataclass(frozen=True)
 class TenantSelection:
     user_ids: list[str]
     full_resync: bool
     max_concurrency: int
+    max_rounds: int
     unknown_user_ids: list[str] = field(default_factory=list)
     not_synced: list[NotSynced] = field(default_factory=list)
+    in_flight: list[InFlight] = field(default_factory=list)
+
+    @property
+    def needs_reauth(self) -> list[str]:
+        return [n.user_id for n in self.not_synced if n.status == "needs_reauth"]
 
     def to_output(self) -> dict[str, Any]:
         return {
-            "tenants": [{"userId": user_id, "fullResync": self.full_resync} for user_id in self.user_ids],
+            "tenants": self.user_ids,
             "fullResync": self.full_resync,
             "maxConcurrency": self.max_concurrency,
-            "unknownUserIds": self.unknown_user_ids,
-            "needsReauth": [n.user_id for n in self.not_synced if n.status == "needs_reauth"],
-            "notSynced": [{"userId": n.user_id, "status": n.status, "reason": n.reason} for n in self.not_synced],
+            "maxRounds": self.max_rounds,
+            "unknownUserIds": self.unknown_user_ids[:REPORTED],
+            "needsReauth": self.needs_reauth[:REPORTED],
+            "notSynced": [
+                {"userId": n.user_id, "status": n.status, "reason": (n.reason or "")[:200] or None}
+                for n in self.not_synced[:REPORTED]
+            ],
+            "inFlight": [{"userId": f.user_id, "heldBy": f.held_by, "step": f.step} for f in self.in_flight[:REPORTED]],
+            "counts": {
+                "tenants": len(self.user_ids),
+                "unknown": len(self.unknown_user_ids),
+                "needsReauth": len(self.needs_reauth),
+                "notSynced": len(self.not_synced),
+                "inFlight": len(self.in_flight),
+            },
         }
 
 
-def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int) -> TenantSelection:
-    """Active tenants are synced; inactive ones and unknown ids are reported, never silently dropped."""
+def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int, max_rounds: int) -> TenantSelection:
+    """Active tenants are synced; inactive ones, unknown ids and tenants in flight are reported, never dropped."""
     known = {tenant.user_id: tenant for tenant in tenants.list_all(db)}
     wanted = list(request.user_ids) if request.user_ids is not None else sorted(known)
-    selected: list[str] = []
+    active: list[str] = []
     unknown: list[str] = []
     not_synced: list[NotSynced] = []
     for user_id in wanted:
@@ -50,5 +83,14 @@ def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int
         elif tenant.status != "active":
             not_synced.append(NotSynced(user_id, tenant.status, tenant.status_reason))
         else:
-            selected.append(user_id)
-    return TenantSelection(selected, request.full_resync, max_concurrency, unknown, not_synced)
+            active.append(user_id)
+    held = leases.in_flight(db, active)
+    return TenantSelection(
+        user_ids=[user_id for user_id in active if user_id not in held],
+        full_resync=request.full_resync,
+        max_concurrency=max_concurrency,
+        max_rounds=max_rounds,
+        unknown_user_ids=unknown,
+        not_synced=not_synced,
+        in_flight=[InFlight(user_id, lease.holder, lease.step) for user_id, lease in sorted(held.items())],
+    )

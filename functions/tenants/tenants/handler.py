@@ -1,4 +1,9 @@
-"""ListTenants: the first state of every execution."""
+"""ListTenants: the first state of every execution.
+
+It never migrates (a long data migration must not run, be killed and retried inside an hourly
+sync): it refuses a schema older than the code, and the migrate function or `zoho-sync migrate`
+brings it up to date.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from books_sync.db import connect_from_settings, get_database
+from books_sync.db import get_database
 from books_sync.events import parse_list_tenants_event
-from books_sync.migrator import migrate
+from books_sync.migrator import require_current
 from books_sync.settings import get_settings
 from tenants.engine import select_tenants
 
@@ -22,23 +27,9 @@ tracer = Tracer(service="tenants")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_list_tenants_event(event)
     db = get_database()
+    require_current(db)
     settings = get_settings()
-    if settings.auto_migrate:
-        migrating = connect_from_settings(settings, purpose="migrate")  # no statement timeout
-        try:
-            applied = migrate(migrating)
-        finally:
-            migrating.close()
-        if applied:
-            logger.info("migrations applied", extra={"migrations": [m.label for m in applied]})
-    selection = select_tenants(db, request, settings.map_max_concurrency)
-    logger.info(
-        "tenants selected",
-        extra={
-            "selected": len(selection.user_ids),
-            "unknown": len(selection.unknown_user_ids),
-            "notSynced": len(selection.not_synced),
-            "fullResync": selection.full_resync,
-        },
-    )
-    return selection.to_output()
+    selection = select_tenants(db, request, settings.map_max_concurrency, settings.max_step_rounds)
+    output = selection.to_output()
+    logger.info("tenants selected", extra={"counts": output["counts"], "fullResync": selection.full_resync})
+    return output

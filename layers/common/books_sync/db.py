@@ -1,21 +1,23 @@
 """Postgres access over pg8000: where to connect, explicit transactions, advisory locks.
 
 Connections come from DATABASE_URL (TCP or a unix socket via `?host=/dir`), from an RDS-format
-Secrets Manager secret in Lambda (TLS on), or, when neither is set, from an embedded Postgres
-kept under the project's data folder. In Lambda one connection per thread is kept across warm
-invocations and checked before it is reused.
+Secrets Manager secret in Lambda (TLS, certificate and host name verified), or, when neither is
+set, from an embedded Postgres kept under the project's data folder. In Lambda one connection per
+thread is kept across warm invocations and checked before it is reused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import ssl
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -23,6 +25,8 @@ import pg8000.native
 
 from books_sync.errors import DatabaseError, DatabaseUnavailable, SettingsError
 from books_sync.settings import Settings, get_settings
+
+SslMode = Literal["disable", "prefer", "require", "verify-ca", "verify-full"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,15 @@ class ConnectParams:
     host: str = "localhost"
     port: int = 5432
     unix_sock: str | None = None
-    tls: bool = False
+    ssl_mode: SslMode = "disable"
+    ca_file: Path | None = None  # CAs to trust for the server's certificate (verify-ca, verify-full)
+    system_cas: bool = True  # trust the system's CAs as well (not when sslrootcert names a file)
+    source: str = "DATABASE_URL"  # the setting these came from (DATABASE_URL or DB_SECRET_ARN), for messages
+
+    @property
+    def tls(self) -> bool:
+        """Whether the connection is certainly encrypted (sslmode require or stronger)."""
+        return self.ssl_mode in ("require", "verify-ca", "verify-full")
 
     def describe(self) -> str:
         """Where this points, safe to log (no password)."""
@@ -41,18 +53,30 @@ class ConnectParams:
         return f"{self.user}@{where}/{self.database}"
 
 
-_SSL_MODES = {
-    "disable": False,
-    "allow": False,
-    "prefer": False,
-    "require": True,
-    "verify-ca": True,
-    "verify-full": True,
+# libpq's modes as a client without fallback connections can have them: `allow` is treated as
+# `prefer`, which, as in libpq, tries TLS (unverified) and goes on in plain text if the server refuses.
+_SSL_MODES: dict[str, SslMode] = {
+    "disable": "disable",
+    "allow": "prefer",
+    "prefer": "prefer",
+    "require": "require",
+    "verify-ca": "verify-ca",
+    "verify-full": "verify-full",
 }
 
 
-def parse_database_url(url: str, name: str = "DATABASE_URL") -> ConnectParams:
-    """Parse `postgresql://user:pass@host:port/db[?host=/socket/dir&sslmode=require]`."""
+def parse_database_url(url: str, name: str = "DATABASE_URL", *, default_ca_file: Path | None = None) -> ConnectParams:
+    """Parse `postgresql://user:pass@host:port/db[?host=/socket/dir&sslmode=verify-full&sslrootcert=ca.pem]`.
+
+    `sslmode` as libpq reads it: `disable`; `allow` and `prefer` (the default) try TLS without
+    verifying and fall back to plain text; `require` encrypts without verifying; `verify-ca` checks
+    the certificate's chain; `verify-full` also checks that it names the host. `sslrootcert=<file>`
+    is the only CA file trusted (with it, `require` verifies the chain, as in libpq, and an absent
+    sslmode means `verify-full`); `sslrootcert=system` is the system's CAs and, as in libpq 16,
+    demands `verify-full`. Without `sslrootcert`, verification trusts the system's CAs plus
+    `default_ca_file` (DB_SSL_ROOT_CERT: AWS's RDS bundle when the layer ships it). A unix socket
+    never uses TLS.
+    """
     try:
         parts = urlsplit(url)
         port_value = parts.port
@@ -65,13 +89,11 @@ def parse_database_url(url: str, name: str = "DATABASE_URL") -> ConnectParams:
     user = unquote(parts.username) if parts.username else "postgres"
     password = unquote(parts.password) if parts.password else None
     port = port_value or 5432
-    ssl_mode = query.get("sslmode", ["prefer"])[-1]
-    if ssl_mode not in _SSL_MODES:
-        raise SettingsError(f"{name}: unknown sslmode {ssl_mode!r}")
     socket_dir = query.get("host", [None])[-1]
     if socket_dir:
         if not socket_dir.startswith("/"):
             raise SettingsError(f"{name}: ?host= must be a socket directory (an absolute path)")
+        _tls_options(query, name, default_ca_file)  # still refuse a malformed sslmode or sslrootcert
         return ConnectParams(
             user=user,
             database=database,
@@ -81,18 +103,50 @@ def parse_database_url(url: str, name: str = "DATABASE_URL") -> ConnectParams:
         )
     if not parts.hostname:
         raise SettingsError(f"{name}: no host (give host:port, or ?host=/socket/dir)")
+    ssl_mode, ca_file, system_cas = _tls_options(query, name, default_ca_file)
     return ConnectParams(
         user=user,
         database=database,
         password=password,
         host=parts.hostname,
         port=port,
-        tls=_SSL_MODES[ssl_mode],
+        ssl_mode=ssl_mode,
+        ca_file=ca_file,
+        system_cas=system_cas,
+        source=name,
     )
 
 
-def params_from_rds_secret(secret: dict[str, Any]) -> ConnectParams:
-    """An RDS-format secret: {username, password, host, port, dbname}; TLS is always on."""
+def _tls_options(
+    query: dict[str, list[str]], name: str, default_ca_file: Path | None
+) -> tuple[SslMode, Path | None, bool]:
+    """(sslmode, CA file, whether the system's CAs count) from a URL's query."""
+    given_mode = query.get("sslmode", [None])[-1]
+    if given_mode is not None and given_mode not in _SSL_MODES:
+        raise SettingsError(f"{name}: unknown sslmode {given_mode!r}")
+    root_cert = query.get("sslrootcert", [None])[-1]
+    if root_cert is None:
+        mode = _SSL_MODES[given_mode or "prefer"]
+        return mode, default_ca_file, True
+    if root_cert == "system":
+        if given_mode not in (None, "verify-full"):
+            raise SettingsError(f"{name}: sslrootcert=system needs sslmode=verify-full, not {given_mode}")
+        return "verify-full", None, True
+    mode = _SSL_MODES[given_mode or "verify-full"]
+    if mode in ("disable", "prefer"):
+        raise SettingsError(f"{name}: sslrootcert is only used with sslmode=verify-full, verify-ca or require")
+    ca_file = Path(root_cert).expanduser()
+    if not ca_file.is_file() or not os.access(ca_file, os.R_OK):
+        raise SettingsError(f"{name}: sslrootcert {root_cert!r} is not a readable file")
+    return ("verify-ca" if mode == "require" else mode), ca_file, False
+
+
+def params_from_rds_secret(secret: dict[str, Any], *, ca_file: Path | None = None) -> ConnectParams:
+    """An RDS-format secret: {username, password, host, port, dbname}; TLS with `verify-full`.
+
+    The certificate must chain to the system's CAs (RDS Proxy's do) or to `ca_file`
+    (DB_SSL_ROOT_CERT: by default AWS's RDS bundle, when the layer ships it).
+    """
     missing = [key for key in ("username", "password", "host") if not secret.get(key)]
     if missing:
         raise SettingsError(f"DB_SECRET_ARN: the secret lacks {', '.join(missing)}")
@@ -106,20 +160,22 @@ def params_from_rds_secret(secret: dict[str, Any]) -> ConnectParams:
         host=str(secret["host"]),
         port=port,
         database=str(secret.get("dbname") or "postgres"),
-        tls=True,
+        ssl_mode="verify-full",
+        ca_file=ca_file,
+        source="DB_SECRET_ARN",
     )
 
 
 def resolve_connect_params(settings: Settings) -> ConnectParams:
     if settings.database_url:
-        return parse_database_url(settings.database_url)
+        return parse_database_url(settings.database_url, default_ca_file=settings.db_ssl_root_cert)
     if settings.db_secret_arn:
         from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415 - boto3 only when used
 
         secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
         if not isinstance(secret, dict):
             raise SettingsError("DB_SECRET_ARN: the secret is not a JSON object")
-        return params_from_rds_secret(secret)
+        return params_from_rds_secret(secret, ca_file=settings.db_ssl_root_cert)
     raise SettingsError("DATABASE_URL: not set, and no DB_SECRET_ARN (only the zoho-sync command has a default)")
 
 
@@ -260,8 +316,12 @@ _SOCKET_TIMEOUT: dict[Purpose, float | None] = {"sync": 30.0, "migrate": None}
 
 
 def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync", purpose: Purpose = "sync") -> Database:
-    """A connection for syncing (timeouts on) or for migrations (no statement or socket timeout)."""
-    ssl_context = ssl.create_default_context() if params.tls else None
+    """A connection for syncing (timeouts on) or for migrations (no statement or socket timeout).
+
+    A certificate that fails verification is a SettingsError (one line: the host, why, what to set):
+    retrying cannot fix it.
+    """
+    ssl_context = _ssl_context(params)
     try:
         conn = pg8000.native.Connection(
             user=params.user,
@@ -279,11 +339,73 @@ def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync",
         raise DatabaseUnavailable(
             f"database refused the connection ({params.describe()}): {_error_message(exc)}"
         ) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise SettingsError(_certificate_refused(params, exc)) from None
     except (pg8000.native.InterfaceError, OSError) as exc:
         raise DatabaseUnavailable(
             f"cannot reach the database at {params.describe()}: {_why_unreachable(exc)}"
         ) from None
     return Database(conn, params, socket_timeout=_SOCKET_TIMEOUT[purpose])
+
+
+def _ssl_context(params: ConnectParams) -> ssl.SSLContext | bool | None:
+    """What pg8000 takes: False (no TLS), None (TLS if the server offers it, unverified) or a context."""
+    if params.unix_sock or params.ssl_mode == "disable":
+        return False
+    if params.ssl_mode == "prefer":
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # certificate and host name checked unless turned off
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if params.ssl_mode == "require":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    context.check_hostname = params.ssl_mode == "verify-full"
+    if params.system_cas:
+        context.load_default_certs()
+    if params.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(params.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+            raise SettingsError(
+                f"{_ca_setting(params)}: cannot read CA certificates from {params.ca_file} ({reason})"
+            ) from None
+    return context
+
+
+def _ca_setting(params: ConnectParams) -> str:
+    """The setting that names the CA file: the URL's sslrootcert, else DB_SSL_ROOT_CERT."""
+    return f"{params.source}'s sslrootcert" if not params.system_cas else "DB_SSL_ROOT_CERT"
+
+
+def _certificate_refused(params: ConnectParams, exc: ssl.SSLCertVerificationError) -> str:
+    """One line: which server, why its certificate was refused, what to change."""
+    why = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
+    trusted = ([str(params.ca_file)] if params.ca_file else []) + (["the system's CAs"] if params.system_cas else [])
+    if exc.verify_code in (_X509_HOSTNAME_MISMATCH, _X509_IP_ADDRESS_MISMATCH):
+        if params.source == "DB_SECRET_ARN":
+            fix = "the secret's host must be a name the certificate carries (the RDS or RDS Proxy endpoint)"
+        else:
+            fix = f"connect by a name the certificate carries, or use sslmode=verify-ca in {params.source}"
+    elif params.source == "DB_SECRET_ARN":
+        fix = "set DB_SSL_ROOT_CERT to the CA's PEM file, or run `make rds-ca-bundle` before `sam build`"
+    elif not params.system_cas:
+        fix = f"point sslrootcert in {params.source} at the CA that signed the server's certificate"
+    else:
+        fix = (
+            f"add sslrootcert=<the CA's PEM file> to {params.source} or set DB_SSL_ROOT_CERT "
+            "(for RDS: `make rds-ca-bundle`)"
+        )
+    return (
+        f"cannot verify the TLS certificate of the database at {params.describe()}: {why} "
+        f"(sslmode={params.ssl_mode}, trusting {' and '.join(trusted)}); {fix}"
+    )
+
+
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_X509_HOSTNAME_MISMATCH = 62
+_X509_IP_ADDRESS_MISMATCH = 64
 
 
 def _why_unreachable(exc: Exception) -> str:
@@ -295,8 +417,11 @@ def _why_unreachable(exc: Exception) -> str:
         return "no answer (timed out: a firewall, security group or wrong host?)"
     if isinstance(cause, socket.gaierror):
         return f"unknown host ({cause.strerror})"
-    if isinstance(cause, ssl.SSLError):
-        return f"TLS failed ({cause.reason or cause})"
+    if "Server refuses SSL" in str(exc):
+        return "the server does not accept TLS, which the sslmode requires (is ssl on there?)"
+    for error in (exc, cause):
+        if isinstance(error, ssl.SSLError):
+            return f"TLS failed ({error.reason or error})"
     return " ".join(str(exc).split())[:200]
 
 

@@ -102,3 +102,56 @@ def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
             raise EventError(f"userIds: {len(raw_ids)} ids, at most {MAX_USER_IDS} per execution")
         user_ids = tuple(dict.fromkeys(_user_id(value, f"userIds[{i}]") for i, value in enumerate(raw_ids)))
     return ListTenantsEvent(user_ids=user_ids, full_resync=_bool(body, "fullResync"))
+
+
+@dataclass(frozen=True)
+class SummarizeEvent:
+    """The Summarize state's input: `{"executionId", "selection": <ListTenants' output>, "tenantResults":
+    [{} per tenant, or {"failed": true, "userId", "error"} where the state machine caught a failure]}`."""
+
+    execution_id: str
+    user_ids: tuple[str, ...]
+    selection: Mapping[str, Any]
+    caught: dict[str, str]  # user id → the error the state machine caught for it
+
+
+def parse_summarize_event(event: Any) -> SummarizeEvent:
+    body = _require_object(event)
+    _reject_unknown(body, ("executionId", "selection", "tenantResults"))
+    execution_id = _execution_id(body.get("executionId"))
+    if execution_id is None:
+        raise EventError("executionId: required")
+    selection = body.get("selection")
+    if not isinstance(selection, Mapping):
+        raise EventError("selection: expected ListTenants' output (an object)")
+    user_ids = selection.get("tenants")
+    if not isinstance(user_ids, list):
+        raise EventError("selection.tenants: expected a list of user ids")
+    ids = tuple(_user_id(value, f"selection.tenants[{i}]") for i, value in enumerate(user_ids))
+    return SummarizeEvent(execution_id, ids, selection, _caught_failures(body.get("tenantResults") or []))
+
+
+def _caught_failures(results: Any) -> dict[str, str]:
+    if not isinstance(results, list):
+        raise EventError("tenantResults: expected the Map state's list of tenant results")
+    caught: dict[str, str] = {}
+    for i, result in enumerate(results):
+        if isinstance(result, Mapping) and result.get("failed") is True:
+            caught[_user_id(result.get("userId"), f"tenantResults[{i}].userId")] = str(result.get("error"))[:100]
+    return caught
+
+
+@dataclass(frozen=True)
+class MigrateEvent:
+    """`{}` (the newest migration) or `{"to": 12}`: the migrate function's input."""
+
+    to: int | None = None
+
+
+def parse_migrate_event(event: Any) -> MigrateEvent:
+    body = _require_object(event if event is not None else {})
+    _reject_unknown(body, ("to",))
+    to = body.get("to")
+    if to is not None and (isinstance(to, bool) or not isinstance(to, int) or to < 1):
+        raise EventError("to: expected a migration number (a positive integer)")
+    return MigrateEvent(to)

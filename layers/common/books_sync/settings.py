@@ -31,13 +31,21 @@ def _project_root() -> Path:
     return Path.cwd()
 
 
+# AWS's RDS certificate authorities, shipped in the layer when `make rds-ca-bundle` fetched them.
+RDS_CA_BUNDLE = Path(__file__).resolve().parent / "certs" / "rds-global-bundle.pem"
+
+
+def _shipped_rds_ca_bundle() -> Path | None:
+    return RDS_CA_BUNDLE if RDS_CA_BUNDLE.is_file() else None
+
+
 @dataclass(frozen=True)
 class Settings:
     # Database: DATABASE_URL locally, an RDS-format Secrets Manager secret in Lambda, else embedded.
     database_url: str | None = None
     db_secret_arn: str | None = None
+    db_ssl_root_cert: Path | None = field(default_factory=_shipped_rds_ca_bundle)
     embedded_pg_dir: Path = field(default_factory=lambda: _project_root() / ".data" / "postgres")
-    auto_migrate: bool = False
 
     # Zoho OAuth client: plain values locally, a Secrets Manager secret ({client_id, client_secret}) in AWS.
     zoho_client_id: str | None = None
@@ -72,6 +80,8 @@ class Settings:
     details_budget_reserve: float = 0.1  # share of the day's calls customer details leave for incremental runs
     # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
     map_max_concurrency: int = 5
+    # hasMore rounds of one sync step for one tenant in one execution; the next execution resumes.
+    max_step_rounds: int = 8
 
     def reconcile_interval(self, step: Literal["customer", "invoice"]) -> timedelta:
         """How often a sync step's deletion reconcile runs."""
@@ -116,15 +126,6 @@ def _share(raw: str) -> float:
     return value
 
 
-def _bool(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(raw)
-
-
 def _token_keys(raw: str) -> tuple[bytes, ...]:
     keys = tuple(base64.b64decode(part.strip(), validate=True) for part in raw.split(","))
     if not all(len(key) == 32 for key in keys):
@@ -157,6 +158,13 @@ def _secrets_by_data_center(raw: str) -> dict[str, str]:
 
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
+
+
+def _readable_file(raw: str) -> Path:
+    path = _path(raw)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError(raw)
+    return path
 
 
 @dataclass(frozen=True)
@@ -194,20 +202,21 @@ SETTINGS: tuple[Setting, ...] = (
         "in Lambda: Secrets Manager secret in RDS format (`username`, `password`, `host`, `port`, `dbname`); TLS on",
     ),
     Setting(
+        "DB_SSL_ROOT_CERT",
+        "db_ssl_root_cert",
+        _readable_file,
+        "a readable PEM file",
+        "CA certificates trusted, with the system's, for the database's TLS certificate (`DB_SECRET_ARN`, "
+        "and `DATABASE_URL` without `sslrootcert`)",
+        "AWS's RDS bundle in the layer (`make rds-ca-bundle`), if shipped",
+    ),
+    Setting(
         "EMBEDDED_PG_DIR",
         "embedded_pg_dir",
         _path,
         "a folder",
         "where the CLI's embedded Postgres keeps its data",
         "`.data/postgres`",
-    ),
-    Setting(
-        "AUTO_MIGRATE",
-        "auto_migrate",
-        _bool,
-        "true or false",
-        "the ListTenants step applies pending migrations first",
-        "`false` (`true` in the template)",
     ),
     Setting("ZOHO_CLIENT_ID", "zoho_client_id", _text, "a client id", "the Zoho OAuth client id, locally"),
     Setting("ZOHO_CLIENT_SECRET", "zoho_client_secret", _text, "a secret", "the Zoho OAuth client secret, locally"),
@@ -361,6 +370,13 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         _INT,
         "tenants synced at once (ListTenants passes it to the Map)",
+    ),
+    Setting(
+        "MAX_STEP_ROUNDS",
+        "max_step_rounds",
+        _positive_int,
+        _INT,
+        "calls of one sync step per tenant per execution while it answers hasMore (the next execution resumes)",
     ),
 )
 

@@ -72,3 +72,25 @@ def last_runs(db: Database, user_ids: list[str]) -> dict[str, dict[str, StepRun]
     for row in rows:
         out.setdefault(row["user_id"], {})[row["step"]] = StepRun(**row)
     return out
+
+
+@dataclass(frozen=True)
+class ExecutionStep:
+    """One step of one tenant as an execution left it (`running` = started and never finished)."""
+
+    user_id: str
+    step: str
+    status: str
+    error: str | None
+    api_calls: int
+    has_more: bool
+
+
+def of_execution(db: Database, execution_id: str) -> list[ExecutionStep]:
+    """Every step run this execution still owns (a later run of the same step replaces its row)."""
+    rows = db.rows(
+        "SELECT user_id, step, status, error, api_calls, has_more FROM step_runs WHERE execution_id = :execution_id "
+        "ORDER BY user_id, step",
+        execution_id=execution_id,
+    )
+    return [ExecutionStep(**row) for row in rows]

@@ -1,52 +1,83 @@
 """What a per-tenant step's Lambda handler does, once for every step: event → tenant → run → summary.
 
 The event is checked first (a bad one fails naming the field), then the tenant (unknown or not
-active: a typed error). The run is recorded in `step_runs` (started, then how it ended, error
-included) and logged with the tenant and the execution; its metrics are emitted by step.
+active: a typed error), then the tenant's lease: an execution holds it from its first step to its
+last, so a second execution (or `zoho-sync run`) that reaches a tenant still in flight skips it
+instead of working beside it. The run is recorded in `step_runs` (started, then how it ended,
+error included) and logged with the tenant and the execution; its metrics are emitted by step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database, get_database
 from books_sync.events import StepEvent, parse_step_event
+from books_sync.migrator import require_current
 from books_sync.observability import emit_step_metrics
 from books_sync.settings import Settings, get_settings
-from books_sync.storage import step_runs, tenants
+from books_sync.storage import leases, step_runs, tenants
 from books_sync.storage.tenants import Tenant
 from books_sync.sync.frame import SyncStep, run_sync_step
 from books_sync.sync.summary import StepSummary
 from books_sync.sync.time_budget import RemainingTime, TimeBudget
 
 Run = Callable[[Database, Tenant, Settings, StepEvent, TimeBudget], StepSummary]
+LAST_STEP = "reminders"
+LEASE_GRACE_SECONDS = 300  # beyond the Lambda's own deadline: the gap to the tenant's next step
 
 
 def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: Logger, run: Run) -> dict[str, Any]:
-    """Parse, find the tenant, run the step under a `step_runs` record, emit its metrics."""
+    """Parse, find the tenant, take its lease, run the step under a `step_runs` record, emit its metrics."""
     request = parse_step_event(event)
     logger.thread_safe_append_keys(userId=request.user_id, executionId=request.execution_id)
     settings = get_settings()
     db = get_database()
+    require_current(db)  # an older schema than the code: say so, never half-work on it
     tenant = tenants.get_active(db, request.user_id)
-    step_runs.started(db, tenant.user_id, step, request.execution_id)
-    try:
-        summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
-    except Exception as exc:
-        logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
-        step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
-        raise
+    with tenant_lease(db, tenant.user_id, request.execution_id, step, context) as other:
+        if other is not None:
+            logger.info("the tenant is in flight in another run; skipped", extra={"heldBy": other.holder})
+            return StepSummary(user_id=tenant.user_id, status="skipped").to_output()
+        step_runs.started(db, tenant.user_id, step, request.execution_id)
+        try:
+            summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
+        except Exception as exc:
+            logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
+            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
+            raise
     output = summary.to_output()
     step_runs.finished(db, tenant.user_id, step, output, None)
     emit_step_metrics(step, summary.metrics())
     return output
 
 
+@contextmanager
+def tenant_lease(
+    db: Database, user_id: str, execution_id: str | None, step: str, context: RemainingTime
+) -> Iterator[leases.Lease | None]:
+    """Hold the tenant's lease for this step; yields the other run's lease when it is taken.
+
+    An execution keeps its lease between its steps and gives it back after the last one; an
+    invocation without an execution id (`sam local invoke`) holds it for its own call only.
+    """
+    holder = execution_id or f"invocation:{uuid.uuid4()}"
+    seconds = context.get_remaining_time_in_millis() / 1000 + LEASE_GRACE_SECONDS
+    other = leases.take(db, user_id, holder, step, seconds)
+    try:
+        yield other
+    finally:
+        if other is None and (execution_id is None or step == LAST_STEP):
+            leases.give_back(db, user_id, holder)
+
+
 def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
-    """A sync step's handler: the frame runs it for the tenant, under the tenant's lock for the step."""
+    """A sync step's handler: the frame runs it for the tenant, under the tenant's lease."""
 
     def run(db: Database, tenant: Tenant, settings: Settings, request: StepEvent, budget: TimeBudget) -> StepSummary:
         return run_sync_step(step, db, tenant, settings, full_resync=request.full_resync, budget=budget)

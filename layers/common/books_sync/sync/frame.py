@@ -375,10 +375,5 @@ def run_sync_step(
     budget: TimeBudget,
     client: ZohoClient | None = None,
 ) -> SyncSummary:
-    """One invocation for one tenant, under the tenant's lock for the step: an overlapping run is skipped."""
-    lock_key = f"{step.service}:{tenant.user_id}"
-    with db.locked(lock_key) as taken:
-        if not taken:
-            step.logger.info("another run of this step for this tenant is running; skipped", extra={"lock": lock_key})
-            return step.summary_type(user_id=tenant.user_id, status="skipped")
-        return step(db, client or zoho_client(db, tenant, settings), tenant, settings, budget).run(full_resync)
+    """One invocation for one tenant (the handler holds the tenant's lease: no other run works on it)."""
+    return step(db, client or zoho_client(db, tenant, settings), tenant, settings, budget).run(full_resync)

@@ -1,0 +1,120 @@
+"""What an execution did, per tenant, read back from `step_runs` (the Summarize state).
+
+The Map runs each tenant as a child execution and keeps no per-tenant results in the parent:
+payloads are limited to 256 KB, histories to 25,000 events. Every step records its run with the
+execution's id, so the summary is one query whatever the number of tenants, and its lists are cut
+at `REPORTED` ids with their counts beside them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from books_sync.db import Database
+from books_sync.events import SummarizeEvent
+from books_sync.storage import step_runs, tenants
+from books_sync.storage.step_runs import ExecutionStep
+
+Outcome = Literal["ok", "continues", "deferred", "skipped", "failed", "needs_reauth"]
+STEPS = ("customer-sync", "invoice-sync", "reminders")
+REPORTED = 100
+
+
+def outcome(steps: list[ExecutionStep], connection_status: str | None, caught: bool = False) -> Outcome:
+    """A tenant's result from its steps' runs in this execution and whether the state machine caught an error.
+
+    A step that failed, or started and never finished (a Lambda timeout), or an error caught before
+    the step could record its run, fails the tenant, unless its connection now needs
+    re-authorization: that is reported, not failed. No run at all, or fewer than the three steps,
+    means another run had the tenant (its lease) or has since taken over its rows. A sync step
+    still answering hasMore after its rounds in this execution continues in the next one.
+    """
+    statuses = {step.status for step in steps}
+    broken = caught or bool(statuses & {"failed", "running"})
+    if connection_status == "needs_reauth" and (broken or not steps):
+        return "needs_reauth"
+    if broken:
+        return "failed"
+    if "deferred" in statuses:
+        return "deferred"
+    if {step.step for step in steps} < set(STEPS):
+        return "skipped"
+    return "continues" if any(step.has_more for step in steps) else "ok"
+
+
+@dataclass
+class ExecutionSummary:
+    execution_id: str
+    by_outcome: dict[Outcome, list[str]] = field(default_factory=lambda: defaultdict(list))
+    failures: list[dict[str, str]] = field(default_factory=list)
+    api_calls: int = 0
+
+    def to_output(self, selection: dict[str, Any]) -> dict[str, Any]:
+        """Each outcome's ids (at most `REPORTED`) and counts; the selection's reports carried over."""
+        needs_reauth = list(selection.get("needsReauth", [])) + self.by_outcome["needs_reauth"]
+        listed: dict[Outcome, str] = {
+            "ok": "synced",
+            "continues": "continuing",
+            "deferred": "deferred",
+            "skipped": "skipped",
+        }
+        selected = dict(selection.get("counts", {}))
+        counts = {key: len(self.by_outcome[outcome]) for outcome, key in listed.items()}
+        return {
+            "executionId": self.execution_id,
+            "tenants": sum(len(ids) for ids in self.by_outcome.values()),
+            **{key: self.by_outcome[outcome][:REPORTED] for outcome, key in listed.items()},
+            "failed": self.failures[:REPORTED],
+            "needsReauth": needs_reauth[:REPORTED],
+            "unknownUserIds": list(selection.get("unknownUserIds", []))[:REPORTED],
+            "notSynced": list(selection.get("notSynced", []))[:REPORTED],
+            "inFlight": list(selection.get("inFlight", []))[:REPORTED],
+            "counts": {
+                **counts,
+                "failed": len(self.failures),
+                "needsReauth": selected.get("needsReauth", 0) + len(self.by_outcome["needs_reauth"]),
+                "unknown": selected.get("unknown", 0),
+                "notSynced": selected.get("notSynced", 0),
+                "inFlight": selected.get("inFlight", 0),
+            },
+            "apiCalls": self.api_calls,
+            "anyFailed": bool(self.failures),
+            "anyUnknown": bool(selected.get("unknown", 0)),
+        }
+
+    def metrics(self) -> dict[str, int]:
+        return {
+            "TenantsSynced": len(self.by_outcome["ok"]) + len(self.by_outcome["continues"]),
+            "TenantsDeferred": len(self.by_outcome["deferred"]),
+            "TenantsSkipped": len(self.by_outcome["skipped"]),
+            "TenantsFailed": len(self.failures),
+            "TenantsNeedingReauth": len(self.by_outcome["needs_reauth"]),
+        }
+
+
+def summarize(db: Database, request: SummarizeEvent) -> ExecutionSummary:
+    runs: dict[str, list[ExecutionStep]] = defaultdict(list)
+    for run in step_runs.of_execution(db, request.execution_id):
+        runs[run.user_id].append(run)
+    status = {tenant.user_id: tenant.status for tenant in tenants.list_all(db)}
+    summary = ExecutionSummary(request.execution_id)
+    for user_id in request.user_ids:
+        steps = runs.get(user_id, [])
+        caught = request.caught.get(user_id)
+        result = outcome(steps, status.get(user_id), caught is not None)
+        summary.api_calls += sum(step.api_calls for step in steps)
+        if result == "failed":
+            summary.failures.append(_failure(user_id, steps, caught))
+        summary.by_outcome[result].append(user_id)
+    return summary
+
+
+def _failure(user_id: str, steps: list[ExecutionStep], caught: str | None) -> dict[str, str]:
+    """Which step failed and the error's type (its message is in step_runs and the logs)."""
+    failed = next((step for step in steps if step.status in ("failed", "running")), None)
+    if failed is None:
+        return {"userId": user_id, "step": "?", "error": caught or "unknown"}
+    error = (failed.error or caught or "did not finish (Lambda timeout or crash)").split(":", 1)[0][:100]
+    return {"userId": user_id, "step": failed.step, "error": error}

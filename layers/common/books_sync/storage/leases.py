@@ -1,0 +1,79 @@
+"""SQL for `tenant_leases`: which execution works on a tenant now (migration 0012).
+
+A lease is a row with an expiry instead of a session-level advisory lock, so no database session
+holds state across commits (RDS Proxy can reuse the connection after every transaction) and a run
+that dies leaves nothing behind for longer than its expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from books_sync.db import Database
+
+
+@dataclass(frozen=True)
+class Lease:
+    user_id: str
+    holder: str
+    step: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+def take(db: Database, user_id: str, holder: str, step: str, seconds: float) -> Lease | None:
+    """Take or renew the tenant's lease for `seconds`; None (and the holder's lease) when another holds it.
+
+    A lease the same holder already has is renewed; an expired one is taken over.
+    """
+    taken = db.one(
+        """
+        INSERT INTO tenant_leases AS l (user_id, holder, step, acquired_at, expires_at)
+        VALUES (:user_id, :holder, :step, now(), now() + make_interval(secs => :seconds))
+        ON CONFLICT (user_id) DO UPDATE SET
+            holder = EXCLUDED.holder,
+            step = EXCLUDED.step,
+            acquired_at = CASE WHEN l.holder = EXCLUDED.holder THEN l.acquired_at ELSE now() END,
+            expires_at = EXCLUDED.expires_at
+        WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+        RETURNING holder
+        """,
+        user_id=user_id,
+        holder=holder,
+        step=step,
+        seconds=float(seconds),
+    )
+    return None if taken is not None else current(db, user_id)
+
+
+def current(db: Database, user_id: str) -> Lease | None:
+    """The tenant's unexpired lease, if any."""
+    row = db.one(
+        "SELECT user_id, holder, step, acquired_at, expires_at FROM tenant_leases "
+        "WHERE user_id = :user_id AND expires_at > now()",
+        user_id=user_id,
+    )
+    return Lease(**row) if row else None
+
+
+def give_back(db: Database, user_id: str, holder: str) -> None:
+    """End the holder's lease (a lease another holder has taken over meanwhile is left alone)."""
+    db.run("DELETE FROM tenant_leases WHERE user_id = :user_id AND holder = :holder", user_id=user_id, holder=holder)
+
+
+def in_flight(db: Database, user_ids: list[str]) -> dict[str, Lease]:
+    """The unexpired leases among these tenants, by tenant."""
+    rows = db.rows(
+        "SELECT user_id, holder, step, acquired_at, expires_at FROM tenant_leases "
+        "WHERE user_id = ANY(CAST(:ids AS text[])) AND expires_at > now()",
+        ids=user_ids,
+    )
+    return {row["user_id"]: Lease(**row) for row in rows}
+
+
+def serialize_in_transaction(db: Database, key: str) -> None:
+    """Wait for a lock on `key` held until this transaction ends (never across commits: proxy-safe)."""
+    if not db.in_transaction:
+        raise RuntimeError("serialize_in_transaction needs an open transaction")
+    db.run("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", key=key)

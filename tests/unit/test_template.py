@@ -1,0 +1,216 @@
+"""What a first deploy depends on, read from the CloudFormation SAM itself produces (offline).
+
+`template.yaml` goes through the SAM translator (the code `sam deploy` runs) with placeholder code
+locations; the assertions read the resulting CloudFormation resources, so they see what AWS would
+be asked to create, including the roles and the schedule SAM generates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = json.loads((ROOT / "statemachine" / "sync.asl.json").read_text(encoding="utf-8"))
+FUNCTIONS = (
+    "TenantsFunction",
+    "SummarizeFunction",
+    "CustomerSyncFunction",
+    "InvoiceSyncFunction",
+    "RemindersFunction",
+    "MigrateFunction",
+)
+VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+
+
+class _NoManagedPolicyNames:
+    """The template names managed policies by ARN only: nothing to look up in IAM."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+@cache
+def source() -> dict[str, Any]:
+    return dict(yaml_parse((ROOT / "template.yaml").read_text(encoding="utf-8")))
+
+
+@cache
+def resources() -> dict[str, Any]:
+    template = json.loads(json.dumps(source()))
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if key in properties:
+                properties[key] = f"s3://bucket/{name}.zip"
+        if "DefinitionUri" in properties:
+            properties["Definition"] = ASL
+            del properties["DefinitionUri"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        return dict(transform(template, {}, _NoManagedPolicyNames())["Resources"])
+
+
+def of_type(kind: str) -> dict[str, Any]:
+    return {name: r for name, r in resources().items() if r["Type"] == kind}
+
+
+def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+
+
+def role_of(function: str) -> dict[str, Any]:
+    role = resources()[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+    return dict(resources()[role])
+
+
+def test_the_schedule_and_the_state_machine_are_named_after_the_stack() -> None:
+    """A second stack in the account and region (samconfig has two) must not collide."""
+    (schedule,) = of_type("AWS::Scheduler::Schedule").values()
+    assert schedule["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-sync"}
+    machine = resources()["SyncStateMachine"]["Properties"]
+    assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-sync"}
+
+
+def test_a_run_the_schedule_cannot_start_is_retried_then_kept_and_alarmed() -> None:
+    (schedule,) = of_type("AWS::Scheduler::Schedule").values()
+    target = schedule["Properties"]["Target"]
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
+    alarm = resources()["ScheduleDeadLettersAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "QueueName"]}
+
+
+def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() -> None:
+    key = {"Fn::If": ["CreateTokenKey", {"Fn::GetAtt": ["TokenKey", "Arn"]}, {"Ref": "TokenKmsKeyArn"}]}
+    for function in FUNCTIONS:
+        granted = statements(role_of(function))
+        actions = {
+            action for s in granted for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        }
+        kms = [s for s in granted if "kms:Decrypt" in s["Action"]]
+        if function in ("CustomerSyncFunction", "InvoiceSyncFunction", "MigrateFunction"):
+            assert kms and all(s["Resource"] == key for s in kms), function
+        else:
+            assert not kms, f"{function} never reads a token"
+        assert actions <= {"secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt"}, function
+        assert all(s["Resource"] != "*" for s in granted), function
+
+
+def test_the_vpc_policy_is_attached_only_in_a_vpc() -> None:
+    for function in FUNCTIONS:
+        arns = role_of(function)["Properties"]["ManagedPolicyArns"]
+        vpc = [arn for arn in arns if VPC_POLICY in json.dumps(arn)]
+        assert len(vpc) == 1 and next(iter(vpc[0])) == "Fn::If" and vpc[0]["Fn::If"][0] == "HasVpc", function
+        config = resources()[function]["Properties"]["VpcConfig"]
+        assert config["Fn::If"][0] == "HasVpc" and config["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+
+
+def test_subnets_need_their_vpc_and_the_functions_egress_only_to_https_and_postgres() -> None:
+    rule = source()["Rules"]["SubnetsNeedTheirVpc"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "VpcId"}, ""]}]}
+    group = resources()["FunctionsSecurityGroup"]
+    assert group["Condition"] == "CreateFunctionsSecurityGroup"
+    egress = group["Properties"]["SecurityGroupEgress"]
+    ports = {rule["FromPort"] for rule in egress[:1]} | {
+        branch["FromPort"] for branch in egress[1]["Fn::If"][1:]
+    }  # the database rule names the database's group when given
+    assert ports == {443, 5432}
+
+
+def test_endpoints_are_optional_and_reachable_from_the_functions() -> None:
+    for name in ("SecretsManagerEndpoint", "KmsEndpoint", "EndpointsSecurityGroup"):
+        assert resources()[name]["Condition"] == "CreateEndpoints", name
+    assert source()["Parameters"]["CreateVpcEndpoints"]["Default"] == "false"
+    ingress = resources()["EndpointsSecurityGroup"]["Properties"]["SecurityGroupIngress"][0]
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+
+
+def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_five_functions() -> None:
+    role = resources()["SyncStateMachineRole"]
+    granted = statements(role)
+    invoked = {
+        json.dumps(s["Resource"])
+        for s in granted
+        if s["Action"] == "lambda:InvokeFunction" or s["Action"] == ["lambda:InvokeFunction"]
+    }
+    assert len(invoked) == 5 and "MigrateFunction" not in "".join(invoked)
+    start = next(s for s in granted if s["Action"] == "states:StartExecution")
+    assert start["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-sync")
+    watch = next(s for s in granted if "states:DescribeExecution" in s["Action"])
+    assert watch["Resource"]["Fn::Sub"].endswith(":execution:${AWS::StackName}-sync/*")
+
+
+def test_executions_are_bounded_logged_without_data_and_alarmed() -> None:
+    assert 3600 <= ASL["TimeoutSeconds"] <= 24 * 3600
+    logging = resources()["SyncStateMachine"]["Properties"]["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ERROR", False)
+    unfinished = json.dumps(resources()["UnfinishedExecutionsAlarm"]["Properties"])
+    assert "ExecutionsTimedOut" in unfinished and "ExecutionsAborted" in unfinished
+
+
+@pytest.mark.parametrize(
+    ("alarm", "metric", "period", "missing"),
+    [
+        ("FailedExecutionsAlarm", "ExecutionsFailed", 300, "notBreaching"),
+        ("TenantsNeedReauthorizationAlarm", "TenantsNeedingReauth", 86400, "notBreaching"),  # a daily digest
+        ("NoTenantSyncedAlarm", "TenantsSynced", 3600, "breaching"),  # the heartbeat: silence is the alarm
+    ],
+)
+def test_alarms(alarm: str, metric: str, period: int, missing: str) -> None:
+    properties = resources()[alarm]["Properties"]
+    assert (properties["MetricName"], properties["Period"], properties["TreatMissingData"]) == (metric, period, missing)
+    assert properties["AlarmActions"]["Fn::If"][0] == "HasAlarmAction"
+
+
+def test_lambda_errors_and_throttles_are_alarmed_for_the_state_machines_functions() -> None:
+    for alarm, metric in (("LambdaErrorsAlarm", "Errors"), ("LambdaThrottlesAlarm", "Throttles")):
+        metrics = resources()[alarm]["Properties"]["Metrics"]
+        watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in metrics if "MetricStat" in m}
+        assert watched == set(FUNCTIONS) - {"MigrateFunction"}, alarm
+        assert all(m["MetricStat"]["Metric"]["MetricName"] == metric for m in metrics if "MetricStat" in m)
+
+
+def test_the_dashboard_is_json_and_its_metrics_are_dimensioned_by_step_only() -> None:
+    body, _ = resources()["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    rendered = re.sub(r"\$\{[A-Za-z:]+\}", "x", body)
+    widgets = json.loads(rendered)["widgets"]
+    ours = [m for w in widgets for m in w["properties"]["metrics"] if m[0] == "ZohoBooksSync"]
+    assert ours and all(set(m[2::2]) <= {"step", "service"} for m in ours)
+
+
+def test_reserved_concurrency_is_a_parameter_off_by_default() -> None:
+    assert source()["Parameters"]["ReservedConcurrency"]["Default"] == 0
+    for function in ("CustomerSyncFunction", "InvoiceSyncFunction", "RemindersFunction"):
+        value = resources()[function]["Properties"]["ReservedConcurrentExecutions"]
+        assert value["Fn::If"][0] == "HasReservedConcurrency", function
+
+
+def test_log_groups_have_a_retention_and_explicit_policies() -> None:
+    groups = of_type("AWS::Logs::LogGroup")
+    assert len(groups) == len(FUNCTIONS) + 1
+    for name, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Delete", name
+
+
+def test_migrations_are_a_deploy_step_not_part_of_the_sync() -> None:
+    assert "MigrateFunction" not in json.dumps(ASL)
+    for function in FUNCTIONS:
+        assert "AUTO_MIGRATE" not in json.dumps(resources()[function]["Properties"].get("Environment", {}))
+    migrate = resources()["MigrateFunction"]["Properties"]
+    assert migrate["Timeout"] == 900
+    assert migrate["Environment"]["Variables"]["DB_SECRET_ARN"]["Fn::If"][0] == "HasMigrationSecret"
+
+
+def test_the_definition_substitutions_are_exactly_the_placeholders() -> None:
+    text = (ROOT / "statemachine" / "sync.asl.json").read_text(encoding="utf-8")
+    substitutions = source()["Resources"]["SyncStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) == set(substitutions)
