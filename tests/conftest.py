@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from books_sync import token_cipher
 from books_sync.db import Database, close_database, connect, parse_database_url
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
@@ -82,15 +83,29 @@ def empty_db_url(admin_db: Database, pg_server_url: str) -> Iterator[str]:
     yield from _fresh_database(admin_db, pg_server_url, "template1")
 
 
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set environment variables for the code under test; settings are re-read."""
+@pytest.fixture(scope="session")
+def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's local token key file: tests never create or read the user's own."""
+    return tmp_path_factory.mktemp("zoho-sync-config") / "token.key"
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, token_key_file: Path) -> Iterator[pytest.MonkeyPatch]:
+    """Set environment variables for the code under test; settings are re-read. Every test starts
+    from none of the project's settings, with the session's own token key file."""
     for name in list(os.environ):
-        if name.startswith(("ZOHO_", "SYNC_", "DB_", "CUSTOMER_", "INVOICE_")) or name in {"DATABASE_URL"}:
+        if name.startswith(("ZOHO_", "SYNC_", "DB_", "CUSTOMER_", "INVOICE_", "MAX_", "MAP_")) or name in {
+            "DATABASE_URL",
+            "TOKEN_KMS_KEY_ID",
+            "AWS_LAMBDA_FUNCTION_NAME",
+        }:
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ZOHO_SYNC_TOKEN_KEY_FILE", str(token_key_file))
     get_settings.cache_clear()
+    token_cipher.reset()
     yield monkeypatch
     get_settings.cache_clear()
+    token_cipher.reset()
 
 
 @pytest.fixture

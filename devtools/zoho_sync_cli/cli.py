@@ -111,7 +111,12 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.verbose)
+    with logs.configured(args.verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every failure turned into one line and an exit code."""
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a reader that has gone is handled, not at exit

@@ -85,6 +85,28 @@ def test_rds_secret() -> None:
         params_from_rds_secret({"username": "app", "host": "h"})
 
 
+def test_an_rds_managed_master_secret_takes_host_port_and_database_from_settings() -> None:
+    """RDS manages the master user's secret with only `username` and `password` in it."""
+    managed = {"username": "postgres", "password": "pw"}
+    with pytest.raises(SettingsError, match=r"the secret lacks host \(or DB_HOST\)"):
+        params_from_rds_secret(managed)
+    settings = load_settings(
+        {"DB_HOST": "books.proxy-abc.eu-west-1.rds.amazonaws.com", "DB_PORT": "6432", "DB_NAME": "books"}
+    )
+    params = params_from_rds_secret(managed, settings=settings)
+    assert (params.host, params.port, params.database, params.ssl_mode) == (
+        "books.proxy-abc.eu-west-1.rds.amazonaws.com",
+        6432,
+        "books",
+        "verify-full",
+    )
+    full = {**managed, "host": "books.abc.eu-west-1.rds.amazonaws.com", "port": 5432, "dbname": "old"}
+    assert params_from_rds_secret(full, settings=settings).host.startswith(
+        "books.proxy-"
+    )  # the proxy, over the instance
+    assert params_from_rds_secret(full).host == "books.abc.eu-west-1.rds.amazonaws.com"
+
+
 def test_readme_configuration_table_is_the_settings_table() -> None:
     """The README's table is `markdown_table()` to the letter: a new setting cannot go undocumented."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

@@ -98,6 +98,7 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
         kms = [s for s in granted if "kms:Decrypt" in s["Action"]]
         if function in ("CustomerSyncFunction", "InvoiceSyncFunction", "MigrateFunction"):
             assert kms and all(s["Resource"] == key for s in kms), function
+            assert all(s["Condition"]["Null"]["kms:EncryptionContext:tenant"] == "false" for s in kms), function
         else:
             assert not kms, f"{function} never reads a token"
         assert actions <= {"secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt"}, function

@@ -141,25 +141,32 @@ def _tls_options(
     return ("verify-ca" if mode == "require" else mode), ca_file, False
 
 
-def params_from_rds_secret(secret: dict[str, Any], *, ca_file: Path | None = None) -> ConnectParams:
-    """An RDS-format secret: {username, password, host, port, dbname}; TLS with `verify-full`.
+def params_from_rds_secret(
+    secret: dict[str, Any], *, ca_file: Path | None = None, settings: Settings | None = None
+) -> ConnectParams:
+    """An RDS-format secret ({username, password, host, port, dbname}); TLS with `verify-full`.
 
+    DB_HOST, DB_PORT and DB_NAME fill in or replace the secret's values: an RDS-managed master secret
+    holds only the username and password, and the functions may reach the database through RDS Proxy.
     The certificate must chain to the system's CAs (RDS Proxy's do) or to `ca_file`
     (DB_SSL_ROOT_CERT: by default AWS's RDS bundle, when the layer ships it).
     """
-    missing = [key for key in ("username", "password", "host") if not secret.get(key)]
+    chosen = settings or Settings()
+    host = chosen.db_host or secret.get("host")
+    needed = {"username": secret.get("username"), "password": secret.get("password"), "host (or DB_HOST)": host}
+    missing = [key for key, value in needed.items() if not value]
     if missing:
         raise SettingsError(f"DB_SECRET_ARN: the secret lacks {', '.join(missing)}")
     try:
-        port = int(secret.get("port") or 5432)
+        port = chosen.db_port or int(secret.get("port") or 5432)
     except (TypeError, ValueError):
         raise SettingsError("DB_SECRET_ARN: the secret's port is not a number") from None
     return ConnectParams(
         user=str(secret["username"]),
         password=str(secret["password"]),
-        host=str(secret["host"]),
+        host=str(host),
         port=port,
-        database=str(secret.get("dbname") or "postgres"),
+        database=chosen.db_name or str(secret.get("dbname") or "postgres"),
         ssl_mode="verify-full",
         ca_file=ca_file,
         source="DB_SECRET_ARN",
@@ -175,7 +182,7 @@ def resolve_connect_params(settings: Settings) -> ConnectParams:
         secret = parameters.get_secret(settings.db_secret_arn, transform="json", max_age=300)
         if not isinstance(secret, dict):
             raise SettingsError("DB_SECRET_ARN: the secret is not a JSON object")
-        return params_from_rds_secret(secret, ca_file=settings.db_ssl_root_cert)
+        return params_from_rds_secret(secret, ca_file=settings.db_ssl_root_cert, settings=settings)
     raise SettingsError("DATABASE_URL: not set, and no DB_SECRET_ARN (only the zoho-sync command has a default)")
 
 

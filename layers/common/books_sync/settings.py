@@ -44,6 +44,11 @@ class Settings:
     # Database: DATABASE_URL locally, an RDS-format Secrets Manager secret in Lambda, else embedded.
     database_url: str | None = None
     db_secret_arn: str | None = None
+    # What DB_SECRET_ARN's secret lacks (an RDS-managed master secret: username and password only) or
+    # should be replaced (the RDS Proxy endpoint instead of the instance's).
+    db_host: str | None = None
+    db_port: int | None = None
+    db_name: str | None = None
     db_ssl_root_cert: Path | None = field(default_factory=_shipped_rds_ca_bundle)
     embedded_pg_dir: Path = field(default_factory=lambda: _project_root() / ".data" / "postgres")
 
@@ -199,7 +204,23 @@ SETTINGS: tuple[Setting, ...] = (
         "db_secret_arn",
         _text,
         "an ARN",
-        "in Lambda: Secrets Manager secret in RDS format (`username`, `password`, `host`, `port`, `dbname`); TLS on",
+        "in Lambda: Secrets Manager secret in RDS format (`username`, `password`, `host`, `port`, `dbname`); "
+        "TLS, verify-full",
+    ),
+    Setting(
+        "DB_HOST",
+        "db_host",
+        _text,
+        "a host name",
+        "with `DB_SECRET_ARN`: the database host, over the secret's (an RDS-managed secret has none; RDS Proxy)",
+    ),
+    Setting("DB_PORT", "db_port", _positive_int, _INT, "with `DB_SECRET_ARN`: the port, over the secret's (else 5432)"),
+    Setting(
+        "DB_NAME",
+        "db_name",
+        _text,
+        "a database name",
+        "with `DB_SECRET_ARN`: the database, over the secret's `dbname` (else `postgres`)",
     ),
     Setting(
         "DB_SSL_ROOT_CERT",
