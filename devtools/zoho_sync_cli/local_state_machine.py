@@ -18,7 +18,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -86,6 +86,7 @@ class Execution:
     cause: str | None
     seconds: float
     invocations: dict[str, int]
+    history: list[dict[str, Any]] = field(default_factory=list)  # the execution's events, as AWS counts them
 
     def outcome(self, user_id: str) -> str:
         """What the execution's Summarize state says of a tenant: synced, continuing, deferred, skipped,
@@ -109,7 +110,15 @@ class Execution:
 
 
 class LocalStateMachine:
-    def __init__(self, *, timeout_seconds: float = 900.0, context_factory: Callable[[str], Any] | None = None):
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float = 900.0,
+        context_factory: Callable[[str], Any] | None = None,
+        definition: dict[str, Any] | None = None,
+    ):
+        """`definition` replaces the file's (e.g. `tenant_workflow()`, what each child execution runs)."""
+        self._definition = json.dumps(definition) if definition else DEFINITION.read_text(encoding="utf-8")
         self._timeout_seconds = timeout_seconds
         self._context_factory = context_factory or (
             lambda name: LocalLambdaContext(name, timeout_seconds=self._timeout_seconds)
@@ -164,7 +173,7 @@ class LocalStateMachine:
                 for key, (name, _) in FUNCTIONS.items()
             }
             self._client = boto3.client("stepfunctions", region_name=REGION)
-            definition = for_moto(substitute(DEFINITION.read_text(encoding="utf-8"), arns))
+            definition = for_moto(substitute(self._definition, arns))
             self._arn = self._client.create_state_machine(name="zoho-sync", definition=definition, roleArn=role)[
                 "stateMachineArn"
             ]
@@ -183,9 +192,10 @@ class LocalStateMachine:
             if time.monotonic() - started > timeout_seconds:
                 raise TimeoutError(f"the execution did not finish within {timeout_seconds:g} s")
             time.sleep(0.05)
+        history = self._history(arn)
         output = json.loads(described["output"]) if described.get("output") else None
         if output is None:
-            output = self._state_output("Summarize", arn)
+            output = _state_output("Summarize", history)
         return Execution(
             status=described["status"],
             output=output,
@@ -193,16 +203,35 @@ class LocalStateMachine:
             cause=described.get("cause"),
             seconds=time.monotonic() - started,
             invocations=dict(self.invocations),
+            history=history,
         )
 
-    def _state_output(self, state: str, execution_arn: str) -> dict[str, Any] | None:
-        """A state's output from the execution history (a failed execution has no output of its own)."""
-        events = self._client.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for event in reversed(events):
-            details = event.get("stateExitedEventDetails")
-            if details and details.get("name") == state:
-                return dict(json.loads(details["output"]))
-        return None
+    def _history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        page = self._client.get_execution_history(executionArn=execution_arn, maxResults=1000)
+        events += page["events"]
+        while page.get("nextToken"):
+            page = self._client.get_execution_history(
+                executionArn=execution_arn, maxResults=1000, nextToken=page["nextToken"]
+            )
+            events += page["events"]
+        return events
+
+
+def _state_output(state: str, history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A state's output from the execution history (a failed execution has no output of its own)."""
+    for event in reversed(history):
+        details = event.get("stateExitedEventDetails")
+        if details and details.get("name") == state:
+            return dict(json.loads(details["output"]))
+    return None
+
+
+def tenant_workflow() -> dict[str, Any]:
+    """The Map's item processor as a state machine of its own: what each tenant's child execution runs."""
+    processor = dict(json.loads(DEFINITION.read_text(encoding="utf-8"))["States"]["SyncTenants"]["ItemProcessor"])
+    processor.pop("ProcessorConfig")
+    return processor
 
 
 def _stub_zip() -> bytes:
