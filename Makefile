@@ -30,7 +30,7 @@ venv: $(STAMP)
 
 # The steps' structured INFO logs and metric lines would bury the demo's tables.
 demo: $(STAMP)
-	$(AWS_ENV) POWERTOOLS_LOG_LEVEL=WARNING POWERTOOLS_METRICS_DISABLED=true $(BIN)/zoho-sync demo
+	$(AWS_ENV) POWERTOOLS_LOG_LEVEL=ERROR POWERTOOLS_METRICS_DISABLED=true $(BIN)/zoho-sync demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

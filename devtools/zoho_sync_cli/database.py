@@ -17,11 +17,12 @@ def describe(params: ConnectParams, embedded_dir: str | None) -> str:
     return f"{params.database} on {where} as {params.user}"
 
 
-def open_database(*, purpose: Purpose = "sync", schema: bool = True) -> Database:
-    """Connect, say where; with `schema`, refuse an out-of-date schema (run `zoho-sync migrate`)."""
+def open_database(*, purpose: Purpose = "sync", schema: bool = True, announce: bool = True) -> Database:
+    """Connect, say where (once per command: `announce`); with `schema`, refuse an out-of-date schema."""
     embedded_dir = use_embedded_unless_configured(get_settings())
     params = resolve_connect_params(get_settings())
-    note(f"database: {describe(params, embedded_dir)}")
+    if announce:
+        note(f"database: {describe(params, embedded_dir)}")
     try:
         db = connect_from_settings(purpose=purpose)
     except DatabaseUnavailable as exc:

@@ -35,6 +35,7 @@ def run_demo() -> int:
     with local_stack() as stack:
         os.environ["ZOHO_RATE_LIMIT_CALLS"] = "100000"  # the emulator has no rate limit in the demo
         os.environ["SYNC_TIME_SAFETY_MARGIN_SECONDS"] = str(DEMO_SAFETY_MARGIN_SECONDS)
+        os.environ["MAX_STEP_ROUNDS"] = "50"  # 1-second calls: the large tenant needs more rounds than 15-minute ones
         get_settings.cache_clear()
         db = stack.connect()
         try:

@@ -1,4 +1,4 @@
-"""The steps' logs in the command line: on stderr, and quiet (warnings only) unless `-v`.
+"""The steps' logs in the command line: on stderr, and silent unless `-v` (the result says what failed).
 
 The steps log with Powertools, whose handlers write JSON to stdout: that is the right place in
 Lambda, and the wrong one in a command whose stdout is its result. Metrics are not emitted here.
@@ -17,16 +17,17 @@ from typing import IO, Any
 
 STEP_LOGGERS = ("customer-sync", "invoice-sync", "reminders", "tenants", "summarize", "migrate")
 _ENVIRONMENT = ("POWERTOOLS_METRICS_DISABLED", "POWERTOOLS_LOG_LEVEL")
+SILENT = logging.CRITICAL + 10  # above every level a step logs at
 
 
 @contextmanager
 def configured(verbose: int) -> Iterator[None]:
-    """Within the block, step logs go to stderr at WARNING (-v: INFO, -vv: DEBUG) and no metric is emitted."""
-    level = logging.WARNING if verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
+    """Within the block, step logs are off (-v: INFO on stderr, -vv: DEBUG) and no metric is emitted."""
+    level = SILENT if verbose == 0 else (logging.INFO if verbose == 1 else logging.DEBUG)
     saved_env = {name: os.environ.get(name) for name in _ENVIRONMENT}
     saved: list[tuple[logging.Logger, int, list[tuple[logging.StreamHandler[Any], IO[str]]]]] = []
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    os.environ["POWERTOOLS_LOG_LEVEL"] = logging.getLevelName(level)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = logging.getLevelName(min(level, logging.CRITICAL))
     for logger in _step_loggers():
         moved = [
             (h, h.stream) for h in logger.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stdout

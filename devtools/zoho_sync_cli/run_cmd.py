@@ -106,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report(runs: dict[str, TenantRun], before: dict[str, int], seconds: float, as_json: bool) -> None:
-    db = open_database()
+    db = open_database(announce=False)
     try:
         reports = tenant_reports(db, list(runs))
     finally:

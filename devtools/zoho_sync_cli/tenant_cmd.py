@@ -11,6 +11,7 @@ from books_sync.errors import EventError, OAuthClientRejected, ZohoAuthError, Zo
 from books_sync.events import parse_step_event
 from books_sync.records.schedule import ReminderPolicy
 from books_sync.storage import tenants
+from books_sync.storage.tenants import Tenant
 from books_sync.sync.clients import zoho_client
 from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
 from zoho_sync_cli.database import open_database
@@ -49,21 +50,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     db = open_database()
     try:
         existing = tenants.get(db, args.user_id)
-        if (
-            existing
-            and not args.purge_cache
-            and (
-                existing.organization_id != args.organization_id
-                or (args.data_center and existing.data_center != args.data_center)
-            )
-        ):
-            raise CliError(
-                f"tenant {args.user_id} is connected to organization {existing.organization_id} "
-                f"({existing.data_center}); switching it would mix two organizations' data: add --purge-cache "
-                "to delete the cached customers, invoices and reminders first"
-            )
-        if existing and args.purge_cache:
-            tenants.purge_cache(db, args.user_id)
+        if existing:
+            _purge_if_switching(db, existing, args.organization_id, args.data_center, purge=args.purge_cache)
         created = tenants.upsert(
             db,
             user_id=args.user_id,
@@ -112,6 +100,21 @@ def tenant_json(tenant: tenants.Tenant) -> dict[str, Any]:
     }
 
 
+def _purge_if_switching(
+    db: Database, existing: Tenant, organization_id: str, data_center: str | None, *, purge: bool
+) -> None:
+    """Another organization (or data center) must not land on the old one's cache: refuse, or purge it."""
+    switching = existing.organization_id != organization_id or bool(data_center and existing.data_center != data_center)
+    if switching and not purge:
+        raise CliError(
+            f"tenant {existing.user_id} is connected to organization {existing.organization_id} "
+            f"({existing.data_center}); switching it would mix two organizations' data: add --purge-cache "
+            "to delete the cached customers, invoices and reminders first"
+        )
+    if purge:
+        tenants.purge_cache(db, existing.user_id)
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in vars(args).items() if k in tenants.UPDATABLE and v is not None}
     if args.reminder_offsets is not None:
@@ -120,7 +123,8 @@ def cmd_update(args: argparse.Namespace) -> int:
         raise CliError("nothing to change: give one of the options (see --help)")
     db = open_database()
     try:
-        tenants.require(db, args.user_id)
+        existing = tenants.require(db, args.user_id)
+        _purge_if_switching(db, existing, existing.organization_id, args.data_center, purge=args.purge_cache)
         tenants.update(db, args.user_id, changes)
     finally:
         db.close()
@@ -268,7 +272,10 @@ def _update(actions: Any) -> None:
     )
     update.add_argument("--user-id", required=True, type=valid_user_id, help="the tenant")
     update.add_argument("--daily-call-budget", type=_positive_int, metavar="N", help="Zoho calls a day")
-    update.add_argument("--data-center", choices=tenants.DATA_CENTERS, help="Zoho data center")
+    update.add_argument("--data-center", choices=tenants.DATA_CENTERS, help="Zoho data center (needs --purge-cache)")
+    update.add_argument(
+        "--purge-cache", action="store_true", help="switching data center: delete the old cache (and cached token)"
+    )
     update.add_argument("--email", help="the owner's email")
     update.add_argument(
         "--reminder-offsets",

@@ -147,6 +147,13 @@ def test_switching_organization_needs_purging_the_old_cache(db: Database, make_o
     )
     assert purged.returncode == 0, purged.stderr
     assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) == 0
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    elsewhere = zs("tenant", "update", "--user-id", org.user_id, "--data-center", "eu")
+    assert elsewhere.returncode == 1 and "--purge-cache" in elsewhere.stderr  # the same rule as `tenant add`
+    assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) > 0
+    moved_dc = zs("tenant", "update", "--user-id", org.user_id, "--data-center", "eu", "--purge-cache")
+    assert moved_dc.returncode == 0, moved_dc.stderr
+    assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) == 0
 
 
 def test_a_revoked_token_exits_3_and_reactivate_brings_the_tenant_back(db: Database, make_org: MakeOrg) -> None:
@@ -155,6 +162,8 @@ def test_a_revoked_token_exits_3_and_reactivate_brings_the_tenant_back(db: Datab
     org.control.expire_access_tokens()
     revoked = zs("run", "--user-id", org.user_id)
     assert revoked.returncode == 3, revoked.stderr  # nothing failed: the tenant needs re-authorization
+    no_traceback(revoked)
+    assert '"level"' not in revoked.stderr and revoked.stderr.count("database: ") == 1  # no log line without -v
     again = zs("run")
     assert again.returncode == 3 and f"zoho-sync tenant reactivate --user-id {org.user_id}" in again.stderr
     new_token = f"{org.refresh_token}.2"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,11 @@ from pathlib import Path
 import pytest
 
 from books_sync.db import Database
+from books_sync.errors import DailyBudgetReached
+from books_sync.storage import api_usage
 from books_sync.storage import tenants as tenant_store
+from books_sync.storage.api_usage import PostgresCallBudget
+from books_sync.zoho.responses import Quota
 from tests.support import MakeOrg, Org, call_step
 
 ZOHO_PROFILES = ("observed", "documented")  # with X-Rate-Limit-* headers, and without
@@ -75,3 +80,29 @@ def test_two_processes_on_one_organization_share_its_pace(
     stats = org.control.stats()
     assert stats["statuses"].get("429", 0) == 0
     assert sum(stats["by_org"][org.organization_id].values()) > 100  # they did overlap for a while
+
+
+def test_a_quota_zoho_reported_spent_opens_again_at_the_reset_it_gave(db: Database) -> None:
+    """Not at our next UTC midnight: Zoho's X-Rate-Limit-Reset says when its day starts again."""
+    budget = PostgresCallBudget(db, "60000000042", budget=1000, calls=100_000, window_seconds=60)
+    budget.reserve("contacts.list")
+    budget.observe(Quota(limit=1000, remaining=0, resets_in=1.0))
+    with pytest.raises(DailyBudgetReached, match=r"no calls left until \d{4}-\d\d-\d\d \d\d:\d\d UTC"):
+        budget.reserve("contacts.list")
+    assert api_usage.today(db, "60000000042", 1000).left == 0
+    time.sleep(1.1)
+    assert api_usage.today(db, "60000000042", 1000).left == 999  # our own count still holds
+    budget.reserve("contacts.list")
+    row = db.one(
+        "SELECT calls, zoho_remaining, zoho_resets_at FROM zoho_api_usage WHERE organization_id = '60000000042'"
+    )
+    assert row == {"calls": 2, "zoho_remaining": None, "zoho_resets_at": None}  # until Zoho reports again
+
+
+def test_without_a_reset_a_spent_quota_waits_for_the_next_utc_day_and_keeps_our_count(db: Database) -> None:
+    budget = PostgresCallBudget(db, "60000000043", budget=1000, calls=100_000, window_seconds=60)
+    budget.reserve("contacts.list")
+    budget.mark_spent()  # a 429 with code 45 and no headers (Zoho as documented)
+    with pytest.raises(DailyBudgetReached, match="no calls left today"):
+        budget.reserve("contacts.list")
+    assert db.scalar("SELECT calls FROM zoho_api_usage WHERE organization_id = '60000000043'") == 1

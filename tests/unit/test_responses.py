@@ -23,6 +23,7 @@ from books_sync.zoho.responses import (
     Unauthorized,
     classify,
     quota_from_headers,
+    seconds_until_reset,
 )
 from books_sync.zoho.retry import Retrying, TryAgain, backoff_seconds
 
@@ -123,3 +124,25 @@ def test_a_429_is_the_day_spent_when_the_headers_say_nothing_remains_whatever_th
     )
     assert quota_from_headers({"x-rate-limit-limit": "2000", "x-rate-limit-remaining": "17"}) == Quota(2000, 17)
     assert quota_from_headers({"x-rate-limit-limit": "lots"}) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"),
+    [
+        ("3600", 3600.0),  # seconds to wait
+        ("1795640000", 1795640000 - 1795636400.0),  # a Unix time in seconds
+        ("1795640000000", 1795640000 - 1795636400.0),  # ... in milliseconds
+        ("-5", None),
+        ("999999", None),  # more than a day: misread, not trusted
+        ("soon", None),
+        ("nan", None),
+        (None, None),
+    ],
+)
+def test_the_quota_reset_is_read_as_seconds_from_now(raw: str | None, seconds: float | None) -> None:
+    assert seconds_until_reset(raw, now=1795636400.0) == seconds
+    headers = {"X-Rate-Limit-Limit": "1000", "X-Rate-Limit-Remaining": "0"} | (
+        {"X-Rate-Limit-Reset": raw} if raw else {}
+    )
+    quota = quota_from_headers(headers, now=1795636400.0)
+    assert quota is not None and quota.resets_in == seconds

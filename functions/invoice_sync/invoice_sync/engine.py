@@ -1,7 +1,7 @@
 """Invoice sync: Zoho invoices → `invoices_cache`, each linked to its customer, nothing lost.
 
-A run first retries the invoices held back in `invoice_sync_skips`, then walks the invoice list
-(oldest change first) from its checkpoint. Per page: one query finds the customers; a customer not
+A run first retries the invoices held back in `invoice_sync_skips` whose wait is over, then reads
+the invoice list in passes (by created time: Zoho cannot sort by modification) from its checkpoint. Per page: one query finds the customers; a customer not
 in the cache is fetched once (`GET /contacts/{id}`) and stored; an invoice whose customer Zoho does
 not have is held back (the cursor may move on: the skip table keeps it). The page's customers,
 invoices, held-back invoices and checkpoint are written in one transaction. A periodic reconcile

@@ -376,7 +376,7 @@ SETTINGS: tuple[Setting, ...] = (
         "skip_retry_limit",
         _positive_int,
         _INT,
-        "held-back invoices (and failed contact details) retried per run",
+        "held-back invoices retried per run (those whose wait is over)",
     ),
     Setting(
         "DETAILS_BUDGET_RESERVE",

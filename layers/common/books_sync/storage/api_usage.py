@@ -19,9 +19,11 @@ class Today:
 
 
 def today(db: Database, organization_id: str, budget: int) -> Today:
+    """Zoho's reported remainder counts unless its quota has started again since (the reset it gave passed)."""
     row = db.one(
-        "SELECT calls, zoho_limit, zoho_remaining FROM zoho_api_usage WHERE organization_id = :organization_id "
-        "AND usage_date = (now() AT TIME ZONE 'UTC')::date",
+        "SELECT calls, zoho_limit, CASE WHEN zoho_resets_at <= now() THEN NULL ELSE zoho_remaining END "
+        "AS zoho_remaining FROM zoho_api_usage "
+        "WHERE organization_id = :organization_id AND usage_date = (now() AT TIME ZONE 'UTC')::date",
         organization_id=organization_id,
     )
     if row is None:
@@ -42,16 +44,16 @@ def calls_today(db: Database, organization_id: str) -> int:
     return int(value or 0)
 
 
-def mark_spent(db: Database, organization_id: str, budget: int) -> None:
-    """Zoho said the daily limit is reached: make our counter agree so other steps stop too."""
+def mark_spent(db: Database, organization_id: str) -> None:
+    """Zoho said the daily limit is reached: record none left, so other steps stop too, until the reset it
+    reported (if any) or the next UTC day."""
     db.run(
         """
-        INSERT INTO zoho_api_usage AS u (organization_id, usage_date, calls)
-        VALUES (:organization_id, (now() AT TIME ZONE 'UTC')::date, :budget)
-        ON CONFLICT (organization_id, usage_date) DO UPDATE SET calls = greatest(u.calls, :budget), zoho_remaining = 0
+        INSERT INTO zoho_api_usage AS u (organization_id, usage_date, calls, zoho_remaining)
+        VALUES (:organization_id, (now() AT TIME ZONE 'UTC')::date, 0, 0)
+        ON CONFLICT (organization_id, usage_date) DO UPDATE SET zoho_remaining = 0
         """,
         organization_id=organization_id,
-        budget=budget,
     )
 
 
@@ -61,8 +63,10 @@ WITH usage AS (
     SELECT :organization_id, (now() AT TIME ZONE 'UTC')::date, 1
      WHERE :budget > 0
     ON CONFLICT (organization_id, usage_date) DO UPDATE
-           SET calls = u.calls + 1, zoho_remaining = u.zoho_remaining - 1
-         WHERE u.calls < :budget AND coalesce(u.zoho_remaining, 1) > 0
+           SET calls = u.calls + 1,
+               zoho_remaining = CASE WHEN u.zoho_resets_at <= now() THEN NULL ELSE u.zoho_remaining - 1 END,
+               zoho_resets_at = CASE WHEN u.zoho_resets_at <= now() THEN NULL ELSE u.zoho_resets_at END
+         WHERE u.calls < :budget AND (coalesce(u.zoho_remaining, 1) > 0 OR u.zoho_resets_at <= now())
     RETURNING calls
 ), turn AS (
     INSERT INTO zoho_pace AS p (organization_id, next_slot_at)
@@ -103,23 +107,26 @@ class PostgresCallBudget:
         return max(0.0, float(row[1]))
 
     def _spent_reason(self) -> str:
-        remaining = self._db.scalar(
-            "SELECT zoho_remaining FROM zoho_api_usage WHERE organization_id = :o "
+        row = self._db.one(
+            "SELECT zoho_remaining, zoho_resets_at FROM zoho_api_usage WHERE organization_id = :o "
             "AND usage_date = (now() AT TIME ZONE 'UTC')::date",
             o=self._organization_id,
         )
-        if remaining is not None and remaining <= 0:
-            return "Zoho reports no calls left today for the organization (other apps share its quota)"
+        if row is not None and row["zoho_remaining"] is not None and row["zoho_remaining"] <= 0:
+            until = f"until {row['zoho_resets_at']:%Y-%m-%d %H:%M} UTC" if row["zoho_resets_at"] else "today"
+            return f"Zoho reports no calls left {until} for the organization (other apps share its quota)"
         return f"today's budget of {self._budget} Zoho calls for the organization is spent"
 
     def observe(self, quota: Quota) -> None:
         self._db.run(
-            "UPDATE zoho_api_usage SET zoho_limit = :limit, zoho_remaining = :remaining, zoho_reported_at = now() "
+            "UPDATE zoho_api_usage SET zoho_limit = :limit, zoho_remaining = :remaining, zoho_reported_at = now(), "
+            "zoho_resets_at = now() + make_interval(secs => CAST(:resets_in AS double precision)) "
             "WHERE organization_id = :o AND usage_date = (now() AT TIME ZONE 'UTC')::date",
             limit=quota.limit,
             remaining=quota.remaining,
+            resets_in=quota.resets_in,
             o=self._organization_id,
         )
 
     def mark_spent(self) -> None:
-        mark_spent(self._db, self._organization_id, self._budget)
+        mark_spent(self._db, self._organization_id)

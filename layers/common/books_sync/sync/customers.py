@@ -1,8 +1,8 @@
 """Fetching one customer's detail: the one way every step asks Zoho for a contact.
 
-The customer scan (a new or changed contact), the repair of details that failed before, the
-invoice sync (a customer the cache lacks) and the deletion check all come here, so "what a
-detail answer means" is decided once: a record, gone from Zoho, or unusable (with why).
+The details phase (customers by urgency, failed ones again after their wait), the invoice sync
+(a customer the cache lacks) and the deletion check all come here, so "what a detail answer
+means" is decided once: a record, gone from Zoho, or unusable (with why).
 """
 
 from __future__ import annotations

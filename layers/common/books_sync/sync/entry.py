@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database, get_database
+from books_sync.errors import ZohoAuthError
 from books_sync.events import StepEvent, parse_step_event
 from books_sync.migrator import require_current
 from books_sync.observability import emit_step_metrics
@@ -47,6 +48,10 @@ def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: L
         step_runs.started(db, tenant.user_id, step, request.execution_id)
         try:
             summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
+        except ZohoAuthError as exc:  # expected: the owner must reconnect; no traceback to read
+            logger.warning("the tenant needs re-authorization", extra={"step": step, "error": str(exc)})
+            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
+            raise
         except Exception as exc:
             logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
             step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")

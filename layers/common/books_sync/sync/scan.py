@@ -190,8 +190,8 @@ class PassReader(Generic[Row]):
 class Checkpoint:
     """Where a sync run stands between invocations (stored in `sync_metadata.<step>_checkpoint`).
 
-    Phases run in order; each step names its own (customers: scan → repair → reconcile → verify;
-    invoices: skips → scan → reconcile → verify).
+    Phases run in order; each step names its own (customers: scan → reconcile → verify; invoices:
+    skips → scan → details → reconcile → verify).
     """
 
     position: PassPosition

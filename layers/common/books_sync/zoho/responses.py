@@ -10,6 +10,8 @@ proxy's page, a truncated answer) are transient.
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,13 +84,20 @@ def _storable_strings(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Quota:
-    """The organization's daily quota as Zoho reports it in `X-Rate-Limit-*` headers (undocumented, seen)."""
+    """The organization's daily quota as Zoho reports it in `X-Rate-Limit-*` headers (undocumented, seen).
+
+    `resets_in`: seconds until the quota starts again, when the answer says (else the next UTC day).
+    """
 
     limit: int
     remaining: int
+    resets_in: float | None = None
 
 
-def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:
+_LONGEST_RESET = 25 * 3600.0  # a daily quota resets within a day; a larger figure is misread, not trusted
+
+
+def quota_from_headers(headers: Mapping[str, str], now: float | None = None) -> Quota | None:
     """Zoho's own count of today's calls, when the answer carries it (every app on the organization spends it)."""
     lowered = {key.lower(): value for key, value in headers.items()}
     try:
@@ -96,7 +105,26 @@ def quota_from_headers(headers: Mapping[str, str]) -> Quota | None:
         remaining = int(lowered["x-rate-limit-remaining"])
     except (KeyError, ValueError):
         return None
-    return Quota(limit, remaining) if limit > 0 and remaining >= 0 else None
+    if limit <= 0 or remaining < 0:
+        return None
+    return Quota(limit, remaining, seconds_until_reset(lowered.get("x-rate-limit-reset"), now))
+
+
+def seconds_until_reset(raw: str | None, now: float | None = None) -> float | None:
+    """`X-Rate-Limit-Reset` as seconds from now. APIs send seconds to wait, a Unix time in seconds, or
+    one in milliseconds: the size tells which. Anything negative, unreadable or over a day is None."""
+    try:
+        value = float(raw) if raw is not None else math.nan
+    except ValueError:
+        return None
+    if not math.isfinite(value):
+        return None
+    clock = time.time() if now is None else now
+    if value > 1e11:  # Unix time in milliseconds
+        value = value / 1000 - clock
+    elif value > 1e9:  # Unix time in seconds
+        value -= clock
+    return value if 0 <= value <= _LONGEST_RESET else None
 
 
 def classify(  # noqa: PLR0911 - a decision table
