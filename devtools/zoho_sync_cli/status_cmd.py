@@ -25,7 +25,7 @@ SELECT u.id AS user_id,
        (SELECT count(*) FROM invoice_sync_skips s WHERE s.user_id = u.id) AS held_back_invoices,
        (SELECT count(*) FROM customers_cache c WHERE c.user_id = u.id AND c.deleted_at IS NULL
            AND c.detail_hash IS DISTINCT FROM c.sync_hash) AS customers_waiting_for_detail,
-       coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining
+       coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining, a.zoho_resets_at
   FROM users AS u
   JOIN zoho_connections AS z ON z.user_id = u.id
   LEFT JOIN zoho_api_usage AS a ON a.organization_id = z.organization_id
@@ -43,6 +43,7 @@ class TenantStatus:
     zoho_calls_today: int
     zoho_limit: int | None
     zoho_remaining: int | None
+    zoho_resets_at: datetime | None  # when Zoho said its quota starts again
     pending_reminders: int
     due_reminders: int
     overdue_reminders: int
@@ -52,10 +53,11 @@ class TenantStatus:
     steps: dict[str, dict[str, Any]]
 
 
-def _resumes(runs: dict[str, StepRun], now: datetime) -> str | None:
+def _resumes(runs: dict[str, StepRun], now: datetime, zoho_resets_at: datetime | None) -> str | None:
     if any(run.status == "deferred" for run in runs.values()):
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        return f"after {midnight:%Y-%m-%d %H:%M} UTC (the day's Zoho calls are spent)"
+        opens = min(zoho_resets_at, midnight) if zoho_resets_at and zoho_resets_at > now else midnight
+        return f"after {opens:%Y-%m-%d %H:%M} UTC (the day's Zoho calls are spent)"
     if any(run.has_more or run.status == "running" for run in runs.values()):
         return "on the next run (it stopped to save its place)"
     return None
@@ -92,7 +94,7 @@ def statuses(db: Database, user_ids: list[str] | None) -> list[TenantStatus]:
                 tenant.status_reason,
                 tenant.daily_call_budget,
                 **row,
-                resumes=_resumes(mine, now),
+                resumes=_resumes(mine, now, row["zoho_resets_at"]),
                 steps={step: _step(mine.get(step)) for step in STEPS},
             )
         )

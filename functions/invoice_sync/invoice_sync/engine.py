@@ -1,11 +1,13 @@
 """Invoice sync: Zoho invoices → `invoices_cache`, each linked to its customer, nothing lost.
 
 A run first retries the invoices held back in `invoice_sync_skips` whose wait is over, then reads
-the invoice list in passes (by created time: Zoho cannot sort by modification) from its checkpoint. Per page: one query finds the customers; a customer not
-in the cache is fetched once (`GET /contacts/{id}`) and stored; an invoice whose customer Zoho does
-not have is held back (the cursor may move on: the skip table keeps it). The page's customers,
-invoices, held-back invoices and checkpoint are written in one transaction. A periodic reconcile
-checks the cached open invoices against Zoho's unpaid ones so deleted invoices stop being open.
+the invoice list in passes (by created time: Zoho cannot sort by modification) from its
+checkpoint. Per page: one query finds the customers; a customer not in the cache is fetched once
+(`GET /contacts/{id}`) and stored; an invoice whose customer Zoho does not have is held back (the
+cursor may move on: the skip table keeps it). The page's customers, invoices, held-back invoices
+and checkpoint are written in one transaction. The details phase then reads customers' details by
+urgency; a periodic reconcile checks the cached open invoices against Zoho's unpaid ones so
+deleted invoices stop being open.
 """
 
 from __future__ import annotations

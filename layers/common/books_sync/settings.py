@@ -195,7 +195,7 @@ SETTINGS: tuple[Setting, ...] = (
         "database_url",
         _text,
         "a URL",
-        "`postgresql://user:pass@host:port/db[?sslmode=require]`, or a unix socket "
+        "`postgresql://user:pass@host:port/db[?sslmode=verify-full&sslrootcert=ca.pem]`, or a unix socket "
         "`postgresql://user@/db?host=/socket/dir`",
         "embedded Postgres under `.data/postgres` (the CLI)",
     ),

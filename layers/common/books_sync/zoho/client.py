@@ -118,7 +118,7 @@ class ZohoClient:
         self.tokens = tokens
         self.retrying = retrying
         self.counter = counter
-        self._last_token = ""
+        self._last_token: str | None = None  # the access token of the last request sent
         self._sleep = sleep
         self.waited_seconds = 0.0  # time spent waiting for this organization's turn
 
