@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from books_sync.observability import lambda_entry
 from books_sync.sync.entry import handle_sync_event
 from invoice_sync.engine import InvoiceSync
 
 logger = Logger(service="invoice-sync")
-tracer = Tracer(service="invoice-sync")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@lambda_entry(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_sync_event(event, context, InvoiceSync, logger)

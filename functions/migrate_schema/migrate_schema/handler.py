@@ -9,19 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from books_sync.db import connect_from_settings
 from books_sync.events import parse_migrate_event
 from books_sync.migrator import current_version, migrate
+from books_sync.observability import lambda_entry
 
 logger = Logger(service="migrate")
-tracer = Tracer(service="migrate")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@lambda_entry(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_migrate_event(event)
     db = connect_from_settings(purpose="migrate")

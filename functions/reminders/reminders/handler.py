@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from books_sync.observability import lambda_entry
 from books_sync.sync.entry import handle_tenant_event
 from reminders.engine import refresh_reminders
 
 logger = Logger(service="reminders")
-tracer = Tracer(service="reminders")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@lambda_entry(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # fullResync is accepted (the state machine passes one input to every step) and means nothing here.
     return handle_tenant_event(

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from books_sync.db import get_database
 from books_sync.events import parse_list_tenants_event
 from books_sync.migrator import require_current
+from books_sync.observability import lambda_entry
 from books_sync.settings import get_settings
 from tenants.engine import select_tenants
 
 logger = Logger(service="tenants")
-tracer = Tracer(service="tenants")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@lambda_entry(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_list_tenants_event(event)
     db = get_database()

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from books_sync.db import get_database
 from books_sync.events import parse_summarize_event
-from books_sync.observability import emit_step_metrics
+from books_sync.observability import emit_step_metrics, lambda_entry
 from tenants.summary import summarize
 
 logger = Logger(service="summarize")
-tracer = Tracer(service="summarize")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@lambda_entry(logger)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_summarize_event(event)
     logger.append_keys(executionId=request.execution_id)

@@ -1,4 +1,4 @@
-"""Metrics shared by the steps.
+"""What every function shares to be observed: its entry point's logging and tracing, step metrics.
 
 Log lines and metrics carry counts and ids, never tokens, full phone numbers or emails.
 """
@@ -6,10 +6,27 @@ Log lines and metrics carry counts and ids, never tokens, full phone numbers or 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 METRICS_NAMESPACE = "ZohoBooksSync"
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def lambda_entry(logger: Logger) -> Callable[[LambdaHandler], LambdaHandler]:
+    """Decorates a function's handler: the invocation's context in every log line (cleared between
+    invocations, so one tenant's keys never reach the next), and an X-Ray segment."""
+    tracer = Tracer(service=logger.service)
+
+    def decorate(handler: LambdaHandler) -> LambdaHandler:
+        traced: LambdaHandler = tracer.capture_lambda_handler(handler)
+        logged: LambdaHandler = logger.inject_lambda_context(clear_state=True)(traced)
+        return logged
+
+    return decorate
 
 
 def emit_step_metrics(step: str, counts: Mapping[str, int | float]) -> None:
