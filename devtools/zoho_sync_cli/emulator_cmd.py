@@ -14,15 +14,14 @@ HOST, PORT, CUSTOMERS, INVOICES, SEED = "127.0.0.1", 8765, 200, 1000, 1
 
 def serve(args: argparse.Namespace) -> int:
     from zoho_emulator.server import start
+    from zoho_emulator.state import Emulator
 
     if not args.org and (args.customers is not None or args.invoices is not None or args.refresh_token):
         raise CliError("--customers, --invoices and --refresh-token describe an organization: give --org too")
     rate_limit = _rate_limit(args.rate_limit) if args.rate_limit else None
-    try:
-        running = start(args.host, args.port)
-    except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pick another --port") from None
-    emulator = running.emulator
+    # The organization exists before the port accepts a connection: a client that connects as soon
+    # as it can (a benchmark, a script) never waits on, or times out during, its generation.
+    emulator = Emulator()
     emulator.configure(profile=args.profile, **({"daily_limit": args.daily_limit} if args.daily_limit else {}))
     token = args.refresh_token or f"1000.refresh.{args.org}"
     customers = args.customers if args.customers is not None else CUSTOMERS
@@ -32,6 +31,10 @@ def serve(args: argparse.Namespace) -> int:
         emulator.add_refresh_token(token, [args.org])
     if rate_limit:
         emulator.set_rate_limit(*rate_limit)
+    try:
+        running = start(args.host, args.port, emulator)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); pick another --port") from None
     print(f"Zoho Books emulator ({args.profile} profile) on {running.url}; control API under {running.url}/_emulator/")
     print(f"  export ZOHO_API_BASE_URL={running.api_base_url}")
     print(f"  export ZOHO_ACCOUNTS_BASE_URL={running.accounts_base_url}")

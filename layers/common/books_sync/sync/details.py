@@ -20,7 +20,8 @@ from books_sync.records.contacts import CustomerRecord
 from books_sync.storage import api_usage, customers, sync_state
 from books_sync.sync.frame import SyncStep, each_committing
 
-_BATCH = 50
+_BATCH = 50  # details written in one transaction
+_QUEUE_READ = 1000  # queue rows read at once
 
 
 @dataclass
@@ -48,10 +49,14 @@ def allowance(step: SyncStep[Any]) -> int:
 def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: Logger) -> None:
     """Fetch queued details, most urgent first, until the queue, the allowance or the time runs out.
 
-    `counts` grows as batches commit, so an interruption (`OutOfTime`) still reports them.
+    The queue is read `_QUEUE_READ` at a time (its order hardly changes within a run, and reading
+    it costs a pass over the tenant's customers) and committed `_BATCH` at a time. A customer
+    fetched this run normally leaves the queue; one that stays (a detail older than its list row)
+    is not offered again. `counts` grows as batches commit, so an interruption still reports them.
     """
     policy = sync_state.reminder_policy(step.db, step.tenant.user_id)
-    tried: list[str] = []
+    tried: set[str] = set()
+    still_queued: list[str] = []
     left = allowance(step)
     while left > 0:
         queue = customers.detail_queue(
@@ -59,14 +64,18 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
             step.tenant.user_id,
             offsets=policy.all_offsets(),
             basis=policy.basis,
-            limit=min(_BATCH, left),
-            tried=tried,
+            limit=min(_QUEUE_READ, left),
+            tried=still_queued,
         )
+        fresh = [queued for queued in queue if queued[0] not in tried]
+        still_queued += [zoho_id for zoho_id, _ in queue if zoho_id in tried]
         if not queue:
             break
-        tried += [zoho_id for zoho_id, _ in queue]
-        _fetch_batch(step, queue, counts, logger)
-        left -= len(queue)
+        for start in range(0, len(fresh), _BATCH):
+            batch = fresh[start : start + _BATCH]
+            tried.update(zoho_id for zoho_id, _ in batch)
+            _fetch_batch(step, batch, counts, logger)
+        left -= len(fresh)
 
 
 def _fetch_batch(
