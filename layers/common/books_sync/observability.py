@@ -14,16 +14,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 METRICS_NAMESPACE = "ZohoBooksSync"
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+# What the decorated handler accepts as its context: any object with LambdaContext's attributes
+# (the `zoho-sync` command and the tests pass their own).
+EntryPoint = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def lambda_entry(logger: Logger) -> Callable[[LambdaHandler], LambdaHandler]:
+def lambda_entry(logger: Logger) -> Callable[[LambdaHandler], EntryPoint]:
     """Decorates a function's handler: the invocation's context in every log line (cleared between
     invocations, so one tenant's keys never reach the next), and an X-Ray segment."""
     tracer = Tracer(service=logger.service)
 
-    def decorate(handler: LambdaHandler) -> LambdaHandler:
+    def decorate(handler: LambdaHandler) -> EntryPoint:
         traced: LambdaHandler = tracer.capture_lambda_handler(handler)
-        logged: LambdaHandler = logger.inject_lambda_context(clear_state=True)(traced)
+        logged: EntryPoint = logger.inject_lambda_context(clear_state=True)(traced)
         return logged
 
     return decorate
