@@ -53,14 +53,20 @@ class TenantStatus:
     steps: dict[str, dict[str, Any]]
 
 
-def _resumes(runs: dict[str, StepRun], now: datetime, zoho_resets_at: datetime | None) -> str | None:
+def _resumes(runs: dict[str, StepRun], now: datetime, zoho_reopens_at: datetime | None) -> str | None:
+    """`zoho_reopens_at`: the reset Zoho gave when it is Zoho's quota (not our budget) that is spent."""
     if any(run.status == "deferred" for run in runs.values()):
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        opens = min(zoho_resets_at, midnight) if zoho_resets_at and zoho_resets_at > now else midnight
+        opens = min(zoho_reopens_at, midnight) if zoho_reopens_at and zoho_reopens_at > now else midnight
         return f"after {opens:%Y-%m-%d %H:%M} UTC (the day's Zoho calls are spent)"
     if any(run.has_more or run.status == "running" for run in runs.values()):
         return "on the next run (it stopped to save its place)"
     return None
+
+
+def _zoho_reopens_at(row: dict[str, Any], budget: int) -> datetime | None:
+    zoho_spent = row["zoho_remaining"] == 0 and row["zoho_calls_today"] < budget
+    return row["zoho_resets_at"] if zoho_spent else None
 
 
 def _step(run: StepRun | None) -> dict[str, Any]:
@@ -94,7 +100,7 @@ def statuses(db: Database, user_ids: list[str] | None) -> list[TenantStatus]:
                 tenant.status_reason,
                 tenant.daily_call_budget,
                 **row,
-                resumes=_resumes(mine, now, row["zoho_resets_at"]),
+                resumes=_resumes(mine, now, _zoho_reopens_at(row, tenant.daily_call_budget)),
                 steps={step: _step(mine.get(step)) for step in STEPS},
             )
         )

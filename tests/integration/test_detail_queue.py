@@ -9,7 +9,8 @@ from typing import Any
 
 from books_sync.db import Database
 from books_sync.storage import customers
-from tests.support import MakeOrg
+from tests.support import MakeOrg, call_step
+from zoho_sync_cli.lambda_context import LocalLambdaContext
 
 OFFSETS = (-3, 0, 7)
 
@@ -91,6 +92,8 @@ def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     over both (46 million rows compared for 10,000 customers, 12 s a query)."""
     user_id = make_org(customers=0, invoices=0).user_id
     db.run("ANALYZE customers_cache, invoices_cache, reminders")  # statistics of a tenant-less database
+    for table in ("customers_cache", "invoices_cache", "reminders"):  # and they stay stale (the database is the test's)
+        db.run(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
     n_customers, n_invoices = 2_000, 6_000
     db.run(
         "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash, zoho_last_modified_at) "
@@ -120,3 +123,21 @@ def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     read = ("Actual Rows", "Rows Removed by Filter", "Rows Removed by Join Filter")
     touched = sum(sum(node.get(key, 0) for key in read) * node.get("Actual Loops", 1) for node in plan_nodes(plan))
     assert touched < 20 * (n_customers + n_invoices), f"{touched:,} rows read for {n_customers + n_invoices:,}"
+
+
+def test_a_customer_still_queued_after_its_detail_is_asked_for_once_a_run(db: Database, make_org: MakeOrg) -> None:
+    """A detail older than the list row it was queued for does not make the customer current (an
+    older copy never overwrites a newer one): the run asks for it once, then goes on and ends."""
+    org = make_org(customers=3, invoices=0)
+    call_step("customer-sync", org)
+    db.run(
+        "UPDATE customers_cache SET zoho_last_modified_at = now() + interval '1 day' WHERE user_id = :u "
+        "AND zoho_customer_id = (SELECT min(zoho_customer_id) FROM customers_cache WHERE user_id = :u)",
+        u=org.user_id,
+    )
+    org.control.reset_stats()
+    # 10 s of work before the safety margin: a step that offered the customer again would spin till then
+    summary = call_step("invoice-sync", org, context=LocalLambdaContext("invoice-sync", timeout_seconds=100))
+    assert (summary["status"], summary["hasMore"]) == ("ok", False)
+    assert (summary["detailsFetched"], summary["detailsWaiting"]) == (3, 1)
+    assert org.control.stats()["by_org"][org.organization_id]["contacts.get"] == 3

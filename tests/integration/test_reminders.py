@@ -163,6 +163,7 @@ def test_concurrent_runs_create_no_duplicates(db: Database, make_org: MakeOrg) -
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
+    started = datetime.now(UTC)
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
         thread.start()
@@ -180,7 +181,7 @@ def test_concurrent_runs_create_no_duplicates(db: Database, make_org: MakeOrg) -
     )
     assert duplicates == 0
     # Nothing missed by more than the grace period was created (one missed by less is due now).
-    missed = datetime.now(UTC) - ReminderPolicy().grace
+    missed = started - ReminderPolicy().grace
     assert (
         db.scalar(
             "SELECT count(*) FROM reminders WHERE user_id = :u AND status = 'pending' AND scheduled_for <= :missed",

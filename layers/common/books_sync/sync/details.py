@@ -59,6 +59,7 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
     still_queued: list[str] = []
     left = allowance(step)
     while left > 0:
+        step.budget.check()  # reading the queue takes time too
         queue = customers.detail_queue(
             step.db,
             step.tenant.user_id,
