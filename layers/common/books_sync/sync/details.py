@@ -68,10 +68,10 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
             limit=min(_QUEUE_READ, left),
             tried=still_queued,
         )
-        fresh = [queued for queued in queue if queued[0] not in tried]
-        still_queued += [zoho_id for zoho_id, _ in queue if zoho_id in tried]
         if not queue:
             break
+        fresh = [queued for queued in queue if queued[0] not in tried]
+        still_queued += [zoho_id for zoho_id, _ in queue if zoho_id in tried]
         for start in range(0, len(fresh), _BATCH):
             batch = fresh[start : start + _BATCH]
             tried.update(zoho_id for zoho_id, _ in batch)
