@@ -23,7 +23,7 @@ from books_sync.errors import (
 )
 from books_sync.migrator import current_version, discover, migrate
 from books_sync.settings import SETTINGS
-from zoho_sync_cli import logs, reminders_cmd, run_cmd, status_cmd, tenant_cmd
+from zoho_sync_cli import freshen_cmd, logs, reminders_cmd, run_cmd, status_cmd, tenant_cmd
 from zoho_sync_cli.console import CliError, Exit, note
 from zoho_sync_cli.database import open_database
 
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_migrate.set_defaults(func=cmd_migrate)
     tenant_cmd.register(commands)
     run_cmd.register(commands)
+    freshen_cmd.register(commands)
     status_cmd.register(commands)
     reminders_cmd.register(commands)
     from zoho_sync_cli.emulator_cmd import register as register_emulator

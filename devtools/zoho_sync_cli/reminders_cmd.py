@@ -45,19 +45,56 @@ def _rows(found: list[deliveries.Delivery]) -> list[list[object]]:
 HEADERS = ["tenant", "invoice", "customer", "phone", "balance", "send at (local)", "send at (UTC)"]
 
 
+WAITING_HEADERS = ["tenant", "invoice", "customer", "send at (UTC)", "given up at (UTC)", "waiting for"]
+
+
+def _waiting_rows(found: list[deliveries.Waiting]) -> list[list[object]]:
+    return [
+        [
+            w.user_id,
+            w.invoice_number or w.zoho_invoice_id,
+            (w.customer_name or "")[:30],
+            f"{w.send_at_utc:%Y-%m-%d %H:%M}",
+            f"{w.give_up_at:%Y-%m-%d %H:%M}",
+            w.waiting_reason,
+        ]
+        for w in found
+    ]
+
+
 def cmd_due(args: argparse.Namespace) -> int:
     db = open_database()
     try:
         found = deliveries.upcoming(db, user_id=args.user_id, before=args.before, limit=args.limit)
+        waits = deliveries.waiting(db, user_id=args.user_id, limit=args.limit)
     finally:
         db.close()
-    if args.json:
+    if args.waiting:
+        _show_waiting(waits, as_json=args.json)
+    elif args.json:
         result_json([d.to_json() for d in found])
-    elif found:
+    else:
+        _show_due(found, waits, args.before)
+    return Exit.OK
+
+
+def _show_due(found: list[deliveries.Delivery], waits: list[deliveries.Waiting], before: datetime | None) -> None:
+    if found:
         result_table(HEADERS, _rows(found))
     else:
-        note("no reminders due" + (f" before {args.before.isoformat()}" if args.before else ""))
-    return Exit.OK
+        note("no reminders due" + (f" before {before.isoformat()}" if before else ""))
+    if waits:
+        note(f"{len(waits)} reminder(s) due but waiting, not handed out (Zoho has not confirmed their data lately):")
+        result_table(WAITING_HEADERS, _waiting_rows(waits))
+
+
+def _show_waiting(waits: list[deliveries.Waiting], *, as_json: bool) -> None:
+    if as_json:
+        result_json([w.to_json() for w in waits])
+    elif waits:
+        result_table(WAITING_HEADERS, _waiting_rows(waits))
+    else:
+        note("no reminder waits for Zoho's confirmation")
 
 
 def cmd_claim(args: argparse.Namespace) -> int:
@@ -101,6 +138,12 @@ def register(commands: Any) -> None:
     due.add_argument("--before", type=_moment, help="due before this time, e.g. 2026-12-01T09:00+00:00 (default: now)")
     due.add_argument("--limit", type=_positive, default=1000, help="at most this many (default: 1000)")
     due.add_argument("--json", action="store_true", help="machine-readable output")
+    due.add_argument(
+        "--waiting",
+        action="store_true",
+        help="instead: the reminders due but not handed out, and why (Zoho has not confirmed their data lately, "
+        "the tenant is not active)",
+    )
     due.set_defaults(func=cmd_due)
     claim = actions.add_parser("claim", help="take due reminders under a lease (JSON with each claim id)")
     claim.add_argument("--user-id", type=valid_user_id, help="one tenant (default: all)")

@@ -20,6 +20,13 @@ _COUNTS = """
 SELECT u.id AS user_id,
        (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'pending') AS pending_reminders,
        (SELECT count(*) FROM due_reminders d WHERE d.user_id = u.id) AS due_reminders,
+       (SELECT count(*) FROM reminder_waits w WHERE w.user_id = u.id) AS waiting_reminders,
+       (SELECT w.waiting_reason FROM reminder_waits w WHERE w.user_id = u.id
+         GROUP BY w.waiting_reason ORDER BY count(*) DESC, w.waiting_reason LIMIT 1) AS waiting_reason,
+       (SELECT max(r.updated_at) FROM reminders r WHERE r.user_id = u.id AND r.status = 'missed') AS last_missed_at,
+       (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'missed'
+           AND r.updated_at > now() - interval '1 day') AS missed_today,
+       m.confirmed_at,
        (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'pending'
            AND r.scheduled_for < now() - interval '1 hour') AS overdue_reminders,
        (SELECT count(*) FROM invoice_sync_skips s WHERE s.user_id = u.id) AS held_back_invoices,
@@ -28,6 +35,7 @@ SELECT u.id AS user_id,
        coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining, a.zoho_resets_at
   FROM users AS u
   JOIN zoho_connections AS z ON z.user_id = u.id
+  LEFT JOIN sync_metadata AS m ON m.user_id = u.id
   LEFT JOIN zoho_api_usage AS a ON a.organization_id = z.organization_id
                                AND a.usage_date = (now() AT TIME ZONE 'UTC')::date
  WHERE u.id = ANY(CAST(:ids AS text[]))
@@ -46,6 +54,11 @@ class TenantStatus:
     zoho_resets_at: datetime | None  # when Zoho said its quota starts again
     pending_reminders: int
     due_reminders: int
+    waiting_reminders: int  # due, but not confirmed by Zoho recently (or the tenant is not active): not handed out
+    waiting_reason: str | None  # the commonest reason they wait
+    last_missed_at: datetime | None
+    missed_today: int  # given up in the last 24 h: waited past the grace unconfirmed
+    confirmed_at: datetime | None  # Zoho's data was confirmed as of then (see migration 0015)
     overdue_reminders: int
     held_back_invoices: int
     customers_waiting_for_detail: int
@@ -134,14 +147,22 @@ def cmd_status(args: argparse.Namespace) -> int:
         note("no tenants; add one with `zoho-sync tenant add`")
         return Exit.OK
     result_table(
-        ["tenant", "connection", *STEPS, "Zoho calls today", "reminders pending/due", "held back", "no detail yet"],
+        [
+            "tenant",
+            "connection",
+            *STEPS,
+            "Zoho calls today",
+            "reminders pending/due/waiting",
+            "held back",
+            "no detail yet",
+        ],
         [
             [
                 s.user_id,
                 s.connection + (f": {s.reason[:40]}" if s.reason and s.connection != "active" else ""),
                 *(_step_cell(s.steps[step]) for step in STEPS),
                 _calls(s),
-                f"{s.pending_reminders}/{s.due_reminders}",
+                f"{s.pending_reminders}/{s.due_reminders}/{s.waiting_reminders}",
                 s.held_back_invoices,
                 s.customers_waiting_for_detail,
             ]
@@ -151,7 +172,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in found:
         if s.resumes:
             note(f"{s.user_id}: resumes {s.resumes}")
+        _waiting_notes(s)
     return Exit.OK
+
+
+def _waiting_notes(s: TenantStatus) -> None:
+    if s.waiting_reminders:
+        confirmed = f"Zoho confirmed its data as of {_when(s.confirmed_at)} UTC"
+        note(f"{s.user_id}: {s.waiting_reminders} due reminder(s) wait, {s.waiting_reason} ({confirmed}; "
+             "`zoho-sync reminders due` lists them)")  # fmt: skip
+    if s.missed_today:
+        note(f"{s.user_id}: {s.missed_today} reminder(s) given up in the last 24 h, never confirmed by Zoho within "
+             "their grace (reminders.cancel_reason says why)")  # fmt: skip
 
 
 def register(commands: Any) -> None:

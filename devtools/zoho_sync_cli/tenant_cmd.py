@@ -301,7 +301,14 @@ def _update(actions: Any) -> None:
         "--reminder-grace-hours",
         type=_non_negative_int,
         metavar="H",
-        help="a send time missed by less is still sent (default 12)",
+        help="a send time missed by less is still sent; a reminder Zoho could not confirm by then is given up "
+        "(default 12)",
+    )
+    update.add_argument(
+        "--reminder-freshness-minutes",
+        type=_freshness,
+        metavar="N",
+        help="a reminder goes out only on data Zoho confirmed at most N minutes ago (default 15)",
     )
     update.set_defaults(func=cmd_update)
 
@@ -326,6 +333,10 @@ def _non_negative_int(raw: str) -> int:
 
 def _hour(raw: str) -> int:
     return _number(raw, 0, 23, "an hour from 0 to 23")
+
+
+def _freshness(raw: str) -> int:
+    return _number(raw, 1, 1440, "minutes from 1 to 1440")
 
 
 def _repeats(raw: str) -> int:

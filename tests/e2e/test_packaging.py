@@ -32,6 +32,7 @@ FUNCTIONS = {
     "RemindersFunction": "reminders.handler",
     "SummarizeFunction": "tenants.summary_handler",
     "MigrateFunction": "migrate_schema.handler",
+    "FreshenFunction": "freshen.handler",
 }
 # boto3 and what it needs: what the python3.12 runtime has besides the standard library (its site-packages).
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from books_sync.db import Database, connect
 from books_sync.records.schedule import ReminderPolicy
+from books_sync.steps.reminders import refresh_reminders
 from customer_sync.handler import lambda_handler as customer_handler
 from invoice_sync.handler import lambda_handler as invoice_handler
-from reminders.engine import refresh_reminders
 from reminders.handler import lambda_handler as reminders_handler
 from tests.support import MakeOrg, Org, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext

@@ -25,6 +25,7 @@ FUNCTIONS = (
     "CustomerSyncFunction",
     "InvoiceSyncFunction",
     "RemindersFunction",
+    "FreshenFunction",
     "MigrateFunction",
 )
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
@@ -71,17 +72,20 @@ def role_of(function: str) -> dict[str, Any]:
     return dict(resources()[role])
 
 
+def sync_schedule() -> dict[str, Any]:
+    (schedule,) = [s for s in of_type("AWS::Scheduler::Schedule").values() if "freshen" not in json.dumps(s)]
+    return dict(schedule)
+
+
 def test_the_schedule_and_the_state_machine_are_named_after_the_stack() -> None:
     """A second stack in the account and region (samconfig has two) must not collide."""
-    (schedule,) = of_type("AWS::Scheduler::Schedule").values()
-    assert schedule["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-sync"}
+    assert sync_schedule()["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-sync"}
     machine = resources()["SyncStateMachine"]["Properties"]
     assert machine["StateMachineName"] == {"Fn::Sub": "${AWS::StackName}-sync"}
 
 
 def test_a_run_the_schedule_cannot_start_is_retried_then_kept_and_alarmed() -> None:
-    (schedule,) = of_type("AWS::Scheduler::Schedule").values()
-    target = schedule["Properties"]["Target"]
+    target = sync_schedule()["Properties"]["Target"]
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
     alarm = resources()["ScheduleDeadLettersAlarm"]["Properties"]
@@ -96,7 +100,7 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
             action for s in granted for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         }
         kms = [s for s in granted if "kms:Decrypt" in s["Action"]]
-        if function in ("CustomerSyncFunction", "InvoiceSyncFunction", "MigrateFunction"):
+        if function in ("CustomerSyncFunction", "InvoiceSyncFunction", "FreshenFunction", "MigrateFunction"):
             assert kms and all(s["Resource"] == key for s in kms), function
             assert all(s["Condition"]["Null"]["kms:EncryptionContext:tenant"] == "false" for s in kms), function
         else:
@@ -215,3 +219,20 @@ def test_the_definition_substitutions_are_exactly_the_placeholders() -> None:
     text = (ROOT / "statemachine" / "sync.asl.json").read_text(encoding="utf-8")
     substitutions = source()["Resources"]["SyncStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text)) == set(substitutions)
+
+
+def test_the_freshen_runs_on_its_own_schedule_with_the_interval_it_is_told() -> None:
+    """Every FreshenIntervalMinutes, named after the stack, its input `{}`, no retry (the next run is minutes
+    away); the function knows the interval (its lookahead) and runs with the sync's role and key."""
+    (schedule,) = [s for s in of_type("AWS::Scheduler::Schedule").values() if "freshen" in json.dumps(s)]
+    properties = schedule["Properties"]
+    assert properties["Name"] == {"Fn::Sub": "${AWS::StackName}-freshen"}
+    assert properties["ScheduleExpression"] == {"Fn::Sub": "rate(${FreshenIntervalMinutes} minutes)"}
+    assert properties["Target"]["Input"] == "{}"
+    assert properties["Target"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    function = resources()["FreshenFunction"]["Properties"]
+    assert function["Environment"]["Variables"]["FRESHEN_INTERVAL_MINUTES"] == {"Ref": "FreshenIntervalMinutes"}
+    assert function["Timeout"] < 300  # ends before the next run at the shortest interval
+    assert source()["Parameters"]["FreshenIntervalMinutes"]["MinValue"] == 5
+    missed = resources()["RemindersMissedAlarm"]["Properties"]
+    assert missed["MetricName"] == "RemindersMissed" and {d["Value"] for d in missed["Dimensions"]} == {"freshen"}

@@ -8,8 +8,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from books_sync.observability import lambda_entry
+from books_sync.steps.invoices import InvoiceSync
 from books_sync.sync.entry import handle_sync_event
-from invoice_sync.engine import InvoiceSync
 
 logger = Logger(service="invoice-sync")
 

@@ -8,8 +8,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from books_sync.observability import lambda_entry
+from books_sync.steps.reminders import refresh_reminders
 from books_sync.sync.entry import handle_tenant_event
-from reminders.engine import refresh_reminders
 
 logger = Logger(service="reminders")
 

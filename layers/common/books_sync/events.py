@@ -88,9 +88,7 @@ def parse_step_event(event: Any) -> StepEvent:
     )
 
 
-def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
-    body = _require_object(event if event is not None else {})
-    _reject_unknown(body, ("userIds", "fullResync"))
+def _user_ids(body: Mapping[str, Any]) -> tuple[str, ...] | None:
     raw_ids = body.get("userIds")
     user_ids: tuple[str, ...] | None = None
     if raw_ids is not None:
@@ -101,7 +99,26 @@ def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
         if len(raw_ids) > MAX_USER_IDS:
             raise EventError(f"userIds: {len(raw_ids)} ids, at most {MAX_USER_IDS} per execution")
         user_ids = tuple(dict.fromkeys(_user_id(value, f"userIds[{i}]") for i, value in enumerate(raw_ids)))
-    return ListTenantsEvent(user_ids=user_ids, full_resync=_bool(body, "fullResync"))
+    return user_ids
+
+
+def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
+    body = _require_object(event if event is not None else {})
+    _reject_unknown(body, ("userIds", "fullResync"))
+    return ListTenantsEvent(user_ids=_user_ids(body), full_resync=_bool(body, "fullResync"))
+
+
+@dataclass(frozen=True)
+class FreshenEvent:
+    """`{}` (every tenant that needs it: the schedule's input) or `{"userIds": ["u1"]}`."""
+
+    user_ids: tuple[str, ...] | None = None
+
+
+def parse_freshen_event(event: Any) -> FreshenEvent:
+    body = _require_object(event if event is not None else {})
+    _reject_unknown(body, ("userIds",))
+    return FreshenEvent(user_ids=_user_ids(body))
 
 
 @dataclass(frozen=True)

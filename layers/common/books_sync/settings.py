@@ -87,6 +87,13 @@ class Settings:
     map_max_concurrency: int = 5
     # hasMore rounds of one sync step for one tenant in one execution; the next execution resumes.
     max_step_rounds: int = 8
+    # How often the freshen runs (its schedule): it confirms what would otherwise go stale before the next.
+    freshen_interval_minutes: float = 5.0
+
+    @property
+    def freshen_lookahead(self) -> timedelta:
+        """Reminders wanted before the next freshen are confirmed by this one."""
+        return timedelta(minutes=self.freshen_interval_minutes)
 
     def reconcile_interval(self, step: Literal["customer", "invoice"]) -> timedelta:
         """How often a sync step's deletion reconcile runs."""
@@ -398,6 +405,14 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_int,
         _INT,
         "calls of one sync step per tenant per execution while it answers hasMore (the next execution resumes)",
+    ),
+    Setting(
+        "FRESHEN_INTERVAL_MINUTES",
+        "freshen_interval_minutes",
+        _positive_float,
+        "a positive number of minutes",
+        "how often the freshen runs (the template sets it from its schedule): reminders wanted before the next "
+        "one are confirmed now",
     ),
 )
 

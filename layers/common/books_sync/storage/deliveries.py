@@ -78,6 +78,37 @@ def upcoming(db: Database, *, user_id: str | None, before: datetime | None, limi
     return [Delivery(**row) for row in rows]
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """A reminder whose time has come but which is not handed out yet, and why (`waiting_reminders`)."""
+
+    reminder_id: str
+    user_id: str
+    send_at_utc: datetime
+    zoho_invoice_id: str
+    invoice_number: str | None
+    zoho_customer_id: str
+    customer_name: str | None
+    confirmed_at: datetime | None  # Zoho's data for it was confirmed as of then
+    give_up_at: datetime  # still unconfirmed then, it ends `missed` with this reason
+    waiting_reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in vars(self).items()}
+
+
+def waiting(db: Database, *, user_id: str | None, limit: int = 1000) -> list[Waiting]:
+    """Reminders due now that wait for Zoho's confirmation (or for their tenant), oldest first."""
+    rows = db.rows(
+        "SELECT reminder_id::text, user_id, send_at_utc, zoho_invoice_id, invoice_number, zoho_customer_id, "
+        "customer_name, confirmed_at, give_up_at, waiting_reason FROM reminder_sender.waiting_reminders "
+        "WHERE (CAST(:user_id AS text) IS NULL OR user_id = :user_id) ORDER BY send_at_utc, reminder_id LIMIT :limit",
+        user_id=user_id,
+        limit=limit,
+    )
+    return [Waiting(**row) for row in rows]
+
+
 _CLAIM = """
 SELECT reminder_id::text, user_id, offset_days, send_at_utc, send_at_local, timezone, attempts, zoho_invoice_id,
        invoice_number, balance, currency_code, due_date, zoho_customer_id, customer_name, phone, phone_is_override,

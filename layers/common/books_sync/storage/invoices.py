@@ -28,16 +28,17 @@ WITH page AS (
       LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = p.zoho_invoice_id
 ), touched AS (
     UPDATE invoices_cache AS i
-       SET local_last_synced_at = now()
+       SET local_last_synced_at = now(), reconciled_at = greatest(i.reconciled_at, CAST(:seen_at AS timestamptz))
       FROM compared AS c
      WHERE c.same AND i.id = c.existing_id
  RETURNING 1
 ), upserted AS (
     INSERT INTO invoices_cache AS i (
            user_id, zoho_invoice_id, customer_id, invoice_number, status, invoice_date, due_date, total,
-           balance, currency_code, payment_expected_date, zoho_last_modified_at, local_last_synced_at)
+           balance, currency_code, payment_expected_date, zoho_last_modified_at, local_last_synced_at, reconciled_at)
     SELECT :user_id, c.zoho_invoice_id, c.customer_id, c.invoice_number, c.status, c.invoice_date, c.due_date,
-           c.total, c.balance, c.currency_code, c.payment_expected_date, c.zoho_last_modified_at, now()
+           c.total, c.balance, c.currency_code, c.payment_expected_date, c.zoho_last_modified_at, now(),
+           CAST(:seen_at AS timestamptz)
       FROM compared AS c
      WHERE NOT c.same
     ON CONFLICT (user_id, zoho_invoice_id) DO UPDATE SET
@@ -52,6 +53,7 @@ WITH page AS (
            payment_expected_date = EXCLUDED.payment_expected_date,
            zoho_last_modified_at = EXCLUDED.zoho_last_modified_at,
            local_last_synced_at = now(),
+           reconciled_at = greatest(i.reconciled_at, EXCLUDED.reconciled_at),
            deleted_at = NULL,
            updated_at = now()
      -- an older copy (a retried skip, an overlap re-read) never overwrites a newer one
@@ -64,19 +66,25 @@ SELECT (SELECT count(*) FROM upserted WHERE inserted),
 """
 
 
-def upsert_page(db: Database, user_id: str, rows: Sequence[dict[str, Any]]) -> UpsertCounts:
-    """Insert new, update changed, touch `local_last_synced_at` of unchanged: one statement, rows in id order."""
+def upsert_page(
+    db: Database, user_id: str, rows: Sequence[dict[str, Any]], seen_at: datetime | None = None
+) -> UpsertCounts:
+    """Insert new, update changed, touch `local_last_synced_at` of unchanged: one statement, rows in id order.
+
+    `seen_at`: Zoho showed these rows no earlier than this (a list page, a read by id), so they are
+    not deleted (`reconciled_at`); None for rows that come from our own store (a held-back invoice).
+    """
     if not rows:
         return UpsertCounts()
     ordered = sorted(rows, key=lambda r: str(r["zoho_invoice_id"]))
-    result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(ordered))
+    result = db.run(_UPSERT_PAGE, user_id=user_id, rows=to_json(ordered), seen_at=seen_at)
     return UpsertCounts.from_row(result[0])
 
 
 def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
     """Reconcile: these invoices are among Zoho's unpaid ones; returns how many are cached."""
     return db.count_rows(
-        "UPDATE invoices_cache SET reconciled_at = :seen_at "
+        "UPDATE invoices_cache SET reconciled_at = greatest(reconciled_at, CAST(:seen_at AS timestamptz)) "
         "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) RETURNING 1",
         user_id=user_id,
         seen_at=seen_at,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from books_sync.db import Database, to_json
@@ -123,19 +123,21 @@ WITH wanted AS (
       FROM current AS c
      WHERE r.id = c.reminder_id
        AND ((c.status = 'pending' AND c.current_for <> c.scheduled_for)
-            OR (c.status = 'cancelled' AND NOT c.past))
+            OR (c.status = 'cancelled' AND NOT c.past)
+            -- given up unconfirmed: back only when its time moved to one still ahead
+            OR (c.status = 'missed' AND NOT c.past AND c.current_for <> c.scheduled_for))
  RETURNING c.status AS was, c.past
 )
 SELECT (SELECT count(*) FROM created),
        (SELECT count(*) FROM changed WHERE was = 'pending' AND NOT past),
-       (SELECT count(*) FROM changed WHERE was = 'cancelled'),
+       (SELECT count(*) FROM changed WHERE was IN ('cancelled', 'missed')),
        (SELECT count(*) FROM changed WHERE was = 'pending' AND past)
 """
 
 
 def apply(db: Database, user_id: str, planned: Sequence[Wanted]) -> Applied:
     """Create missing reminders, move pending ones to their new time, bring back cancelled ones
-    that are due again; sent reminders are history and never change."""
+    that are due again (and missed ones whose time moved ahead); sent reminders are history."""
     if not planned:
         return Applied()
     rows = to_json([wanted.as_row() for wanted in planned])
@@ -196,3 +198,70 @@ def pending_count(db: Database, user_id: str) -> int:
     return int(
         db.scalar("SELECT count(*) FROM reminders WHERE user_id = :user_id AND status = 'pending'", user_id=user_id)
     )
+
+
+# ------------------------------------------------------------------------------ confirmed at hand-out
+# The rule itself is in the database (migration 0015: `reminder_states`, `due_reminders`,
+# `reminder_waits`); these statements find what needs confirming and end what never was.
+
+_GIVE_UP = """
+UPDATE reminders AS r
+   SET status = 'missed', cancel_reason = left(CAST(:prefix AS text) || w.waiting_reason, 300),
+       claim_id = NULL, claimed_until = NULL, updated_at = now()
+  FROM reminder_waits AS w
+ WHERE r.id = w.reminder_id AND w.give_up_at < now()
+   AND r.status = 'pending' AND (r.claimed_until IS NULL OR r.claimed_until < now())
+   AND (CAST(:user_id AS text) IS NULL OR r.user_id = :user_id)
+RETURNING w.waiting_reason
+"""
+MISSED_PREFIX = "not confirmed by Zoho within the grace: "
+
+
+def give_up_unconfirmed(db: Database, user_id: str | None = None) -> dict[str, int]:
+    """Reminders that waited past their tenant's grace without a confirmation end `missed`, with why
+    (`cancel_reason`); never sent on stale data, never dropped silently. Counts per reason."""
+    reasons: dict[str, int] = {}
+    for (reason,) in db.run(_GIVE_UP, user_id=user_id, prefix=MISSED_PREFIX):
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+_TO_CONFIRM = """
+SELECT zoho_invoice_id
+  FROM reminder_states
+ WHERE user_id = :user_id AND ready AND give_up_at >= now()
+   AND wanted_at < now() + CAST(:within AS interval)
+   AND (invoice_seen_at IS NULL OR invoice_seen_at < :seen_before)
+ GROUP BY zoho_invoice_id
+ ORDER BY min(wanted_at), zoho_invoice_id
+ LIMIT :limit
+"""
+
+
+def invoices_to_confirm(
+    db: Database, user_id: str, *, within: timedelta, seen_before: datetime, limit: int
+) -> list[str]:
+    """Open invoices with a reminder wanted within `within` that Zoho has not shown since `seen_before`
+    (a deletion shows in no list: these are read by id, most urgent first)."""
+    rows = db.run(_TO_CONFIRM, user_id=user_id, within=within, seen_before=seen_before, limit=limit)
+    return [row[0] for row in rows]
+
+
+_TO_FRESHEN = """
+SELECT user_id
+  FROM reminder_states
+ WHERE ready AND tenant_status = 'active' AND give_up_at >= now()
+   AND wanted_at < now() + CAST(:lookahead AS interval)
+   -- its confirmation would be stale before the next freshen comes round
+   AND coalesce(confirmed_at, '-infinity') < greatest(wanted_at, now()) + CAST(:lookahead AS interval) - freshness
+   AND (CAST(:user_ids AS text[]) IS NULL OR user_id = ANY(CAST(:user_ids AS text[])))
+ GROUP BY user_id
+ ORDER BY min(wanted_at), user_id
+"""
+
+
+def tenants_to_freshen(db: Database, *, lookahead: timedelta, user_ids: Sequence[str] | None = None) -> list[str]:
+    """Active tenants with a reminder wanted before the next freshen whose confirmation would be too old
+    by then; most urgent first."""
+    rows = db.run(_TO_FRESHEN, lookahead=lookahead, user_ids=list(user_ids) if user_ids is not None else None)
+    return [row[0] for row in rows]

@@ -46,12 +46,14 @@ _FINISH = {
     "customer": """
         UPDATE sync_metadata
            SET customer_checkpoint = NULL, last_customer_sync_at = now(),
+               customer_pass_started_at = greatest(customer_pass_started_at, CAST(:pass_started_at AS timestamptz)),
                last_customer_reconcile_at = coalesce(CAST(:reconciled_at AS timestamptz), last_customer_reconcile_at),
                updated_at = now()
          WHERE user_id = :user_id""",
     "invoice": """
         UPDATE sync_metadata
            SET invoice_checkpoint = NULL, last_invoice_sync_at = now(),
+               invoice_pass_started_at = greatest(invoice_pass_started_at, CAST(:pass_started_at AS timestamptz)),
                last_invoice_reconcile_at = coalesce(CAST(:reconciled_at AS timestamptz), last_invoice_reconcile_at),
                updated_at = now()
          WHERE user_id = :user_id""",
@@ -121,8 +123,9 @@ def cached_rows(db: Database, user_id: str, step: Step) -> int:
     return int(db.scalar(_CACHED_ROWS[step], user_id=user_id))
 
 
-def finish(db: Database, user_id: str, step: Step, reconciled_at: datetime | None) -> None:
-    db.run(_FINISH[step], user_id=user_id, reconciled_at=reconciled_at)
+def finish(db: Database, user_id: str, step: Step, pass_started_at: datetime, reconciled_at: datetime | None) -> None:
+    """The run is read to its end: everything Zoho had changed before `pass_started_at` is in the cache."""
+    db.run(_FINISH[step], user_id=user_id, pass_started_at=pass_started_at, reconciled_at=reconciled_at)
 
 
 def reminder_policy(db: Database, user_id: str) -> ReminderPolicy:
@@ -149,7 +152,25 @@ def reminder_policy(db: Database, user_id: str) -> ReminderPolicy:
 
 
 def mark_reminders_run(db: Database, user_id: str) -> None:
+    """The reminders step applied the cache: what both passes confirmed is now confirmed for the sender too
+    (`confirmed_at`, the older of the two pass starts; see migration 0015)."""
     db.run(
-        "UPDATE sync_metadata SET last_reminders_run_at = now(), updated_at = now() WHERE user_id = :user_id",
+        """
+        UPDATE sync_metadata
+           SET last_reminders_run_at = now(), updated_at = now(),
+               confirmed_at = CASE WHEN customer_pass_started_at IS NULL OR invoice_pass_started_at IS NULL
+                                   THEN confirmed_at
+                                   ELSE greatest(confirmed_at, least(customer_pass_started_at, invoice_pass_started_at))
+                              END
+         WHERE user_id = :user_id
+        """,
         user_id=user_id,
     )
+
+
+def freshness(db: Database, user_id: str) -> timedelta:
+    """How recently Zoho must have confirmed a tenant's data for a reminder to go out."""
+    minutes = db.scalar(
+        "SELECT reminder_freshness_minutes FROM sync_metadata WHERE user_id = :user_id", user_id=user_id
+    )
+    return timedelta(minutes=int(minutes if minutes is not None else 15))

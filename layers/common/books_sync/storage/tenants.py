@@ -276,6 +276,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "reminder_repeat_days": ("sync_metadata", "reminder_repeat_days"),
     "reminder_repeat_max": ("sync_metadata", "reminder_repeat_max"),
     "reminder_grace_hours": ("sync_metadata", "reminder_grace_hours"),
+    "reminder_freshness_minutes": ("sync_metadata", "reminder_freshness_minutes"),
 }
 UPDATABLE = frozenset(_SETTINGS)
 _KEY = {"users": "id", "zoho_connections": "user_id", "sync_metadata": "user_id"}

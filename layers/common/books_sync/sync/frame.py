@@ -192,7 +192,7 @@ class SyncStep(Generic[S]):
         if reconciled_at is None and state.last_reconcile_at is None:
             reconciled_at = checkpoint.started_at  # nothing was cached: this first scan is the baseline
         with self.db.transaction():
-            sync_state.finish(self.db, self.tenant.user_id, self.step, reconciled_at)
+            sync_state.finish(self.db, self.tenant.user_id, self.step, checkpoint.started_at, reconciled_at)
         self.summary.phase = "done"
 
     def reconcile_due(self, state: sync_state.ScanState, now: datetime) -> bool:
@@ -349,12 +349,18 @@ class SyncStep(Generic[S]):
         checkpoint: Checkpoint,
         candidates: Callable[[datetime, int], list[str]],
         open_batch: Callable[[], VerifyBatch],
+        *,
+        since: datetime | None = None,
     ) -> None:
-        """Rows the id walk did not see are checked one by one, committed per batch of `VERIFY_BATCH`."""
-        started = checkpoint.reconcile_started_at
+        """Rows Zoho has not shown since `since` (default: the reconcile's id walk began) are checked one by
+        one, committed per batch of `VERIFY_BATCH`; each checked row is marked seen at `since`."""
+        started = since or checkpoint.reconcile_started_at
         assert started is not None
-        while unseen := candidates(started, VERIFY_BATCH):
-            self._check_each(unseen, open_batch(), started)
+        tried: set[str] = set()  # a row Zoho did not answer for stays unseen: it is not asked for twice
+        while unseen := [zoho_id for zoho_id in candidates(started, VERIFY_BATCH + len(tried)) if zoho_id not in tried]:
+            batch = unseen[:VERIFY_BATCH]
+            tried.update(batch)
+            self._check_each(batch, open_batch(), started)
 
     def _check_each(self, unseen: list[str], batch: VerifyBatch, started: datetime) -> None:
         def take(zoho_id: str) -> None:

@@ -14,7 +14,7 @@ StepStatus = Literal["ok", "skipped", "deferred"]
 # ok: done (or paused with hasMore); skipped: another run of the step for the tenant held the lock;
 # deferred: the organization's daily Zoho budget is spent, the next run resumes from the checkpoint.
 
-Phase = Literal["skips", "scan", "details", "reconcile", "verify", "done"]
+Phase = Literal["skips", "scan", "details", "reconcile", "verify", "confirm", "done"]
 
 
 def count(metric: str | None = None) -> Any:

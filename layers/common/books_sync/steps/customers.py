@@ -157,6 +157,7 @@ class _Unseen:
         except (ZohoApiError, ZohoProtocolError) as exc:
             logger.warning("deletion check unanswered; the customer is kept", extra={"zohoCustomerId": zoho_id,
                            "reason": str(exc)})  # fmt: skip
+            return  # kept, not seen: asked again at the next reconcile
         self.present.append(zoho_id)
 
     def write(self, reconcile_started_at: datetime) -> None:

@@ -59,6 +59,7 @@ class _Invoices:
     sync: InvoiceSync
     known: dict[str, str]  # Zoho customer id → our customer id, cached before this batch
     listed: bool = False  # rows of the invoice list (counted as fetched)
+    seen_at: datetime | None = None  # Zoho showed these rows no earlier than this (None: from our own store)
     fetched: dict[str, CustomerRecord] = field(default_factory=dict)
     linkable: list[InvoiceRecord] = field(default_factory=list)
     held: list[HeldBack] = field(default_factory=list)
@@ -105,7 +106,8 @@ class _Invoices:
         with db.transaction():
             customers.upsert_page(db, user_id, list(self.fetched.values()), [])
             ids = {**self.known, **customers.ids_by_zoho_id(db, user_id, list(self.fetched))}
-            counts = invoices.upsert_page(db, user_id, [r.as_row(ids[r.zoho_customer_id]) for r in self.linkable])
+            rows = [r.as_row(ids[r.zoho_customer_id]) for r in self.linkable]
+            counts = invoices.upsert_page(db, user_id, rows, self.seen_at)
             sync.summary.skips_linked += invoice_skips.clear(db, user_id, [r.zoho_invoice_id for r in self.linkable])
             invoice_skips.record(db, user_id, self.held, sync.started_at)
             if checkpoint is not None:
@@ -121,7 +123,7 @@ class _Invoices:
             logger.warning("invoices held back: customer not available", extra={"byReason": by_reason})
 
 
-PHASES: tuple[Phase, ...] = ("skips", "scan", "details", "reconcile", "verify")
+PHASES: tuple[Phase, ...] = ("skips", "scan", "details", "reconcile", "verify", "confirm")
 SMALL_OPEN_LIST_PAGES = 2  # an unpaid list this short is checked every run: a deleted invoice stops at once
 
 
@@ -141,6 +143,8 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
             sync_state.save_open_invoice_pages(self.db, self.tenant.user_id, checkpoint.reconcile_page - 1)
         elif phase == "verify":
             self._verify(checkpoint)
+        elif phase == "confirm":
+            self._confirm(checkpoint)
 
     def reconcile_due(self, state: sync_state.ScanState, now: datetime) -> bool:
         """Daily; and every run while Zoho's unpaid list is short (at most two pages, or, before it was
@@ -151,10 +155,12 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         pages = state.reconcile_pages
         if pages is None:
             pages = -(-invoices.open_count(self.db, self.tenant.user_id) // PER_PAGE)
-        small = 0 < pages <= SMALL_OPEN_LIST_PAGES
-        return (
-            small and state.last_reconcile_at is not None and reminders.pending_count(self.db, self.tenant.user_id) > 0
-        )
+        if state.last_reconcile_at is None:
+            return False
+        if 0 < pages <= SMALL_OPEN_LIST_PAGES:
+            return reminders.pending_count(self.db, self.tenant.user_id) > 0
+        # the invoices to confirm by id (see `_confirm`) would cost more calls than the walk itself
+        return len(self._to_confirm(self.started_at, limit=pages)) >= pages
 
     def _details(self) -> None:
         """Customer details by urgency, now that the invoices say whose reminders come first."""
@@ -166,8 +172,8 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
             self.summary.detail_failures += counts.failures
             self.summary.details_waiting = customers.waiting_for_detail(self.db, self.tenant.user_id)
 
-    def _batch(self, records: Sequence[InvoiceRecord], *, listed: bool = False) -> _Invoices:
-        batch = _Invoices(self, {}, listed)
+    def _batch(self, records: Sequence[InvoiceRecord], *, listed: bool = False, seen: bool = False) -> _Invoices:
+        batch = _Invoices(self, {}, listed, self.started_at if listed or seen else None)
         batch.look_up([r.zoho_customer_id for r in records])
         return batch
 
@@ -197,26 +203,50 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         def candidates(started: datetime, limit: int) -> list[str]:
             return invoices.open_unseen_since(self.db, self.tenant.user_id, started, limit)
 
-        self.verify_unseen(checkpoint, candidates, lambda: _NotListedOpen(self, self._batch([])))
+        self.verify_unseen(checkpoint, candidates, lambda: _NotListedOpen(self, self._batch([], seen=True)))
+
+    # ------------------------------------------------------------------------------ confirm
+
+    def _to_confirm(self, seen_before: datetime, limit: int) -> list[str]:
+        within = sync_state.freshness(self.db, self.tenant.user_id) + self.settings.freshen_lookahead
+        return reminders.invoices_to_confirm(
+            self.db, self.tenant.user_id, within=within, seen_before=seen_before, limit=limit
+        )
+
+    def _confirm(self, checkpoint: Checkpoint) -> None:
+        """A deletion shows in no list: open invoices with a reminder wanted before this run's confirmation
+        goes stale, and not shown by Zoho since the run began, are read by id (a 404 marks them deleted)."""
+
+        def candidates(started: datetime, limit: int) -> list[str]:
+            return self._to_confirm(started, limit)
+
+        self.verify_unseen(
+            checkpoint,
+            candidates,
+            lambda: _NotListedOpen(self, self._batch([], seen=True)),
+            since=checkpoint.started_at,
+        )
 
 
 @dataclass
 class _NotListedOpen:
-    """Invoices open here that Zoho's unpaid list did not show: asked for one by one."""
+    """Invoices open here that Zoho did not show lately (its unpaid list, a list page): asked for one by one.
+
+    Only an answer counts: a 404 marks the invoice deleted; a usable record is stored and marked seen; a
+    refusal or an unusable answer leaves it unseen (never confirmed), to be asked again later.
+    """
 
     sync: InvoiceSync
     current: _Invoices
     gone: list[str] = field(default_factory=list)
-    checked: list[str] = field(default_factory=list)
 
     def check(self, zoho_id: str) -> None:
-        """Only 404/1002 says deleted; any other refusal is unknown: kept, and asked again next reconcile."""
         try:
             record = parse_invoice_row(self.sync.client.get_invoice(zoho_id))
         except ZohoNotFound:
             self.gone.append(zoho_id)
         except (ZohoApiError, ZohoProtocolError) as exc:
-            logger.warning("deletion check unanswered; the invoice is kept", extra={"zohoInvoiceId": zoho_id,
+            logger.warning("invoice check unanswered; the invoice stays unconfirmed", extra={"zohoInvoiceId": zoho_id,
                            "reason": str(exc)})  # fmt: skip
         else:
             if isinstance(record, InvoiceRecord) and record.zoho_invoice_id == zoho_id:
@@ -224,13 +254,12 @@ class _NotListedOpen:
                 self.current.take(record)
             else:
                 logger.warning("invoice detail unusable", extra={"zohoInvoiceId": zoho_id, "reason": record})
-        self.checked.append(zoho_id)
 
-    def write(self, reconcile_started_at: datetime) -> None:
+    def write(self, seen_at: datetime) -> None:
         db, user_id, summary = self.sync.db, self.sync.tenant.user_id, self.sync.summary
         self.current.write(None)
         with db.transaction():
-            invoices.mark_seen_open(db, user_id, self.checked, reconcile_started_at)
+            invoices.mark_seen_open(db, user_id, [r.zoho_invoice_id for r in self.current.linkable], seen_at)
             summary.marked_deleted += invoices.mark_deleted(db, user_id, self.gone)
         if self.gone:
             logger.info("invoices deleted in Zoho marked deleted", extra={"count": len(self.gone)})
