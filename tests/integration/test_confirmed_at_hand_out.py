@@ -296,3 +296,26 @@ def test_a_claim_never_hands_out_a_reminder_failed_or_moved_while_it_waited(
             sender_b.join(timeout=60)
     assert out == [[]], f"handed out during {meanwhile}: {out}"
     assert reminder(db, invoice)["status"] == "pending"
+
+
+def test_the_freshen_function_skips_a_tenant_an_execution_holds_and_confirms_it_once_free(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Through the Lambda handler: an execution in flight confirms its tenant itself."""
+    from freshen.handler import lambda_handler as freshen_handler
+    from zoho_sync_cli.lambda_context import LocalLambdaContext
+
+    org = make_org(customers=2, invoices=0, country_code="GB")
+    due_now(db, org)
+    sync(org)
+    age(db, org, 16 * 60)
+    db.run("INSERT INTO tenant_leases (user_id, holder, step, expires_at) VALUES (:u, 'arn:exec:1', "
+           "'invoice-sync', now() + interval '10 minutes')", u=org.user_id)  # fmt: skip
+    held = freshen_handler({}, LocalLambdaContext("freshen"))
+    assert held["counts"]["skipped"] == 1 and held["tenants"][0]["outcome"] == "skipped"
+    assert claim(db, org) == []
+    db.run("DELETE FROM tenant_leases WHERE user_id = :u", u=org.user_id)
+    free = freshen_handler({"userIds": [org.user_id]}, LocalLambdaContext("freshen"))
+    assert free["counts"]["confirmed"] == 1 and len(claim(db, org)) == 1
+    with pytest.raises(Exception, match="userIds: expected a list"):
+        freshen_handler({"userIds": "u1"}, LocalLambdaContext("freshen"))
