@@ -152,7 +152,7 @@ def zoho(emulator: RunningEmulator, env: pytest.MonkeyPatch) -> EmulatorControl:
     get_settings.cache_clear()
     control = EmulatorControl(emulator.url)
     control.clear_faults()
-    control.freeze_clock(False)
+    control.reset_clock()  # an earlier test's advanced clock would stamp this test's rows in the future
     control.rate_limit(None)
     control.configure(
         token_ttl_seconds=3600,

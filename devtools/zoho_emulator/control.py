@@ -53,6 +53,10 @@ class EmulatorControl:
     def advance_clock(self, seconds: float) -> None:
         self._post("clock", {"advance_seconds": seconds})
 
+    def reset_clock(self) -> None:
+        """Real time again (no offset, not frozen)."""
+        self._post("clock", {"reset": True})
+
     def freeze_clock(self, frozen: bool = True) -> None:
         """While frozen, every change gets the same modification time (a bulk edit within one second)."""
         self._post("clock", {"frozen": frozen})

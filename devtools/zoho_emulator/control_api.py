@@ -29,6 +29,8 @@ Handler = Callable[[Emulator, ControlRequest], Any]
 
 
 def _clock(emulator: Emulator, request: ControlRequest) -> dict[str, str]:
+    if request.data.get("reset") is True:
+        emulator.reset_clock()
     emulator.advance_clock(float(request.data.get("advance_seconds", 0)))
     if "frozen" in request.data:
         emulator.freeze_clock(bool(request.data["frozen"]))

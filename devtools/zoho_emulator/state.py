@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from zoho_emulator.dataset import OrgData
@@ -82,6 +82,12 @@ class Emulator:
     @_locked
     def freeze_clock(self, frozen: bool) -> None:
         self.clock.freeze(frozen)
+
+    @_locked
+    def reset_clock(self) -> None:
+        """Real time again: no offset, not frozen (each test starts from it)."""
+        self.clock.offset = timedelta()
+        self.clock.freeze(False)
 
     # ----------------------------------------------------------------------------- organizations
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from books_sync.clock import utcnow
 from books_sync.records.countries import country_code_from_name
 from books_sync.records.phones import PhoneChoice, choose_phone, primary_person, timezone_for
 from books_sync.records.text import MAX_ID, clean_text
-from books_sync.zoho.timestamps import parse_zoho_time
+from books_sync.zoho.timestamps import parse_zoho_time, plausible
 
 SEPARATOR = "\x1f"  # ASCII unit separator
 _PERSON_FIELDS = (
@@ -59,10 +60,10 @@ def contact_hash(contact: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ListedContact:
-    """A validated row of the contacts list."""
+    """A validated row of the contacts list; `modified_at` None: Zoho's time is later than now (unknown)."""
 
     zoho_id: str
-    modified_at: datetime
+    modified_at: datetime | None
     sync_hash: str
     row: Mapping[str, Any]
 
@@ -85,7 +86,7 @@ def parse_listed_contact(row: Any) -> ListedContact | str:
         modified_at = parse_zoho_time(row.get("last_modified_time"))
     except ValueError:
         return f"contact {zoho_id}: last_modified_time is missing or malformed"
-    return ListedContact(zoho_id, modified_at, contact_hash(row), row)
+    return ListedContact(zoho_id, plausible(modified_at, utcnow()), contact_hash(row), row)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from books_sync.clock import utcnow
 from books_sync.records.text import clean_id, clean_text
-from books_sync.zoho.timestamps import parse_zoho_time
+from books_sync.zoho.timestamps import parse_zoho_time, plausible
 
 _MAX_AMOUNT = Decimal("1e15")
 
@@ -29,7 +30,7 @@ class InvoiceRecord:
     total: Decimal | None
     balance: Decimal | None
     currency_code: str | None
-    modified_at: datetime
+    modified_at: datetime | None  # None: Zoho's time is later than now, so unknown (never outranks a true copy)
     row: Mapping[str, Any]  # the row as Zoho sent it (kept in `invoice_sync_skips` when unlinked)
     payment_expected_date: date | None = None
     notes: tuple[str, ...] = ()  # values that were unusable and stored as unknown (for the log)
@@ -50,7 +51,7 @@ class InvoiceRecord:
             "balance": str(self.balance) if self.balance is not None else None,
             "currency_code": self.currency_code,
             "payment_expected_date": self.payment_expected_date.isoformat() if self.payment_expected_date else None,
-            "zoho_last_modified_at": self.modified_at.isoformat(),
+            "zoho_last_modified_at": self.modified_at.isoformat() if self.modified_at else None,
         }
 
 
@@ -100,6 +101,8 @@ def parse_invoice_row(row: Any) -> InvoiceRecord | str:
         return f"invoice {invoice_id}: last_modified_time is missing or malformed"
     status = clean_text(row.get("status"), limit=40)
     notes: list[str] = []
+    if plausible(modified_at, utcnow()) is None:
+        notes.append(f"last_modified_time {modified_at.isoformat()} is later than now; stored as unknown")
     return InvoiceRecord(
         zoho_invoice_id=invoice_id,
         zoho_customer_id=customer_id,
@@ -110,7 +113,7 @@ def parse_invoice_row(row: Any) -> InvoiceRecord | str:
         total=_amount(row.get("total")),
         balance=_amount(row.get("balance")),
         currency_code=clean_text(row.get("currency_code"), limit=10),
-        modified_at=modified_at,
+        modified_at=plausible(modified_at, utcnow()),
         row=row,
         payment_expected_date=_date(row, "payment_expected_date", notes),
         notes=tuple(notes),

@@ -57,7 +57,9 @@ WITH page AS (
            deleted_at = NULL,
            updated_at = now()
      -- an older copy (a retried skip, an overlap re-read) never overwrites a newer one
-     WHERE i.zoho_last_modified_at IS NULL OR EXCLUDED.zoho_last_modified_at >= i.zoho_last_modified_at
+     -- a copy whose time is unknown (Zoho's was later than now) is stored, and never blocks a true one later
+     WHERE i.zoho_last_modified_at IS NULL OR EXCLUDED.zoho_last_modified_at IS NULL
+        OR EXCLUDED.zoho_last_modified_at >= i.zoho_last_modified_at
  RETURNING (xmax = 0) AS inserted
 )
 SELECT (SELECT count(*) FROM upserted WHERE inserted),

@@ -31,7 +31,7 @@ from books_sync.storage.tenants import Tenant
 from books_sync.sync.clients import zoho_client
 from books_sync.sync.customers import CustomerLookup, fetch_customer
 from books_sync.sync.organization import ensure_organization_profile
-from books_sync.sync.scan import Checkpoint, Order, PageReading, PassReader, start_or_resume
+from books_sync.sync.scan import Checkpoint, Order, PageReading, PassReader, Window, start_or_resume, window_after
 from books_sync.sync.summary import Phase, SyncSummary
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.zoho.client import Page, ZohoClient
@@ -67,7 +67,7 @@ class Listed(Protocol):
     def zoho_id(self) -> str: ...
 
     @property
-    def modified_at(self) -> datetime: ...
+    def modified_at(self) -> datetime | None: ...  # None: later than now, so unknown
 
 
 Row = TypeVar("Row", bound=Listed)
@@ -78,7 +78,7 @@ class ListScan(Generic[Row]):
     """What a step declares about the list it scans; the frame walks it."""
 
     noun: str  # "contact", "invoice": names the endpoint ("contacts.list") and the log lines
-    fetch: Callable[[datetime | None, int], Page]  # (modified after, page number) → a page
+    fetch: Callable[[datetime | None, int, int], Page]  # (modified after, page, per_page) → a window of the list
     parse: Callable[[object], Row | str]  # a row, or why it cannot be used
     order: Order  # the order `fetch` asks for; "any" when the list cannot be sorted by modification time
     stalled: str = "no usable new rows"  # how the "list is not advancing" error words an empty page
@@ -247,75 +247,90 @@ class SyncStep(Generic[S]):
     def scan(
         self, checkpoint: Checkpoint, scan: ListScan[Row], open_page: Callable[[list[Row]], PageBatch[Row]]
     ) -> None:
-        """Read the pass of the checkpoint to its end, each page committed with the pass's position.
-
-        A resumed pass reads again from its `resume_page`, skipping what it took there; the cursor
-        moves once, when the pass is read to its end.
+        """Read the pass of the checkpoint to its end in overlapping windows (`sync.scan`), each window
+        committed with the pass's position. A window that shows none of the rows read just before (the
+        list shifted further than the overlap between two reads) makes the pass read again from before it.
+        A resumed pass reads again from its `resume_at`, skipping what it took there; the cursor moves
+        once, when the pass is read to its end.
         """
         reader = PassReader[Row](
-            scan.endpoint,
-            scan.order,
-            lambda row: (row.zoho_id, row.modified_at),
-            scan.wanted,
-            first_new_page=checkpoint.position.page,
-            stalled=scan.stalled,
+            scan.endpoint, scan.order, lambda row: (row.zoho_id, row.modified_at), scan.wanted, stalled=scan.stalled
         )
-        number = checkpoint.position.resume_page
+        checkpoint.position = checkpoint.position.resumed()
+        window, resuming = window_after(checkpoint.position.read), True
         while True:
             self.budget.check()
-            page = scan.fetch(checkpoint.position.since, number)
+            page = scan.fetch(checkpoint.position.since, window.page, window.per_page)
             parsed = [scan.parse(row) for row in page.rows]
-            reading = reader.read(checkpoint.position, number, parsed)
-            self._log_odd_rows(scan, number, reading)
-            reader.refuse_a_stall(reading, number, page.has_more)
-            self._take_page(checkpoint, number, reading, open_page(self._rows(reading, "take")), scan.order)
-            if not page.has_more or reading.past_the_end:
-                break
-            number += 1
+            reading = reader.read(checkpoint.position, window, parsed, resuming=resuming)
+            self._log_odd_rows(scan, window, reading)
+            reader.refuse_a_stall(reading, window, page.has_more)
+            self._take_window(checkpoint, window, reading, open_page(self._rows(reading, "take")), scan.order)
+            if reading.continuous:
+                checkpoint.position = checkpoint.position.passed(window, len(parsed))
+                if not page.has_more or reading.past_the_end:
+                    break
+                resuming = False
+            else:
+                checkpoint.position = checkpoint.position.step_back(window)
+            window = window_after(checkpoint.position.read)
         with self.db.transaction():
             self.save_checkpoint(checkpoint, checkpoint.position.cursor_at_end(checkpoint.started_at))
 
     @staticmethod
     def _rows(reading: PageReading[Row], verdict: str) -> list[Row]:
-        return [row for kind, row in reading.rows if kind == verdict]
+        return [row for kind, _, row in reading.rows if kind == verdict]
 
-    def _log_odd_rows(self, scan: ListScan[Row], number: int, reading: PageReading[Row]) -> None:
+    def _log_odd_rows(self, scan: ListScan[Row], window: Window, reading: PageReading[Row]) -> None:
+        where = {"page": window.page, "perPage": window.per_page}
+        if not reading.continuous:
+            self.logger.warning(
+                f"the {scan.noun}s list moved further than the overlap between two reads (rows deleted or "
+                "edited meanwhile): reading again from before this window",
+                extra=where,
+            )
         if reading.repeated:
             self.logger.warning(
                 f"{scan.a(scan.noun + 's')} page repeats rows; each row is used once",
-                extra={"page": number, "repeated": reading.repeated},
+                extra={**where, "repeated": reading.repeated},
             )
         for reason in reading.broken:
             self.summary.skipped_invalid += 1
             self.logger.warning(f"skipping {scan.a(scan.noun)} row", extra={"reason": reason})
+        for _, _, row in reading.rows:
+            if row.modified_at is None:
+                self.logger.warning(
+                    f"{scan.a(scan.noun)} row's last_modified_time is later than now: stored as unknown, "
+                    "and it moves no cursor",
+                    extra={"zohoId": row.zoho_id},
+                )
 
-    def _take_page(
-        self, checkpoint: Checkpoint, number: int, reading: PageReading[Row], batch: PageBatch[Row], order: Order
+    def _take_window(
+        self, checkpoint: Checkpoint, window: Window, reading: PageReading[Row], batch: PageBatch[Row], order: Order
     ) -> None:
-        """Take the page's rows in order; the position moves row by row, so an interruption keeps the prefix."""
-        position = checkpoint.position
+        """Take the window's rows in order; the position moves row by row, so an interruption keeps the prefix."""
+        position = checkpoint.position.observed(reading.went_down, reading.went_up)
+        anchored = reading.continuous
         taken = 0
 
-        def take(item: tuple[str, Row]) -> None:
+        def take(item: tuple[str, int, Row]) -> None:
             nonlocal position, taken
-            verdict, row = item
+            verdict, offset, row = item
             if verdict == "take":
                 batch.take(row)
-                position = position.took(number, row.zoho_id, row.modified_at, order)
+                position = position.took(offset, row.zoho_id, row.modified_at, order, anchored=anchored)
                 taken += 1
-            elif verdict == "done":
-                position = position.read(number, row.modified_at, order)
+            else:
+                position = position.saw(offset, row.zoho_id, row.modified_at, order, anchored=anchored)
 
         def commit() -> None:
             checkpoint.position = position
             if taken:
                 batch.write(checkpoint)
                 self.budget.record_progress()
-            report_progress(self.service, "page", page=number, rows=taken, calls=self.client.calls)
+            report_progress(self.service, "page", page=window.page, rows=taken, calls=self.client.calls)
 
         each_committing(reading.rows, take, commit)
-        if number == checkpoint.position.page:
-            checkpoint.position = checkpoint.position.next_page()
 
     # ------------------------------------------------------------------------------ deletion reconcile
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+FUTURE_SKEW = timedelta(minutes=10)  # clocks differ: a time this far ahead of ours is still believed
 
 
 def format_zoho_time(moment: datetime) -> str:
@@ -23,3 +25,12 @@ def parse_zoho_time(raw: object) -> datetime:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         raise ValueError(f"not a Zoho timestamp: {raw[:40]!r}") from None
+
+
+def plausible(moment: datetime, now: datetime) -> datetime | None:
+    """A modification time no later than now (plus `FUTURE_SKEW`); a later one is unknown: None.
+
+    A row stamped in 2099 would otherwise outrank every true copy ("an older copy never overwrites a
+    newer one") and carry a cursor past everything.
+    """
+    return moment if moment <= now + FUTURE_SKEW else None
