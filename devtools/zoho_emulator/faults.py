@@ -27,6 +27,8 @@ FaultKind = Literal[
     "wrong_types",  # rows (or the detail object) with nulls and wrong types everywhere
     "nulls",  # rows (or the detail object) whose every value is null
     "duplicate_rows",  # a list page where every row appears twice in a row
+    "delete_after_page",  # the real page, then its first row deleted in Zoho: later pages shift up by one
+    "future_stamp",  # the first row (or the detail) stamped 2099-01-01: a clock Zoho should not have
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 Endpoint = Literal[
@@ -157,8 +159,13 @@ def _payload_key(endpoint: Endpoint) -> str:
     return key[:-1] if endpoint.endswith(".get") else key  # contact, invoice, organization
 
 
+FUTURE = "2099-01-01T00:00:00+0000"
+
+
 def _bend_rows(kind: FaultKind, rows: list[Any]) -> list[Any]:
     """A list page's rows as the fault leaves them."""
+    if kind == "future_stamp" and rows and isinstance(rows[0], dict):
+        return [{**rows[0], "last_modified_time": FUTURE}, *rows[1:]]
     if kind == "wrong_types":
         return [
             {k: (None if i % 2 else 12345) for i, k in enumerate(row)} if n % 2 else None
@@ -177,12 +184,14 @@ def _bend_object(kind: FaultKind, value: Any) -> Any:
         return {k: ([1, 2] if i % 2 else 12345) for i, k in enumerate(value)}
     if isinstance(value, dict) and kind == "nulls":
         return dict.fromkeys(value)
+    if isinstance(value, dict) and kind == "future_stamp":
+        return {**value, "last_modified_time": FUTURE}
     return value
 
 
 def corrupt(kind: FaultKind, endpoint: Endpoint, response: Response) -> Response:
     """Bend a real 200 answer (headers and finishing hook kept); other answers pass untouched."""
-    if response.status != 200:
+    if response.status != 200 or kind == "delete_after_page":  # the router deletes, the answer stays true
         return response
     if kind == "malformed":
         return dataclasses.replace(response, body=response.body[: max(1, len(response.body) // 2)])

@@ -67,10 +67,11 @@ def _ordering(params: dict[str, str], rules: ListRules) -> Ordering:
     order, asked direction ignored (documented)."""
     default = rules.default
     column = params.get("sort_column")
+    asked = params.get("sort_order", default.order) if rules.honours_sort_order else "A"
     if column is None:
-        return Ordering(default.columns, params.get("sort_order", default.order), default.reported_column)
+        return Ordering(default.columns, asked, default.reported_column)
     if column in rules.sort_columns:
-        return Ordering((column,), params.get("sort_order", default.order), column)
+        return Ordering((column,), asked, column)
     if rules.unknown_sort_is_error:
         raise ApiError(400, 2, "Invalid value passed for sort_column")
     return default

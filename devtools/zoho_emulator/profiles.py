@@ -48,6 +48,12 @@ class ListRules:
     strict_since: bool  # last_modified_time means "greater than" rather than "at or after"
     report_name: str | None  # documented page_context names the report and the applied filter
     page_context_as_array: bool
+    honours_sort_order: bool = True  # False: sort_order (documented for no list) ignored, ascending
+
+    def without_undocumented(self, kind: RecordKind) -> ListRules:
+        """These rules when Zoho ignores what its reference does not document (see OrgOptions)."""
+        filters = self.honours_modified_filter and kind != "contacts"
+        return replace(self, honours_modified_filter=filters, honours_sort_order=False)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ sleeps: the server applies `delay_seconds` and calls `Response.finish()` after s
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -118,6 +119,8 @@ class Router:
             response = serve()
             if fault == "hang":
                 response.delay_seconds = self.settings.hang_seconds
+            elif fault == "delete_after_page":
+                self._delete_first_row(endpoint, organization_id, response)
             elif fault is not None:
                 response = corrupt(fault, endpoint, response)
         if endpoint != "token" and not response.delay_seconds:
@@ -126,6 +129,17 @@ class Router:
         if response.status == 200 and fault is None:
             self.log.last_response[log_key] = response
         return response
+
+    def _delete_first_row(self, endpoint: Endpoint, organization_id: str | None, response: Response) -> None:
+        """A deletion in Zoho right after a page was served: the rows after it move up one place."""
+        if response.status != 200 or organization_id is None or endpoint not in ("contacts.list", "invoices.list"):
+            return
+        rows = json.loads(response.body).get(endpoint.split(".")[0]) or []
+        if rows:
+            if endpoint == "contacts.list":
+                self.store.delete_contact(organization_id, str(rows[0]["contact_id"]))
+            else:
+                self.store.delete_invoice(organization_id, str(rows[0]["invoice_id"]))
 
     def _api(self, call: ApiCall) -> Response:
         """Authorize, pass the limits, answer. Once the organization is known its answers carry the
@@ -194,4 +208,7 @@ class Router:
                 raise ApiError(404, 1002, "Invoice does not exist.")
             return {"code": 0, "message": "success", "invoice": invoice_detail(org, invoice)}
         kind = cast(RecordKind, call.endpoint.split(".", maxsplit=1)[0])
-        return list_payload(self.store, stored, kind, call.params, rules.lists[kind])
+        listing = rules.lists[kind]
+        if stored.options.ignore_undocumented:
+            listing = listing.without_undocumented(kind)
+        return list_payload(self.store, stored, kind, call.params, listing)

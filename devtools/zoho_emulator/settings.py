@@ -96,4 +96,5 @@ ORG_OPTION_PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "profile": parse_profile,
     "daily_limit": _optional_limit,
     "rate_limit_headers": _optional_bool,
+    "ignore_undocumented": _optional_bool,
 }

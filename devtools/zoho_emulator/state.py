@@ -107,19 +107,25 @@ class Emulator:
         profile: str | None = None,
         daily_limit: int | None = None,
         rate_limit_headers: bool | None = None,
+        ignore_undocumented: bool | None = None,
     ) -> OrgData:
         """Generate an organization from `seed`. `profile` (default: the configured one) picks
-        observed or documented behaviour; `daily_limit`/`rate_limit_headers` override the settings."""
+        observed or documented behaviour; `daily_limit`/`rate_limit_headers` override the settings;
+        `ignore_undocumented` makes it ignore what Zoho's reference does not document."""
         spec = OrgSpec(seed, customers, invoices, country_code, no_phone_share, vendors, old_customer_share, open_share)
         options = OrgOptions(self.settings.profile)
         options.update(
-            profile=profile or self.settings.profile, daily_limit=daily_limit, rate_limit_headers=rate_limit_headers
+            profile=profile or self.settings.profile,
+            daily_limit=daily_limit,
+            rate_limit_headers=rate_limit_headers,
+            ignore_undocumented=ignore_undocumented,
         )
         return self.store.add_org(organization_id, spec, options).data
 
     @_locked
     def configure_org(self, organization_id: str, /, **options: Any) -> None:
-        """Change an organization's profile, daily_limit or rate_limit_headers (null: the setting applies)."""
+        """Change an organization's profile, daily_limit, rate_limit_headers or ignore_undocumented (null: the
+        setting applies)."""
         self.store.get(organization_id).options.update(**options)
 
     @_locked

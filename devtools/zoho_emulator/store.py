@@ -66,6 +66,9 @@ class OrgOptions:
     profile: Profile
     daily_limit: int | None = None
     rate_limit_headers: bool | None = None
+    # what Zoho's reference does not document is ignored: contacts' last_modified_time filter, and
+    # sort_order on every list (each list in its column's ascending order)
+    ignore_undocumented: bool | None = None
 
     def update(self, **raw: Any) -> None:
         """Validate every given option first, then apply them all."""
