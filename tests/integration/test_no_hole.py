@@ -159,3 +159,40 @@ def test_a_bulk_import_read_by_a_zoho_that_ignores_the_undocumented_parameters_h
     summary: dict[str, Any] = call_step("customer-sync", org)
     assert summary["updated"] >= 1
     assert_mirrors(db, org, "contacts")
+
+
+def test_the_reconciles_fetch_what_the_cache_lacks_or_holds_older(db: Database, make_org: MakeOrg) -> None:
+    """Whatever a pass missed, the deletion reconciles compare modification times as well as ids: a
+    customer or an open invoice listed in Zoho that the cache lacks, or holds older, is stored from its row."""
+    org = make_org(customers=40, invoices=120, seed=37, open_share=0.6)
+    assert run_tenant(org.user_id).error is None
+    org.control.create_contact(org.organization_id, mobile="+91 98765 43211")  # the cursor moves to now
+    assert run_tenant(org.user_id).error is None
+    org.control.advance_clock(-3600)  # a contact stamped an hour before the cursor: no pass reads it
+    lone = org.control.create_contact(org.organization_id, mobile="+91 98765 43210")["contact_id"]  # no invoice
+    org.control.reset_clock()
+    assert run_tenant(org.user_id).error is None
+    assert lone not in stamps(db, org, "customers_cache")
+    open_invoice = next(i for i in org.control.snapshot(org.organization_id)["invoices"] if i["balance"] > 0)
+    customer = open_invoice["customer_id"]
+    db.run(
+        "UPDATE customers_cache SET customer_name = 'stale', zoho_last_modified_at = zoho_last_modified_at - "
+        "interval '1 day' WHERE zoho_customer_id = :z",
+        z=customer,
+    )
+    db.run(
+        "UPDATE invoices_cache SET balance = 1, zoho_last_modified_at = zoho_last_modified_at - interval '1 day' "
+        "WHERE zoho_invoice_id = :z",
+        z=open_invoice["invoice_id"],
+    )
+    db.run(
+        "UPDATE sync_metadata SET last_customer_reconcile_at = now() - interval '8 days', "
+        "last_invoice_reconcile_at = now() - interval '2 days' WHERE user_id = :u",
+        u=org.user_id,
+    )
+    run = run_tenant(org.user_id)
+    assert run.error is None
+    assert run.steps["customer-sync"]["caughtUp"] == 2 and run.steps["invoice-sync"]["caughtUp"] == 1
+    assert_mirrors(db, org, "contacts")
+    assert_mirrors(db, org, "invoices")
+    assert db.scalar("SELECT balance FROM invoices_cache WHERE zoho_invoice_id = :z", z=open_invoice["invoice_id"]) > 1

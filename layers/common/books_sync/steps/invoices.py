@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -50,6 +51,7 @@ class InvoiceSyncSummary(SyncSummary):
     details_fetched: int = count("CustomerDetailsFetched")
     detail_failures: int = count()
     details_waiting: int = count("CustomerDetailsWaiting")  # customers whose detail is still to read
+    caught_up: int = count("InvoicesCaughtUpByReconcile")  # missing or stale, found by the unpaid list's walk
 
 
 @dataclass
@@ -139,7 +141,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         elif phase == "details":
             self._details()
         elif phase == "reconcile":
-            self.walk_listed_ids(checkpoint, self.client.open_invoice_ids_page, self._mark_listed)
+            self.walk_listed_ids(checkpoint, self.client.open_invoices_page, self._catch_up, self._mark_listed)
             sync_state.save_open_invoice_pages(self.db, self.tenant.user_id, checkpoint.reconcile_page - 1)
         elif phase == "verify":
             self._verify(checkpoint)
@@ -192,6 +194,20 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         logger.info("retried held-back invoices", extra={"retried": len(records), "stillHeldBack": len(batch.held)})
 
     # ------------------------------------------------------------------------------ reconcile
+
+    def _catch_up(self, rows: list[Any]) -> list[str]:
+        """An unpaid invoice the cache lacks, or holds with an older time, is stored from its row (whatever
+        a pass missed; its customer fetched if need be, as in the scan). The page's ids."""
+        listed = [row for row in map(parse_invoice_row, rows) if isinstance(row, InvoiceRecord)]
+        pairs = [(r.zoho_invoice_id, r.modified_at) for r in listed]
+        stale = invoices.behind(self.db, self.tenant.user_id, pairs, self.window_start())
+        records = [record for record in listed if record.zoho_invoice_id in stale]
+        if records:
+            batch = self._batch(records, seen=True)
+            each_committing(records, batch.take, lambda: batch.write(None))
+            self.summary.caught_up += len(batch.linkable)
+            logger.warning("the reconcile found invoices a pass had missed", extra={"count": len(records)})
+        return [record.zoho_invoice_id for record in listed]
 
     def _mark_listed(self, ids: Sequence[str], seen_at: datetime) -> None:
         """Every cached invoice Zoho lists as unpaid is seen open."""

@@ -138,6 +138,28 @@ def upsert_page(
     return UpsertCounts.from_row(row[0])
 
 
+_BEHIND = """
+SELECT l.id
+  FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
+  LEFT JOIN customers_cache AS c ON c.user_id = :user_id AND c.zoho_customer_id = l.id
+ WHERE (c.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
+    OR (c.id IS NOT NULL AND l.modified IS NOT NULL
+        AND (c.zoho_last_modified_at IS NULL OR c.zoho_last_modified_at < l.modified))
+"""
+
+
+def behind(
+    db: Database, user_id: str, listed: Sequence[tuple[str, datetime | None]], window_start: datetime
+) -> set[str]:
+    """Of the customers a Zoho list shows (id, modification time), those the cache lacks (modified within
+    the sync window) or holds older."""
+    if not listed:
+        return set()
+    pairs = to_json([{"id": i, "modified": m} for i, m in listed])
+    rows = db.run(_BEHIND, user_id=user_id, listed=pairs, window_start=window_start)
+    return {row[0] for row in rows}
+
+
 def mark_seen_in_zoho(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
     """Reconcile: these customers are in Zoho's list; un-delete any that had been marked deleted."""
     if not zoho_ids:

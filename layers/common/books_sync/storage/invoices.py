@@ -83,6 +83,28 @@ def upsert_page(
     return UpsertCounts.from_row(result[0])
 
 
+_BEHIND = """
+SELECT l.id
+  FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
+  LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = l.id
+ WHERE (i.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
+    OR (i.id IS NOT NULL AND l.modified IS NOT NULL
+        AND (i.zoho_last_modified_at IS NULL OR i.zoho_last_modified_at < l.modified))
+"""
+
+
+def behind(
+    db: Database, user_id: str, listed: Sequence[tuple[str, datetime | None]], window_start: datetime
+) -> set[str]:
+    """Of the invoices a Zoho list shows (id, modification time), those the cache lacks (modified within
+    the sync window) or holds older."""
+    if not listed:
+        return set()
+    pairs = to_json([{"id": i, "modified": m} for i, m in listed])
+    rows = db.run(_BEHIND, user_id=user_id, listed=pairs, window_start=window_start)
+    return {row[0] for row in rows}
+
+
 def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
     """Reconcile: these invoices are among Zoho's unpaid ones; returns how many are cached."""
     return db.count_rows(

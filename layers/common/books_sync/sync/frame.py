@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import ClassVar, Generic, Protocol, TypeVar, cast
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger
 
@@ -228,6 +228,11 @@ class SyncStep(Generic[S]):
 
     # ------------------------------------------------------------------------------ shared services
 
+    def window_start(self) -> datetime:
+        """The oldest modification time the step mirrors (its sync window)."""
+        days = sync_state.load(self.db, self.tenant.user_id, self.step).window_days
+        return self.started_at - timedelta(days=days)
+
     def organization(self) -> OrganizationProfile:
         """The organization's country and zone (one Zoho call the first time, then cached)."""
         if self._organization is None:
@@ -338,19 +343,22 @@ class SyncStep(Generic[S]):
         self,
         checkpoint: Checkpoint,
         fetch_page: Callable[[int], Page],
+        catch_up: Callable[[list[Any]], Sequence[str]],
         mark_seen: Callable[[Sequence[str], datetime], None],
     ) -> None:
-        """Mark every id Zoho lists as seen at the reconcile's start, page by page from the checkpoint.
-
-        Each page is committed with the checkpoint; raises `OutOfTime` to pause.
+        """Walk every row Zoho lists, page by page from the checkpoint: `catch_up` stores what the cache
+        lacks or holds older (its modification time; no extra call) and gives the page's ids, which
+        `mark_seen` marks seen at the reconcile's start, committed with the checkpoint. Raises
+        `OutOfTime` to pause.
         """
         if checkpoint.reconcile_started_at is None:
             checkpoint.reconcile_started_at = self.now()
         while True:
             self.budget.check()
             page = fetch_page(checkpoint.reconcile_page)
+            ids = catch_up(page.rows)
             with self.db.transaction():
-                mark_seen(page.rows, checkpoint.reconcile_started_at)
+                mark_seen(ids, checkpoint.reconcile_started_at)
                 checkpoint.reconcile_page += 1
                 if not page.has_more:
                     checkpoint.phase = "verify"

@@ -242,15 +242,15 @@ class ZohoClient:
         }
         return self._page("contacts.list", "contacts", "contacts", params, page, per_page=per_page)
 
-    def contact_ids_page(self, page: int) -> Page:
-        """One page of every customer's id, in creation order (for the deletion reconcile)."""
+    def contacts_by_creation_page(self, page: int) -> Page:
+        """One page of every customer, in creation order (the deletion reconcile walks them all)."""
         params = {
             "contact_type": "customer",
             "filter_by": "Status.All",
             "sort_column": "created_time",
             "sort_order": "A",
         }
-        return _ids(self._page("contacts.list", "contacts", "contacts", params, page), "contact_id")
+        return self._page("contacts.list", "contacts", "contacts", params, page)
 
     def get_contact(self, contact_id: str) -> dict[str, Any]:
         """One contact with all its contact persons and billing address."""
@@ -265,10 +265,10 @@ class ZohoClient:
         params = {"sort_column": "created_time", "sort_order": "A", **self._since(modified_after)}
         return self._page("invoices.list", "invoices", "invoices", params, page, per_page=per_page)
 
-    def open_invoice_ids_page(self, page: int) -> Page:
-        """One page of the ids of Zoho's unpaid invoices (for the open-invoice reconcile)."""
+    def open_invoices_page(self, page: int) -> Page:
+        """One page of Zoho's unpaid invoices, in creation order (the open-invoice reconcile walks them all)."""
         params = {"filter_by": "Status.Unpaid", "sort_column": "created_time", "sort_order": "A"}
-        return _ids(self._page("invoices.list", "invoices", "invoices", params, page), "invoice_id")
+        return self._page("invoices.list", "invoices", "invoices", params, page)
 
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._object("invoices.get", f"invoices/{self._id(invoice_id)}", "invoice")
@@ -285,9 +285,3 @@ def _has_more_page(context: Any) -> bool | None:
     if isinstance(context, dict) and isinstance(context.get("has_more_page"), bool):
         return bool(context["has_more_page"])
     return None
-
-
-def _ids(page: Page, key: str) -> Page:
-    """The same page with each row reduced to its id (rows without one are dropped)."""
-    ids = [str(row[key]) for row in page.rows if isinstance(row, dict) and row.get(key) not in (None, "")]
-    return Page(rows=ids, page=page.page, has_more=page.has_more)
