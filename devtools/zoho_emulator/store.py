@@ -121,14 +121,15 @@ def _sync_contact_fields(contact: Record) -> None:
 
 
 def _apply_contact_change(contact: Record, key: str, value: Any) -> None:
-    """`phone`/`mobile`/`email` go to the primary person (else the first, else the contact)."""
+    """`phone`/`mobile`/`email` go to the primary person (else the first, else the contact);
+    `billing_country`/`billing_state` to the billing address."""
     if key in ("phone", "mobile", "email"):
         target = _primary_or_first(contact)
         (target if target is not None else contact)[key] = value
-    elif key == "billing_country":
+    elif key in ("billing_country", "billing_state"):
         if not isinstance(contact.get("billing_address"), dict):
             contact["billing_address"] = {}
-        contact["billing_address"]["country"] = value
+        contact["billing_address"][key.removeprefix("billing_")] = value
     else:
         contact[key] = value
 

@@ -196,3 +196,25 @@ def test_the_reconciles_fetch_what_the_cache_lacks_or_holds_older(db: Database, 
     assert_mirrors(db, org, "contacts")
     assert_mirrors(db, org, "invoices")
     assert db.scalar("SELECT balance FROM invoices_cache WHERE zoho_invoice_id = :z", z=open_invoice["invoice_id"]) > 1
+
+
+def test_a_customers_time_zone_comes_from_its_billing_state_before_its_phone(db: Database, make_org: MakeOrg) -> None:
+    """A California business with an Oklahoma (+1-405) mobile gets its reminders at 9:00 in Los Angeles."""
+    org = make_org(customers=1, invoices=0, country_code="US", seed=38)
+    made = {
+        state: org.control.create_contact(
+            org.organization_id, mobile="+1 405 555 0142", billing_country="U.S.A", billing_state=state
+        )["contact_id"]
+        for state in ("California", "TX", "")
+    }
+    sydney = org.control.create_contact(
+        org.organization_id, mobile="+61 8 9000 0000", billing_country="Australia", billing_state="NSW"
+    )["contact_id"]
+    run_tenant(org.user_id)
+    zones = dict(db.run("SELECT zoho_customer_id, timezone FROM customers_cache WHERE user_id = :u", u=org.user_id))
+    assert zones[made["California"]] == "America/Los_Angeles"
+    assert zones[made["TX"]] == "America/Chicago"
+    assert zones[made[""]] == "America/Chicago"  # no state: the number's zone, as before
+    assert zones[sydney] == "Australia/Sydney"  # a Perth (+61 8) number, billed in New South Wales
+    region = db.scalar("SELECT billing_region FROM customers_cache WHERE zoho_customer_id = :z", z=made["California"])
+    assert region == "California"

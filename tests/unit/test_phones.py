@@ -189,3 +189,35 @@ def test_the_layer_never_loads_the_geocoders_100_mb_of_data() -> None:
     code = "import sys, customer_sync.handler, invoice_sync.handler; print('phonenumbers.geodata' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_state_names_its_zone_in_countries_that_span_several() -> None:
+    """Free text as Zoho users type it: names, abbreviations, accents and case alike."""
+    from books_sync.records.regions import zone_of_region
+
+    cases = {
+        ("US", "California"): "America/Los_Angeles",
+        ("US", "ca"): "America/Los_Angeles",
+        ("US", "Calif."): "America/Los_Angeles",
+        ("US", "new york"): "America/New_York",
+        ("US", "AZ"): "America/Phoenix",
+        ("CA", "Ontario"): "America/Toronto",
+        ("CA", "BC"): "America/Vancouver",
+        ("AU", "Western Australia"): "Australia/Perth",
+        ("AU", "QLD"): "Australia/Brisbane",
+        ("MX", "Baja California Sur"): "America/Mazatlan",
+        ("MX", "Jalisco"): "America/Mexico_City",  # a named state not in the table: the country's main zone
+        ("BR", "São Paulo"): "America/Sao_Paulo",
+        ("BR", "amazonas"): "America/Manaus",
+        ("US", "Atlantis"): None,  # not a state: the number or the organization decides
+        ("US", ""): None,
+        ("GB", "London"): None,  # one zone: the country says it
+        (None, "California"): None,
+    }
+    assert {case: zone_of_region(*case) for case in cases} == cases
+
+
+def test_the_billing_state_comes_before_the_number() -> None:
+    assert timezone_for("+14055550142", "US", "US", "America/New_York", "California") == "America/Los_Angeles"
+    assert timezone_for("+14055550142", "US", "US", "America/New_York", None) == "America/Chicago"
+    assert timezone_for("+919876543210", "GB", "IN", "Asia/Kolkata", None) == "Europe/London"  # billed in the UK

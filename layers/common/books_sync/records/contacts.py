@@ -111,6 +111,7 @@ class CustomerRecord:
     payment_reminder_enabled: bool | None = None  # Zoho's setting; None: not said
     phone_sms_enabled: bool | None = None  # the phone's person's communication preferences
     phone_whatsapp_enabled: bool | None = None
+    billing_region: str | None = None  # the billing address's state: its zone where the country spans several
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -126,6 +127,7 @@ class CustomerRecord:
             "payment_reminder_enabled": self.payment_reminder_enabled,
             "phone_sms_enabled": self.phone_sms_enabled,
             "phone_whatsapp_enabled": self.phone_whatsapp_enabled,
+            "billing_region": self.billing_region,
         }
 
 
@@ -179,6 +181,7 @@ def customer_record(
     persons = _persons(contact.get("contact_persons"))
     billing = contact.get("billing_address")
     billing_country = country_code_from_name(billing.get("country")) if isinstance(billing, Mapping) else None
+    region = clean_text(billing.get("state"), limit=100) if isinstance(billing, Mapping) and billing_country else None
     phone_source = {
         "contact_persons": persons,
         "mobile": clean_text(contact.get("mobile")),
@@ -197,7 +200,8 @@ def customer_record(
         primary_email=email,
         contact_persons=persons if persons_known else None,
         country_code=country,
-        timezone=timezone_for(phone.e164, country, org_country, org_timezone),
+        timezone=timezone_for(phone.e164, country, org_country, org_timezone, region),
+        billing_region=region,
         zoho_last_modified_at=modified_at,
         sync_hash=sync_hash,
         phone=phone,

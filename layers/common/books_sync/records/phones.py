@@ -19,6 +19,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import timezone as phone_timezones
 
+from books_sync.records.regions import zone_of_region
 from books_sync.records.zones import only_zone_of
 
 _UNKNOWN_ZONE = "Etc/Unknown"
@@ -104,18 +105,23 @@ def choose_phone(contact: Mapping[str, Any], billing_country: str | None, org_co
 
 
 def timezone_for(
-    e164: str | None, country_code: str | None, org_country: str | None, org_timezone: str | None
+    e164: str | None,
+    country_code: str | None,
+    org_country: str | None,
+    org_timezone: str | None,
+    region: str | None = None,
 ) -> str | None:
-    """The customer's timezone: from its number, else its country, else the organization's."""
+    """The customer's timezone, where it is billed first: its billing state's where the country spans
+    zones (a California business with an Oklahoma mobile is in Los Angeles), else its country's only
+    zone; else its number's; else the organization's."""
+    if zone := zone_of_region(country_code, region):
+        return zone
+    if country_code and (zone := only_zone_of(country_code)):
+        return zone
     if e164:
         zones = [z for z in phone_timezones.time_zones_for_number(phonenumbers.parse(e164)) if z != _UNKNOWN_ZONE]
         if len(zones) == 1:
             return zones[0]
         if org_timezone and org_timezone in zones:
             return org_timezone
-    if country_code:
-        if country_code == org_country and org_timezone:
-            return org_timezone
-        if zone := only_zone_of(country_code):
-            return zone
     return org_timezone

@@ -50,7 +50,7 @@ WITH page AS (
            zoho_customer_id text, customer_name text, primary_phone text, primary_email text,
            contact_persons jsonb, country_code text, timezone text, zoho_last_modified_at timestamptz,
            sync_hash text, detail_hash text, payment_reminder_enabled boolean, phone_sms_enabled boolean,
-           phone_whatsapp_enabled boolean)
+           phone_whatsapp_enabled boolean, billing_region text)
 ), touched_ids AS (
     SELECT value AS zoho_customer_id FROM jsonb_array_elements_text(CAST(:touch_ids AS jsonb))
 ), touched AS (
@@ -66,7 +66,7 @@ WITH page AS (
     INSERT INTO customers_cache AS c (
            user_id, zoho_customer_id, customer_name, primary_phone, primary_email, contact_persons,
            country_code, timezone, zoho_last_modified_at, local_last_synced_at, sync_hash, detail_hash,
-           detail_fetched_at, payment_reminder_enabled, phone_sms_enabled, phone_whatsapp_enabled)
+           detail_fetched_at, payment_reminder_enabled, phone_sms_enabled, phone_whatsapp_enabled, billing_region)
     SELECT :user_id, p.zoho_customer_id, p.customer_name, p.primary_phone, p.primary_email,
            coalesce(p.contact_persons,
                     (SELECT existing.contact_persons FROM customers_cache AS existing
@@ -74,7 +74,7 @@ WITH page AS (
                     '[]'::jsonb),
            p.country_code, p.timezone, p.zoho_last_modified_at, now(), p.sync_hash, p.detail_hash,
            CASE WHEN p.detail_hash IS NOT NULL THEN now() END, p.payment_reminder_enabled, p.phone_sms_enabled,
-           p.phone_whatsapp_enabled
+           p.phone_whatsapp_enabled, p.billing_region
       FROM page AS p
     ON CONFLICT (user_id, zoho_customer_id) DO UPDATE SET
            customer_name = EXCLUDED.customer_name,
@@ -89,6 +89,8 @@ WITH page AS (
                                THEN c.country_code ELSE EXCLUDED.country_code END,
            timezone = CASE WHEN EXCLUDED.detail_hash IS NULL AND c.detail_hash IS NOT NULL
                            THEN c.timezone ELSE EXCLUDED.timezone END,
+           billing_region = CASE WHEN EXCLUDED.detail_hash IS NULL THEN c.billing_region
+                                 ELSE EXCLUDED.billing_region END,
            zoho_last_modified_at = EXCLUDED.zoho_last_modified_at,
            local_last_synced_at = now(),
            sync_hash = EXCLUDED.sync_hash,
