@@ -19,6 +19,7 @@ from zoho_emulator.limits import Limits
 from zoho_emulator.listing import list_payload
 from zoho_emulator.oauth import OAuth
 from zoho_emulator.profiles import RULES, RecordKind
+from zoho_emulator.reference import problems
 from zoho_emulator.rendering import contact_detail, invoice_detail, organization
 from zoho_emulator.settings import Settings
 from zoho_emulator.store import DataStore, StoredOrg
@@ -46,6 +47,7 @@ class CallLog:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.statuses: Counter[str] = Counter()
         self.last_response: dict[tuple[str, str], Response] = {}
+        self.off_reference: list[str] = []  # requests Zoho's reference does not document (documented profile)
 
     def stats(self) -> dict[str, Any]:
         by_endpoint: Counter[str] = Counter()
@@ -58,11 +60,13 @@ class CallLog:
             "by_endpoint": dict(by_endpoint),
             "by_org": by_org,
             "statuses": dict(self.statuses),
+            "off_reference": list(self.off_reference[-100:]),
         }
 
     def reset(self) -> None:
         self.calls.clear()
         self.statuses.clear()
+        self.off_reference.clear()
 
 
 def route(method: str, path: str) -> tuple[Endpoint, str | None] | None:
@@ -150,6 +154,9 @@ class Router:
             return error.response()
         if stored is None:
             return Response.json(200, self._organizations())
+        refused = self._undocumented(call, stored)
+        if refused is not None:
+            return refused
         try:
             self.limits.admit(stored.data.organization_id, stored.options, self.store.clock.now())
         except ApiError as error:
@@ -160,6 +167,19 @@ class Router:
             response = error.response()
         response.on_finish = self._releaser(stored.data.organization_id)
         return self._with_quota(stored, response)
+
+    def _undocumented(self, call: ApiCall, stored: StoredOrg) -> Response | None:
+        """An organization of the `documented` profile takes only what Zoho's reference documents (and the
+        undocumented parameters the README names): anything else is a 400, remembered for the tests."""
+        if stored.options.profile != "documented":
+            return None
+        resource, _ = call.endpoint.split(".")
+        path = f"/{resource}" + (f"/{call.resource_id}" if call.resource_id else "")
+        found = problems(path, call.params)
+        if not found:
+            return None
+        self.log.off_reference.extend(f"GET {path}: {problem}" for problem in found)
+        return Response.json(400, {"code": 2, "message": f"Invalid value passed: {found[0]}"})
 
     def _releaser(self, organization_id: str) -> Callable[[], None]:
         def release() -> None:

@@ -59,10 +59,12 @@ def test_contacts_list_ignores_undocumented_filters(emulator: RunningEmulator, z
     )
     assert all("payment_reminder_enabled" not in r and "contact_persons" not in r for r in rows)
 
-    unknown = _list(emulator, headers, "doc-contacts", "contacts", sort_column="date", sort_order="D")
-    names = [r["contact_name"].casefold() for r in unknown["contacts"]]
-    assert names == sorted(names)  # ignored: the default order, by name
-    assert (unknown["page_context"]["sort_column"], unknown["page_context"]["sort_order"]) == ("contact_name", "A")
+    zoho.reset_stats()
+    unknown = fetch(emulator, headers, "contacts", organization_id="doc-contacts", sort_column="date", sort_order="D")
+    assert unknown.status_code == 400 and "sort_column ('date' is not one of" in unknown.json()["message"]
+    undocumented = fetch(emulator, headers, "contacts", organization_id="doc-contacts", colour="blue")
+    assert undocumented.status_code == 400 and "colour: not a parameter Zoho's reference documents" in undocumented.text
+    assert len(zoho.stats()["off_reference"]) == 2  # remembered, for the tests that expect none
 
     zoho.configure_org("doc-contacts", profile="observed")
     observed = _list(emulator, headers, "doc-contacts", "contacts", contact_type="customer")["contacts"]
@@ -92,10 +94,12 @@ def test_invoices_modified_filter_is_strictly_greater(emulator: RunningEmulator,
 def test_invoices_default_order_and_page_context_array(emulator: RunningEmulator, zoho: EmulatorControl) -> None:
     zoho.add_org("doc-order", profile="documented", seed=13, customers=40, invoices=500)
     headers = bearer(emulator, zoho, "doc-order")
-    page = _list(emulator, headers, "doc-order", "invoices", sort_column="last_modified_time", sort_order="A")
+    refused = fetch(emulator, headers, "invoices", organization_id="doc-order", sort_column="last_modified_time")
+    assert refused.status_code == 400  # not a documented sort column for invoices
+    page = _list(emulator, headers, "doc-order", "invoices")
     rows = page["invoices"]
     keys = [(r["date"], parsed(r["created_time"]), r["invoice_id"]) for r in rows]
-    assert keys == sorted(keys, reverse=True)  # ignored sort: newest date, then newest created, then id
+    assert keys == sorted(keys, reverse=True)  # the default order: newest date, then newest created, then id
     assert len({r["date"] for r in rows}) < len(rows)  # there were ties to break
     assert page["page_context"] == [
         {
