@@ -221,3 +221,48 @@ def test_held_back_invoices_are_retried_with_backoff_not_every_run(db: Database,
     assert due["apiCalls"] >= 50  # once due, they are asked for again (up to SKIP_RETRY_LIMIT per run)
     retry_at = db.run("SELECT next_retry_at - now() FROM invoice_sync_skips WHERE user_id = :u", u=org.user_id)
     assert all(row[0].total_seconds() > 3600 for row in retry_at if row[0] is not None)  # the wait grows
+
+
+def test_a_held_back_invoice_is_linked_with_its_reminders_in_the_run_its_customer_arrives(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Its wait (50 minutes, doubling) is for customers still missing: once the customer step (or a fetch)
+    stores the customer, every invoice held back for it links in the same run, at no extra call."""
+    from datetime import date, timedelta
+
+    from zoho_sync_cli.pipeline import run_tenant
+
+    org = make_org(customers=2, invoices=0, country_code="GB")
+    org.control.advance_clock(-3600)  # Zoho's clock where it is: these rows are an hour old at the next run
+    customer = org.control.create_contact(
+        org.organization_id, phone="+44 161 496 0000", billing_country="United Kingdom", payment_reminder_enabled=True
+    )["contact_id"]
+    org.control.delete_contact(org.organization_id, customer)
+    due = (date.today() + timedelta(days=20)).isoformat()
+    invoices = [org.control.create_invoice(org.organization_id, customer, due_date=due)["invoice_id"] for _ in range(2)]
+    org.control.reset_clock()
+    someone = org.control.create_contact(org.organization_id, phone="", mobile="")["contact_id"]  # no reminders
+    org.control.create_invoice(org.organization_id, someone, due_date=due)  # the cursor moves to now
+    assert run_tenant(org.user_id).error is None
+    held = db.scalar(
+        "SELECT count(*) FROM invoice_sync_skips WHERE user_id = :u AND next_retry_at > now()", u=org.user_id
+    )
+    assert held == 2
+    org.control.advance_clock(2)
+    org.control.restore_contact(org.organization_id, customer)  # the customer is back in Zoho
+    run = run_tenant(org.user_id)
+    assert run.error is None
+    assert db.scalar("SELECT count(*) FROM invoice_sync_skips WHERE user_id = :u", u=org.user_id) == 0
+    linked = db.scalar(
+        "SELECT count(*) FROM invoices_cache WHERE user_id = :u AND zoho_invoice_id = ANY(CAST(:ids AS text[]))",
+        u=org.user_id,
+        ids=invoices,
+    )
+    assert linked == 2
+    pending = db.scalar(
+        "SELECT count(*) FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id WHERE r.status = 'pending' "
+        "AND i.zoho_invoice_id = ANY(CAST(:ids AS text[]))",
+        ids=invoices,
+    )
+    assert pending == 6  # three offsets each, in the same run
+    assert run.steps["invoice-sync"]["customersFetchedOnDemand"] == 0  # the customer step brought it

@@ -23,7 +23,7 @@ from books_sync.db import Database
 from books_sync.errors import DatabaseUnavailable, OAuthClientRejected, ZohoAuthError
 from books_sync.settings import Settings
 from books_sync.steps.customers import CustomerSync
-from books_sync.steps.invoices import InvoiceSync
+from books_sync.steps.invoices import ConfirmingInvoiceSync
 from books_sync.steps.reminders import refresh_reminders
 from books_sync.storage import leases, reminders, step_runs, tenants
 from books_sync.storage.tenants import Tenant
@@ -138,7 +138,7 @@ def freshen_tenant(db: Database, tenant: Tenant, settings: Settings, budget: Tim
 
 def _run_steps(db: Database, tenant: Tenant, settings: Settings, budget: TimeBudget, result: TenantFreshen) -> None:
     finished = True
-    steps: tuple[type[SyncStep[Any]], ...] = (CustomerSync, InvoiceSync)
+    steps: tuple[type[SyncStep[Any]], ...] = (CustomerSync, ConfirmingInvoiceSync)
     for step in steps:
         summary = run_sync_step(step, db, tenant, settings, full_resync=False, budget=budget)
         result.api_calls += summary.api_calls

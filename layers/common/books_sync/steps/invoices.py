@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from aws_lambda_powertools import Logger
 
@@ -127,19 +127,27 @@ class _Invoices:
 
 PHASES: tuple[Phase, ...] = ("skips", "scan", "details", "reconcile", "verify", "confirm")
 SMALL_OPEN_LIST_PAGES = 2  # an unpaid list this short is checked every run: a deleted invoice stops at once
+ARRIVED_PER_PHASE = 1000  # held-back invoices whose customer arrived, linked per phase (no Zoho call each)
 
 
 class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceSyncSummary, phases=PHASES):
+    # Whether this run confirms, by id, the invoices about to be reminded (the freshen's run does; an
+    # hourly run leaves it to the freshen, which runs minutes before they are wanted).
+    confirms: ClassVar[bool] = False
+
     def prepare(self) -> None:
         self.unavailable: dict[str, str] = {}  # customers this run could not get, and why
 
     def run_phase(self, phase: Phase, checkpoint: Checkpoint) -> None:
         if phase == "skips":
+            self._link_arrived()
             self._retry_held_back()
         elif phase == "scan":
             self.scan(checkpoint, self._invoices(), lambda rows: self._batch(rows, listed=True))
+            self._link_arrived()  # customers fetched for the list's invoices may be others' too
         elif phase == "details":
             self._details()
+            self._link_arrived()
         elif phase == "reconcile":
             self.walk_listed_ids(checkpoint, self.client.open_invoices_page, self._catch_up, self._mark_listed)
             sync_state.save_open_invoice_pages(self.db, self.tenant.user_id, checkpoint.reconcile_page - 1)
@@ -162,7 +170,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         if 0 < pages <= SMALL_OPEN_LIST_PAGES:
             return reminders.pending_count(self.db, self.tenant.user_id) > 0
         # the invoices to confirm by id (see `_confirm`) would cost more calls than the walk itself
-        return len(self._to_confirm(self.started_at, limit=pages)) >= pages
+        return self.confirms and len(self._to_confirm(self.started_at, limit=pages)) >= pages
 
     def _details(self) -> None:
         """Customer details by urgency, now that the invoices say whose reminders come first."""
@@ -182,16 +190,22 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
     def _invoices(self) -> ListScan[InvoiceRecord]:
         return ListScan("invoice", self.client.invoices_page, parse_invoice_row, "any")
 
+    def _link_arrived(self) -> None:
+        """Invoices held back for a customer now cached link at once, whatever their wait (no Zoho call)."""
+        self._link(invoice_skips.arrived(self.db, self.tenant.user_id, ARRIVED_PER_PHASE))
+
     def _retry_held_back(self) -> None:
-        """Invoices held back before: link the ones whose customer is now cached or fetchable."""
-        skips = invoice_skips.pending(self.db, self.tenant.user_id, self.settings.skip_retry_limit)
+        """Invoices held back whose wait is over: link the ones whose customer Zoho now gives."""
+        self._link(invoice_skips.pending(self.db, self.tenant.user_id, self.settings.skip_retry_limit))
+
+    def _link(self, skips: Sequence[invoice_skips.Skip]) -> None:
         records = [r for r in (parse_invoice_row(skip.invoice) for skip in skips) if isinstance(r, InvoiceRecord)]
         if not records:
             return
         batch = self._batch(records)
-        with suppress(OutOfTime):  # what was linked is saved; the scan phase pauses at once
+        with suppress(OutOfTime):  # what was linked is saved; the next phase pauses at once
             each_committing(records, batch.take, lambda: batch.write(None))
-        logger.info("retried held-back invoices", extra={"retried": len(records), "stillHeldBack": len(batch.held)})
+        logger.info("held-back invoices tried", extra={"tried": len(records), "stillHeldBack": len(batch.held)})
 
     # ------------------------------------------------------------------------------ reconcile
 
@@ -232,6 +246,8 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
     def _confirm(self, checkpoint: Checkpoint) -> None:
         """A deletion shows in no list: open invoices with a reminder wanted before this run's confirmation
         goes stale, and not shown by Zoho since the run began, are read by id (a 404 marks them deleted)."""
+        if not self.confirms:
+            return
 
         def candidates(started: datetime, limit: int) -> list[str]:
             return self._to_confirm(started, limit)
@@ -279,3 +295,9 @@ class _NotListedOpen:
             summary.marked_deleted += invoices.mark_deleted(db, user_id, self.gone)
         if self.gone:
             logger.info("invoices deleted in Zoho marked deleted", extra={"count": len(self.gone)})
+
+
+class ConfirmingInvoiceSync(InvoiceSync, step="invoice", summary=InvoiceSyncSummary, phases=PHASES):
+    """The invoice step as the freshen runs it: it also confirms, by id, the invoices about to be reminded."""
+
+    confirms = True

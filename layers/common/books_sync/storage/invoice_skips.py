@@ -48,6 +48,24 @@ def pending(db: Database, user_id: str, limit: int) -> list[Skip]:
     return [Skip(row[0], row[1], row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
 
 
+def arrived(db: Database, user_id: str, limit: int) -> list[Skip]:
+    """Held-back invoices whose customer is cached now (the customer step, a fetch or a detail brought it):
+    they link at no Zoho call, so their wait does not apply."""
+    rows = db.run(
+        """
+        SELECT s.zoho_invoice_id, s.zoho_customer_id, s.invoice FROM invoice_sync_skips AS s
+         WHERE s.user_id = :user_id
+           AND EXISTS (SELECT 1 FROM customers_cache AS c
+                        WHERE c.user_id = s.user_id AND c.zoho_customer_id = s.zoho_customer_id)
+         ORDER BY s.zoho_invoice_id
+         LIMIT :limit
+        """,
+        user_id=user_id,
+        limit=limit,
+    )
+    return [Skip(row[0], row[1], row[2] if isinstance(row[2], dict) else json.loads(row[2])) for row in rows]
+
+
 def record(db: Database, user_id: str, skips: Sequence[HeldBack], run_started_at: datetime) -> None:
     """Add or refresh held-back invoices: one statement.
 
