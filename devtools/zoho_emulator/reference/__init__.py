@@ -62,23 +62,53 @@ def _template(path: str) -> str | None:
 
 
 def problems(path: str, query: dict[str, str]) -> list[str]:
-    """Why a GET of `path` (below /books/v3) with `query` is not what Zoho's reference documents; [] if it is."""
-    return list(_problems(path, tuple(sorted(query.items()))))
+    """Why a GET of `path` (below /books/v3) with `query` is not what Zoho's reference documents; [] if it is.
 
-
-@lru_cache(maxsize=4096)
-def _problems(path: str, items: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    Each parameter is judged on its own (and remembered: pages differ only in `page`), then whether the
+    required ones are there.
+    """
     template = _template(path)
     if template is None:
-        return (f"GET {path} is not in the subset of Zoho's reference this project uses",)
+        return [f"GET {path} is not in the subset of Zoho's reference this project uses"]
     allowed = _declared(template) | UNDOCUMENTED.get(template, frozenset())
-    unknown = sorted({name for name, _ in items} - allowed)
-    found = [f"{name}: not a parameter Zoho's reference documents for GET {template}" for name in unknown]
-    query = ImmutableMultiDict([(name, value) for name, value in items if name not in unknown])
-    parameters = RequestParameters(query=query, header=Headers(), cookie=ImmutableMultiDict())
-    request = _Request(HOST, f"/books/v3{path}", "get", parameters)
-    found += [_said(error) for error in _reference().iter_request_errors(request)]
+    found = [f"{name}: not a parameter Zoho's reference documents for GET {template}" for name in
+             sorted(set(query) - allowed)]  # fmt: skip
+    for name, value in sorted(query.items()):
+        if name in allowed - UNDOCUMENTED.get(template, frozenset()):
+            found += _value_problems(template, name, value)
+    return found + list(_missing(template, frozenset(query)))
+
+
+@lru_cache(maxsize=16384)
+def _value_problems(template: str, name: str, value: str) -> tuple[str, ...]:
+    """One parameter's value against its schema (the required ones filled in, so only it is judged)."""
+    query = {**dict.fromkeys(_required(template), "0"), name: value}
+    return tuple(problem for problem in _validate(template, query) if name in problem)
+
+
+@lru_cache(maxsize=256)
+def _missing(template: str, names: frozenset[str]) -> tuple[str, ...]:
+    """The required parameters `names` lacks."""
+    query = {name: "0" for name in _required(template) if name in names}
+    return tuple(problem for problem in _validate(template, query) if problem.startswith("Missing required"))
+
+
+@cache
+def _required(template: str) -> tuple[str, ...]:
+    spec = _reference().spec / "paths" / template
+    found: list[str] = []
+    for where in (spec, spec / "get"):
+        for parameter in where.get("parameters", []):
+            if parameter["in"] == "query" and parameter.get("required"):
+                found.append(str(parameter["name"]))
     return tuple(found)
+
+
+def _validate(template: str, query: dict[str, str]) -> list[str]:
+    path = template.replace("{contact_id}", "0").replace("{invoice_id}", "0").replace("{organization_id}", "0")
+    parameters = RequestParameters(query=ImmutableMultiDict(query), header=Headers(), cookie=ImmutableMultiDict())
+    request = _Request(HOST, f"/books/v3{path}", "get", parameters)
+    return [_said(error) for error in _reference().iter_request_errors(request)]
 
 
 def _said(error: Exception) -> str:
