@@ -85,8 +85,24 @@ class ZohoUnavailable(ZohoError):
     """5xx, timeouts or connection errors after bounded retries; transient."""
 
 
-class DailyBudgetReached(ZohoError):
+class ZohoDeferral(ZohoError):
+    """Not now: the step stops cleanly with its checkpoint saved and answers `deferred` with `reason`;
+    a later run resumes. Never a tenant failure, never re-authorization."""
+
+    reason = "deferred"
+
+
+class DailyBudgetReached(ZohoDeferral):
     """Today's call budget for the organization is spent (ours, or Zoho's code 45); resume tomorrow."""
+
+    reason = "Zoho's daily calls are spent"
+
+
+class ZohoDown(ZohoDeferral):
+    """Zoho is failing for several organizations of this data center at once (the shared circuit breaker
+    is open): every tenant there waits together until one probe gets an answer."""
+
+    reason = "Zoho unavailable"
 
 
 # ----------------------------------------------------------------------------------- sync steps

@@ -40,6 +40,15 @@ def _shipped_rds_ca_bundle() -> Path | None:
 
 
 @dataclass(frozen=True)
+class BreakerSettings:
+    """The data center's circuit breaker (storage.breakers)."""
+
+    organizations: int  # distinct failing organizations that open it
+    window: timedelta  # failures older than this are forgotten
+    cooldown: timedelta  # the first wait; doubles with each failed probe
+
+
+@dataclass(frozen=True)
 class Settings:
     # Database: DATABASE_URL locally, an RDS-format Secrets Manager secret in Lambda, else embedded.
     database_url: str | None = None
@@ -64,10 +73,10 @@ class Settings:
     zoho_rate_limit_calls: int = 100
     zoho_rate_limit_window_seconds: float = 60.0
     zoho_connect_timeout_seconds: float = 5.0
-    zoho_read_timeout_seconds: float = 30.0
-    zoho_max_retries: int = 5
+    zoho_read_timeout_seconds: float = 15.0
+    zoho_max_retries: int = 3
     zoho_backoff_base_seconds: float = 1.0
-    zoho_backoff_max_seconds: float = 60.0
+    zoho_backoff_max_seconds: float = 10.0
     zoho_token_refresh_margin_seconds: int = 300
 
     # Zoho tokens at rest (books_sync.token_cipher): a KMS key, else a local key; no key file in Lambda.
@@ -76,8 +85,13 @@ class Settings:
     token_key_file: Path = field(default_factory=lambda: _default_token_key_file())  # noqa: PLW0108 - defined below
     lambda_function_name: str | None = None  # set by AWS Lambda itself
 
+    # The data center's circuit breaker (storage.breakers): when several organizations get no answer.
+    breaker_organizations: int = 3
+    breaker_window_seconds: float = 120.0
+    breaker_cooldown_seconds: float = 60.0
+
     # Sync behaviour.
-    time_safety_margin_seconds: float = 90.0
+    time_safety_margin_seconds: float = 120.0
     cursor_overlap_seconds: int = 300
     customer_reconcile_interval_days: float = 7.0
     invoice_reconcile_interval_hours: float = 24.0
@@ -89,6 +103,21 @@ class Settings:
     max_step_rounds: int = 8
     # How often the freshen runs (its schedule): it confirms what would otherwise go stale before the next.
     freshen_interval_minutes: float = 5.0
+
+    @property
+    def breaker(self) -> BreakerSettings:
+        return BreakerSettings(
+            self.breaker_organizations,
+            timedelta(seconds=self.breaker_window_seconds),
+            timedelta(seconds=self.breaker_cooldown_seconds),
+        )
+
+    @property
+    def worst_call_seconds(self) -> float:
+        """The longest one Zoho call can take: every attempt timing out, with the longest wait between them."""
+        attempts = self.zoho_max_retries + 1
+        timeouts = self.zoho_connect_timeout_seconds + self.zoho_read_timeout_seconds
+        return attempts * timeouts + self.zoho_max_retries * self.zoho_backoff_max_seconds
 
     @property
     def freshen_lookahead(self) -> timedelta:
@@ -407,6 +436,28 @@ SETTINGS: tuple[Setting, ...] = (
         "calls of one sync step per tenant per execution while it answers hasMore (the next execution resumes)",
     ),
     Setting(
+        "BREAKER_ORGANIZATIONS",
+        "breaker_organizations",
+        _positive_int,
+        _INT,
+        "organizations of one Zoho data center getting no answer (5xx, timeouts), with no good answer between, "
+        "that make every tenant there wait together (the circuit breaker opens)",
+    ),
+    Setting(
+        "BREAKER_WINDOW_SECONDS",
+        "breaker_window_seconds",
+        _positive_float,
+        _SECONDS,
+        "how long a failed answer counts towards opening the breaker",
+    ),
+    Setting(
+        "BREAKER_COOLDOWN_SECONDS",
+        "breaker_cooldown_seconds",
+        _positive_float,
+        _SECONDS,
+        "how long an open breaker waits before one probe call; it doubles with each failed probe (at most 15 min)",
+    ),
+    Setting(
         "FRESHEN_INTERVAL_MINUTES",
         "freshen_interval_minutes",
         _positive_float,
@@ -448,7 +499,21 @@ def _read(env: Mapping[str, str], setting: Setting) -> Any:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from an environment mapping (os.environ by default)."""
     source = os.environ if env is None else env
-    return Settings(**{setting.field: _read(source, setting) for setting in SETTINGS})
+    settings = Settings(**{setting.field: _read(source, setting) for setting in SETTINGS})
+    _check_one_call_fits(settings)
+    return settings
+
+
+def _check_one_call_fits(settings: Settings) -> None:
+    """A step stops starting Zoho calls `SYNC_TIME_SAFETY_MARGIN_SECONDS` before the Lambda's timeout: the
+    call in flight must be able to end within that margin (0 means work to the end: no check)."""
+    worst, margin = settings.worst_call_seconds, settings.time_safety_margin_seconds
+    if margin and worst > margin:
+        raise SettingsError(
+            f"SYNC_TIME_SAFETY_MARGIN_SECONDS: {margin:g} s is less than one Zoho call can take ({worst:g} s: "
+            f"ZOHO_MAX_RETRIES + 1 attempts of ZOHO_CONNECT_TIMEOUT_SECONDS + ZOHO_READ_TIMEOUT_SECONDS, and "
+            "ZOHO_BACKOFF_MAX_SECONDS between them): a step could run into the Lambda's timeout"
+        )
 
 
 @lru_cache(maxsize=1)

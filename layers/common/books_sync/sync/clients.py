@@ -10,6 +10,7 @@ import requests
 from books_sync.db import Database
 from books_sync.settings import Settings, get_settings
 from books_sync.storage.api_usage import PostgresCallBudget
+from books_sync.storage.breakers import PostgresBreaker
 from books_sync.storage.tenants import PostgresTokenStore, Tenant
 from books_sync.zoho.auth import OAuthClient, TokenProvider, oauth_client_from_settings
 from books_sync.zoho.client import CallCounter, ZohoClient, http_session
@@ -25,7 +26,9 @@ def zoho_client(
     oauth: OAuthClient | None = None,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: Callable[[], float | None] = lambda: None,
 ) -> ZohoClient:
+    """`deadline`: seconds the caller still has for Zoho calls (a step's `TimeBudget.seconds_left`)."""
     settings = settings or get_settings()
     session = session or http_session()
     counter = CallCounter()
@@ -36,7 +39,7 @@ def zoho_client(
         oauth=(lambda: oauth) if oauth else (lambda: oauth_client_from_settings(settings, tenant.data_center)),
         session=session,
         settings=settings,
-        retrying=Retrying.from_settings(settings, sleep),
+        retrying=Retrying.from_settings(settings, sleep, deadline),
         on_call=counter,
     )
     return ZohoClient(
@@ -52,7 +55,9 @@ def zoho_client(
         tokens=tokens,
         settings=settings,
         session=session,
-        retrying=Retrying.from_settings(settings, sleep),
+        retrying=Retrying.from_settings(settings, sleep, deadline),
         counter=counter,
         sleep=sleep,
+        breaker=PostgresBreaker(db, tenant.data_center, tenant.organization_id, settings.breaker),
+        deadline=deadline,
     )

@@ -8,7 +8,8 @@ and how a batch of taken rows is written.
 
 One rule covers every interruption: the rows handled so far are committed, then the original
 exception goes on (`OutOfTime` → the checkpoint is saved and the step answers `hasMore`;
-`DailyBudgetReached` → `status: deferred`; anything else fails the step with data saved).
+`ZohoDeferral` (the day's calls spent, Zoho unavailable) → `status: deferred`; anything else fails the
+step with data saved).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from aws_lambda_powertools import Logger
 
 from books_sync.clock import utcnow
 from books_sync.db import Database
-from books_sync.errors import DailyBudgetReached, DatabaseError, DatabaseUnavailable, OutOfTime
+from books_sync.errors import DatabaseError, DatabaseUnavailable, OutOfTime, ZohoDeferral
 from books_sync.observability import report_progress
 from books_sync.records.organizations import OrganizationProfile
 from books_sync.settings import Settings
@@ -166,11 +167,12 @@ class SyncStep(Generic[S]):
     def run(self, full_resync: bool) -> S:
         try:
             self._run(full_resync)
-        except DailyBudgetReached as exc:
+        except ZohoDeferral as exc:
             self.summary.status = "deferred"
             self.summary.has_more = False
+            self.summary.deferred_reason = exc.reason
             self.logger.warning(
-                "daily Zoho call budget reached; the run resumes from its checkpoint next time", extra={"why": str(exc)}
+                f"deferred ({exc.reason}); the run resumes from its checkpoint next time", extra={"why": str(exc)}
             )
         finally:
             self.summary.api_calls = self.client.calls
@@ -405,4 +407,5 @@ def run_sync_step(
     client: ZohoClient | None = None,
 ) -> SyncSummary:
     """One invocation for one tenant (the handler holds the tenant's lease: no other run works on it)."""
-    return step(db, client or zoho_client(db, tenant, settings), tenant, settings, budget).run(full_resync)
+    client = client or zoho_client(db, tenant, settings, deadline=budget.seconds_left)
+    return step(db, client, tenant, settings, budget).run(full_resync)

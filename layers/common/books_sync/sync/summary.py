@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 StepStatus = Literal["ok", "skipped", "deferred"]
 # ok: done (or paused with hasMore); skipped: another run of the step for the tenant held the lock;
-# deferred: the organization's daily Zoho budget is spent, the next run resumes from the checkpoint.
+# deferred: the organization's daily Zoho budget is spent, or Zoho is unavailable for the whole data
+# center (`deferredReason` says which); the next run resumes from the checkpoint.
 
 Phase = Literal["skips", "scan", "details", "reconcile", "verify", "confirm", "done"]
 
@@ -49,6 +50,7 @@ class SyncSummary(StepSummary):
     api_calls: int = count("ZohoApiCalls")
     phase: Phase = "scan"
     skipped_invalid: int = count()  # rows too broken to use, logged with their reason
+    deferred_reason: str | None = None  # why a deferred step waits: the day's calls, or Zoho unavailable
 
 
 def _plain(value: Any) -> Any:

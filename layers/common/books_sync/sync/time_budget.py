@@ -12,6 +12,8 @@ from typing import Protocol
 
 from books_sync.errors import OutOfTime
 
+CALL_RESERVE_SECONDS = 10.0  # kept back from a Zoho call's deadline: the step commits and answers in it
+
 
 class RemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
@@ -30,6 +32,14 @@ class TimeBudget:
         if self._context.get_remaining_time_in_millis() <= self._margin_ms:  # margin 0: work to the end
             self.exhausted = True
         return self.exhausted
+
+    def seconds_left(self) -> float | None:
+        """How long a call may still take: the Lambda's time left, less `CALL_RESERVE_SECONDS` to commit
+        what is done. None (no limit) before any progress (a call always moves forward), without a Lambda
+        deadline, or with a margin of 0 (work to the end)."""
+        if not self.progressed or self._context is None or self._margin_ms == 0:
+            return None
+        return self._context.get_remaining_time_in_millis() / 1000 - CALL_RESERVE_SECONDS
 
     def record_progress(self) -> None:
         self.progressed = True

@@ -23,7 +23,14 @@ from urllib.parse import quote
 
 import requests
 
-from books_sync.errors import DailyBudgetReached, ZohoAuthError, ZohoProtocolError, ZohoRateLimited, ZohoUnavailable
+from books_sync.errors import (
+    DailyBudgetReached,
+    OutOfTime,
+    ZohoAuthError,
+    ZohoProtocolError,
+    ZohoRateLimited,
+    ZohoUnavailable,
+)
 from books_sync.settings import Settings
 from books_sync.zoho.auth import TokenProvider
 from books_sync.zoho.data_centers import api_root
@@ -85,6 +92,36 @@ class CallBudget(Protocol):
         """Zoho said today's calls are spent: nobody should call again today."""
 
 
+class Breaker(Protocol):
+    """The data center's circuit breaker, shared by every process (storage.breakers)."""
+
+    def admit(self, endpoint: str) -> str:
+        """Whether a call may go: "clean" (nothing failing), "watch" (some organization failing), "probe"
+        (the one call allowed while open); raises `ZohoDown` while it is open."""
+
+    def failed(self) -> None:
+        """Zoho did not answer (5xx, a timeout, no connection) for this organization."""
+
+    def answered(self) -> None:
+        """Zoho answered (whatever it said): it works; the breaker forgets failures and closes."""
+
+
+class _NoBreaker:
+    """For a client on its own (the token check of `tenant add`): nothing shared to trip."""
+
+    def admit(self, endpoint: str) -> str:
+        return "clean"
+
+    def failed(self) -> None:
+        return None
+
+    def answered(self) -> None:
+        return None
+
+
+MIN_CALL_SECONDS = 3.0  # a call needs at least this much of the time left (connect and a short answer)
+
+
 @dataclass(frozen=True)
 class Page:
     """One page of a list call: the raw rows (callers validate them) and whether more follow."""
@@ -109,6 +146,8 @@ class ZohoClient:
         retrying: Retrying,
         counter: CallCounter,
         sleep: Callable[[float], None] = time.sleep,
+        breaker: Breaker | None = None,
+        deadline: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.organization_id = organization_id
@@ -119,6 +158,8 @@ class ZohoClient:
         self.retrying = retrying
         self.counter = counter
         self._last_token: str | None = None  # the access token of the last request sent
+        self.breaker = breaker or _NoBreaker()
+        self.deadline = deadline  # seconds left for Zoho calls (None: no limit)
         self._sleep = sleep
         self.waited_seconds = 0.0  # time spent waiting for this organization's turn
 
@@ -158,29 +199,47 @@ class ZohoClient:
         raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem})")
 
     def _send(self, endpoint: str, path: str, query: dict[str, Any]) -> Verdict:
-        """One HTTP request in the organization's turn, counted against the budget, at the API host
-        the token came with."""
+        """One HTTP request, if the data center's breaker lets it go, in the organization's turn, counted
+        against the budget, at the API host the token came with, within the time left; the breaker
+        hears how it went."""
+        admission = self.breaker.admit(endpoint)
         wait = self.budget.reserve(endpoint)
         self._last_token = token = self.tokens.get()
         url = f"{api_root(self.settings, self.data_center, self.tokens.api_domain)}/{path}"
         if wait > 0:
             self.waited_seconds += wait
             self._sleep(wait)
+        timeout = self._timeout()
         try:
             self.counter(endpoint)
             response = self.session.get(
-                url,
-                params=query,
-                headers={"Authorization": f"Zoho-oauthtoken {token}"},
-                timeout=(self.settings.zoho_connect_timeout_seconds, self.settings.zoho_read_timeout_seconds),
+                url, params=query, headers={"Authorization": f"Zoho-oauthtoken {token}"}, timeout=timeout
             )
             body = response.content
         except _NETWORK_ERRORS as exc:
-            return TryAgain(type(exc).__name__)
-        quota = quota_from_headers(response.headers)
-        if quota is not None:
-            self.budget.observe(quota)
-        return classify(endpoint, response.status_code, body, response.headers)
+            verdict: Verdict = TryAgain(type(exc).__name__, unavailable=True)
+        else:
+            quota = quota_from_headers(response.headers)
+            if quota is not None:
+                self.budget.observe(quota)
+            verdict = classify(endpoint, response.status_code, body, response.headers)
+        if isinstance(verdict, TryAgain) and verdict.unavailable:
+            self.breaker.failed()
+        elif admission != "clean":
+            self.breaker.answered()
+        return verdict
+
+    def _timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds: the settings', cut to the time the step has left; raises `OutOfTime`
+        when not even a short call fits (the step saves its place and answers hasMore)."""
+        connect, read = self.settings.zoho_connect_timeout_seconds, self.settings.zoho_read_timeout_seconds
+        left = self.deadline()
+        if left is None:
+            return connect, read
+        if left < MIN_CALL_SECONDS:
+            raise OutOfTime("no time left for another Zoho call")
+        connect = min(connect, left / 2)
+        return connect, max(1.0, min(read, left - connect))
 
     def _settle(self, endpoint: str, verdict: Verdict) -> dict[str, Any] | TryAgain:
         if isinstance(verdict, Success):

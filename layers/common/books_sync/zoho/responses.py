@@ -144,7 +144,7 @@ def classify(  # noqa: PLR0911 - a decision table
         spent = quota.remaining == 0 if quota is not None else code == DAILY_LIMIT_CODE
         return DailyLimitReached() if spent else TryAgain(f"HTTP 429 (code {code})", True)
     if status >= 500:
-        return TryAgain(f"HTTP {status}")
+        return TryAgain(f"HTTP {status}", unavailable=True)
     if payload is None:
         if status == 200:  # truncated or not JSON: usually a proxy hiccup, worth a retry
             return TryAgain("malformed JSON")

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from books_sync.errors import OutOfTime
 from books_sync.settings import Settings
 
 T = TypeVar("T")
+RETRY_NEEDS_SECONDS = 3.0  # another attempt needs at least this much time after its wait
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class TryAgain:
 
     problem: str  # for the final error message, e.g. "HTTP 503" or "ReadTimeout"
     rate_limited: bool = False
+    unavailable: bool = False  # 5xx, a timeout, no connection: Zoho itself is failing (the breaker counts it)
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:
@@ -41,11 +44,21 @@ class Retrying:
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = field(default_factory=lambda: random.Random().random)  # noqa: S311 - jitter
     retries: int = 0
+    deadline: Callable[[], float | None] = lambda: None  # seconds left for calls (None: no limit)
 
     @classmethod
-    def from_settings(cls, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> Retrying:
+    def from_settings(
+        cls,
+        settings: Settings,
+        sleep: Callable[[float], None] = time.sleep,
+        deadline: Callable[[], float | None] = lambda: None,
+    ) -> Retrying:
         return cls(
-            settings.zoho_max_retries, settings.zoho_backoff_base_seconds, settings.zoho_backoff_max_seconds, sleep
+            settings.zoho_max_retries,
+            settings.zoho_backoff_base_seconds,
+            settings.zoho_backoff_max_seconds,
+            sleep,
+            deadline=deadline,
         )
 
     @property
@@ -59,6 +72,10 @@ class Retrying:
             if not isinstance(outcome, TryAgain):
                 return outcome
             self.retries += 1
-            self.sleep(backoff_seconds(retry, self.base_seconds, self.max_seconds, self.rng))
+            wait = backoff_seconds(retry, self.base_seconds, self.max_seconds, self.rng)
+            left = self.deadline()
+            if left is not None and left < wait + RETRY_NEEDS_SECONDS:
+                raise OutOfTime(f"no time left to try again ({outcome.problem})")
+            self.sleep(wait)
             outcome = attempt()
         return outcome
