@@ -35,7 +35,8 @@ def test_empty_input_selects_every_active_tenant_and_reports_the_others(three_te
         "needsReauth": ["u3"],
         "notSynced": [{"userId": "u3", "status": "needs_reauth", "reason": "refresh token revoked"}],
         "inFlight": [],
-        "counts": {"tenants": 2, "unknown": 0, "needsReauth": 1, "notSynced": 1, "inFlight": 0},
+        "backingOff": [],
+        "counts": {"tenants": 2, "unknown": 0, "needsReauth": 1, "notSynced": 1, "inFlight": 0, "backingOff": 0},
     }
 
 

@@ -165,7 +165,9 @@ def test_executions_are_bounded_logged_without_data_and_alarmed() -> None:
     ("alarm", "metric", "period", "missing"),
     [
         ("FailedExecutionsAlarm", "ExecutionsFailed", 300, "notBreaching"),
-        ("TenantsNeedReauthorizationAlarm", "TenantsNeedingReauth", 86400, "notBreaching"),  # a daily digest
+        ("TenantsNeedReauthorizationAlarm", "TenantsWaitingReauth", 86400, "notBreaching"),  # a daily digest
+        ("TenantStartedFailingAlarm", "TenantsStartedFailing", 3600, "notBreaching"),  # once per tenant
+        ("TenantsFailingOverADayAlarm", "TenantsFailingOverADay", 3600, "notBreaching"),
         ("NoTenantSyncedAlarm", "TenantsSynced", 3600, "breaching"),  # the heartbeat: silence is the alarm
     ],
 )
@@ -236,3 +238,18 @@ def test_the_freshen_runs_on_its_own_schedule_with_the_interval_it_is_told() -> 
     assert source()["Parameters"]["FreshenIntervalMinutes"]["MinValue"] == 5
     missed = resources()["RemindersMissedAlarm"]["Properties"]
     assert missed["MetricName"] == "RemindersMissed" and {d["Value"] for d in missed["Dimensions"]} == {"freshen"}
+
+
+def test_metric_math_survives_missing_data_and_a_saved_query_names_the_failed_tenants() -> None:
+    """AWS/States metrics exist only when something happens: sums use FILL, or an alarm would never fire."""
+    unfinished = resources()["UnfinishedExecutionsAlarm"]["Properties"]["Metrics"][0]["Expression"]
+    assert unfinished.startswith("FILL(timedout, 0) + FILL(aborted, 0)")
+    succeeded = resources()["NoSuccessfulExecutionAlarm"]["Properties"]
+    assert succeeded["Metrics"][0]["Expression"].startswith("FILL(executions, 0)")
+    assert succeeded["ComparisonOperator"] == "LessThanThreshold"
+    query = resources()["TenantsFailedQuery"]["Properties"]
+    assert query["LogGroupNames"] == [{"Ref": "SummarizeLogGroup"}]
+    assert 'filter message = "tenant failed"' in query["QueryString"]
+    assert "userId, step, error" in query["QueryString"]
+    summarize = resources()["SummarizeFunction"]["Properties"]["Environment"]["Variables"]
+    assert summarize["SYSTEMIC_FAILURE_SHARE"] == {"Ref": "SystemicFailureShare"}

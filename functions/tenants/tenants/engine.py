@@ -11,7 +11,7 @@ from typing import Any
 
 from books_sync.db import Database
 from books_sync.events import ListTenantsEvent
-from books_sync.storage import leases, tenants
+from books_sync.storage import failures, leases, tenants
 
 REPORTED = 100  # ids listed per report; the counts say how many there are
 
@@ -33,6 +33,15 @@ class InFlight:
 
 
 @dataclass(frozen=True)
+class BackingOff:
+    """A tenant whose last runs failed, left out until its next try (an execution naming it runs it)."""
+
+    user_id: str
+    failed_runs: int
+    retry_after: str
+
+
+@dataclass(frozen=True)
 class TenantSelection:
     user_ids: list[str]
     full_resync: bool
@@ -41,6 +50,7 @@ class TenantSelection:
     unknown_user_ids: list[str] = field(default_factory=list)
     not_synced: list[NotSynced] = field(default_factory=list)
     in_flight: list[InFlight] = field(default_factory=list)
+    backing_off: list[BackingOff] = field(default_factory=list)
 
     @property
     def needs_reauth(self) -> list[str]:
@@ -59,12 +69,17 @@ class TenantSelection:
                 for n in self.not_synced[:REPORTED]
             ],
             "inFlight": [{"userId": f.user_id, "heldBy": f.held_by, "step": f.step} for f in self.in_flight[:REPORTED]],
+            "backingOff": [
+                {"userId": b.user_id, "failedRuns": b.failed_runs, "retryAfter": b.retry_after}
+                for b in self.backing_off[:REPORTED]
+            ],
             "counts": {
                 "tenants": len(self.user_ids),
                 "unknown": len(self.unknown_user_ids),
                 "needsReauth": len(self.needs_reauth),
                 "notSynced": len(self.not_synced),
                 "inFlight": len(self.in_flight),
+                "backingOff": len(self.backing_off),
             },
         }
 
@@ -85,12 +100,18 @@ def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int
         else:
             active.append(user_id)
     held = leases.in_flight(db, active)
+    resting = {} if request.user_ids is not None else failures.waiting(db, active)  # named ones run anyway
     return TenantSelection(
-        user_ids=[user_id for user_id in active if user_id not in held],
+        user_ids=[user_id for user_id in active if user_id not in held and user_id not in resting],
         full_resync=request.full_resync,
         max_concurrency=max_concurrency,
         max_rounds=max_rounds,
         unknown_user_ids=unknown,
         not_synced=not_synced,
         in_flight=[InFlight(user_id, lease.holder, lease.step) for user_id, lease in sorted(held.items())],
+        backing_off=[
+            BackingOff(user_id, failing.failed_runs, failing.retry_after.isoformat() if failing.retry_after else "")
+            for user_id, failing in sorted(resting.items())
+            if user_id not in held
+        ],
     )

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from math import ceil
 from typing import Any, Literal
 
 from books_sync.db import Database
 from books_sync.events import SummarizeEvent
-from books_sync.storage import step_runs, tenants
+from books_sync.storage import failures, step_runs, tenants
 from books_sync.storage.step_runs import ExecutionStep
 
 Outcome = Literal["ok", "continues", "deferred", "skipped", "failed", "needs_reauth"]
@@ -50,6 +51,25 @@ class ExecutionSummary:
     by_outcome: dict[Outcome, list[str]] = field(default_factory=lambda: defaultdict(list))
     failures: list[dict[str, str]] = field(default_factory=list)
     api_calls: int = 0
+    started_failing: list[str] = field(default_factory=list)  # tenants whose first failure in a row this is
+    failing_over_a_day: int = 0  # fleet-wide, whatever this execution ran
+    waiting_reauth: int = 0  # fleet-wide: tenants whose owner must connect Zoho again
+    systemic: bool = False  # so many tenants failed that the fault is likely ours or Zoho's, not theirs
+
+    def settle(self, db: Database, tried: int, systemic_share: float) -> None:
+        """Each failed tenant's run of failures grows (and its next try moves away), each synced one's ends;
+        the execution fails only when at least `systemic_share` of the tenants it tried failed."""
+        failed = [(f["userId"], f"{f['step']}: {f['error']}") for f in self.failures]
+        streaks = failures.record_failed(db, failed)
+        self.started_failing = [streak.user_id for streak in streaks if streak.failed_runs == 1]
+        for failure in self.failures:
+            streak = next((s for s in streaks if s.user_id == failure["userId"]), None)
+            failure["failedRuns"] = str(streak.failed_runs if streak else 1)
+            failure["retryAfter"] = streak.retry_after.isoformat() if streak and streak.retry_after else "next run"
+        went_through = self.by_outcome["ok"] + self.by_outcome["continues"] + self.by_outcome["deferred"]
+        failures.record_succeeded(db, went_through)
+        self.failing_over_a_day, self.waiting_reauth = failures.fleet_counts(db)
+        self.systemic = bool(self.failures) and len(self.failures) >= max(1, ceil(systemic_share * tried))
 
     def to_output(self, selection: dict[str, Any]) -> dict[str, Any]:
         """Each outcome's ids (at most `REPORTED`) and counts; the selection's reports carried over."""
@@ -74,13 +94,18 @@ class ExecutionSummary:
             "counts": {
                 **counts,
                 "failed": len(self.failures),
+                "startedFailing": len(self.started_failing),
+                "backingOff": selected.get("backingOff", 0),
                 "needsReauth": selected.get("needsReauth", 0) + len(self.by_outcome["needs_reauth"]),
                 "unknown": selected.get("unknown", 0),
                 "notSynced": selected.get("notSynced", 0),
                 "inFlight": selected.get("inFlight", 0),
             },
             "apiCalls": self.api_calls,
+            "startedFailing": self.started_failing[:REPORTED],
+            "backingOff": list(selection.get("backingOff", []))[:REPORTED],
             "anyFailed": bool(self.failures),
+            "systemicFailure": self.systemic,
             "anyUnknown": bool(selected.get("unknown", 0)),
         }
 
@@ -90,7 +115,11 @@ class ExecutionSummary:
             "TenantsDeferred": len(self.by_outcome["deferred"]),
             "TenantsSkipped": len(self.by_outcome["skipped"]),
             "TenantsFailed": len(self.failures),
+            "TenantsStartedFailing": len(self.started_failing),
+            "TenantsFailingOverADay": self.failing_over_a_day,
             "TenantsNeedingReauth": len(self.by_outcome["needs_reauth"]),
+            "TenantsWaitingReauth": self.waiting_reauth,
+            "SystemicFailure": int(self.systemic),
         }
 
 

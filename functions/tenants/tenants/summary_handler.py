@@ -10,6 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from books_sync.db import get_database
 from books_sync.events import parse_summarize_event
 from books_sync.observability import emit_step_metrics, lambda_entry
+from books_sync.settings import get_settings
+from books_sync.storage import leases
 from tenants.summary import summarize
 
 logger = Logger(service="summarize")
@@ -19,8 +21,13 @@ logger = Logger(service="summarize")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_summarize_event(event)
     logger.append_keys(executionId=request.execution_id)
-    summary = summarize(get_database(), request)
+    db = get_database()
+    summary = summarize(db, request)
+    summary.settle(db, len(request.user_ids), get_settings().systemic_failure_share)
+    leases.give_back_all(db, request.execution_id)  # every child has ended: a failed tenant's lease too
     output = summary.to_output(dict(request.selection))
     emit_step_metrics("execution", summary.metrics())
+    for failure in summary.failures:  # one line per failed tenant: what the saved query "tenants failed" reads
+        logger.warning("tenant failed", extra=failure)
     logger.info("execution summarized", extra={"counts": output["counts"], "synced": output["synced"]})
     return output

@@ -97,6 +97,8 @@ class Settings:
     invoice_reconcile_interval_hours: float = 24.0
     skip_retry_limit: int = 50
     details_budget_reserve: float = 0.1  # share of the day's calls customer details leave for incremental runs
+    # An execution fails only when at least this share of the tenants it tried failed (else they are reported).
+    systemic_failure_share: float = 0.5
     # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
     map_max_concurrency: int = 5
     # hasMore rounds of one sync step for one tenant in one execution; the next execution resumes.
@@ -163,6 +165,13 @@ def _whole_seconds(raw: str) -> int:
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0 <= value < 1:
+        raise ValueError(raw)
+    return value
+
+
+def _fraction(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
         raise ValueError(raw)
     return value
 
@@ -420,6 +429,14 @@ SETTINGS: tuple[Setting, ...] = (
         _share,
         "a share from 0 to 1 (exclusive)",
         "share of each day's Zoho calls that customer details leave for the day's incremental runs",
+    ),
+    Setting(
+        "SYSTEMIC_FAILURE_SHARE",
+        "systemic_failure_share",
+        _fraction,
+        "a share above 0, at most 1",
+        "an execution fails (FailedExecutionsAlarm) only when at least this share of the tenants it tried failed; "
+        "fewer are reported and retried later",
     ),
     Setting(
         "MAP_MAX_CONCURRENCY",

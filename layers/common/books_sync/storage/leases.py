@@ -62,6 +62,11 @@ def give_back(db: Database, user_id: str, holder: str) -> None:
     db.run("DELETE FROM tenant_leases WHERE user_id = :user_id AND holder = :holder", user_id=user_id, holder=holder)
 
 
+def give_back_all(db: Database, holder: str) -> int:
+    """End every lease of a holder (an execution at its end: a tenant that failed kept its lease)."""
+    return len(db.run("DELETE FROM tenant_leases WHERE holder = :holder RETURNING 1", holder=holder))
+
+
 def in_flight(db: Database, user_ids: list[str]) -> dict[str, Lease]:
     """The unexpired leases among these tenants, by tenant."""
     rows = db.rows(
