@@ -180,11 +180,19 @@ class LocalStateMachine:
             yield self
 
     def execute(self, execution_input: dict[str, Any], *, timeout_seconds: float = 3600.0) -> Execution:
-        started = time.monotonic()
         self.invocations = {}
-        arn = self._client.start_execution(
-            stateMachineArn=self._arn, name=f"local-{uuid.uuid4().hex[:12]}", input=json.dumps(execution_input)
-        )["executionArn"]
+        return self.wait(self.start(execution_input), timeout_seconds=timeout_seconds)
+
+    def start(self, execution_input: dict[str, Any]) -> str:
+        """Start an execution and return its ARN at once (as the schedule does); `wait` for its end."""
+        return str(
+            self._client.start_execution(
+                stateMachineArn=self._arn, name=f"local-{uuid.uuid4().hex[:12]}", input=json.dumps(execution_input)
+            )["executionArn"]
+        )
+
+    def wait(self, arn: str, *, timeout_seconds: float = 3600.0) -> Execution:
+        started = time.monotonic()
         while True:
             described = self._client.describe_execution(executionArn=arn)
             if described["status"] != "RUNNING":

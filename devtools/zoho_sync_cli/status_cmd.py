@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from books_sync.db import Database
-from books_sync.storage import step_runs, tenants
+from books_sync.storage import breakers, step_runs, tenants
 from books_sync.storage.step_runs import StepRun
 from zoho_sync_cli.console import Exit, note, result_json, result_table
 from zoho_sync_cli.database import open_database
@@ -26,7 +26,7 @@ SELECT u.id AS user_id,
        (SELECT max(r.updated_at) FROM reminders r WHERE r.user_id = u.id AND r.status = 'missed') AS last_missed_at,
        (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'missed'
            AND r.updated_at > now() - interval '1 day') AS missed_today,
-       m.confirmed_at,
+       m.confirmed_at, m.failed_runs, m.failing_since, m.retry_after, m.last_failure,
        (SELECT count(*) FROM reminders r WHERE r.user_id = u.id AND r.status = 'pending'
            AND r.scheduled_for < now() - interval '1 hour') AS overdue_reminders,
        (SELECT count(*) FROM invoice_sync_skips s WHERE s.user_id = u.id) AS held_back_invoices,
@@ -59,6 +59,10 @@ class TenantStatus:
     last_missed_at: datetime | None
     missed_today: int  # given up in the last 24 h: waited past the grace unconfirmed
     confirmed_at: datetime | None  # Zoho's data was confirmed as of then (see migration 0015)
+    failed_runs: int  # failed runs in a row (an execution's Summarize counts them)
+    failing_since: datetime | None
+    retry_after: datetime | None  # the next execution leaves the tenant out until then
+    last_failure: str | None
     overdue_reminders: int
     held_back_invoices: int
     customers_waiting_for_detail: int
@@ -138,6 +142,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     db = open_database()
     try:
         found = statuses(db, args.user_id)
+        open_breakers = breakers.open_now(db)
     finally:
         db.close()
     if args.json:
@@ -172,7 +177,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     for s in found:
         if s.resumes:
             note(f"{s.user_id}: resumes {s.resumes}")
+        if s.failed_runs:
+            again = f"next tried after {_when(s.retry_after)} UTC" if s.retry_after else "tried again by the next run"
+            note(f"{s.user_id}: {s.failed_runs} failed run(s) in a row since {_when(s.failing_since)} UTC "
+                 f"({s.last_failure}); {again}")  # fmt: skip
         _waiting_notes(s)
+    for data_center, retry_at in open_breakers.items():
+        note(f"Zoho is not answering the {data_center} data center: every tenant there waits (deferred); "
+             f"the next try is after {_when(retry_at)} UTC")  # fmt: skip
     return Exit.OK
 
 

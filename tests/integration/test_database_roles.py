@@ -286,6 +286,27 @@ def test_the_role_defaults_carry_the_timeouts_where_startup_parameters_are_dropp
     }
 
 
+def test_behind_rds_proxy_no_startup_parameter_is_sent_and_the_role_defaults_hold(
+    roles: Cluster, env: pytest.MonkeyPatch
+) -> None:
+    """DB_SESSION_PARAMETERS=false (RDS Proxy refuses startup parameters): the sync's connection sends none,
+    and is still in UTC with the sync role's timeouts."""
+    from books_sync.db import connect_from_settings
+    from books_sync.settings import get_settings
+
+    env.setenv("DATABASE_URL", roles.url(roles.sync))
+    env.setenv("DB_SESSION_PARAMETERS", "false")
+    get_settings.cache_clear()
+    db = connect_from_settings()
+    try:
+        sources = dict(db.run("SELECT name, source FROM pg_settings WHERE name IN ('statement_timeout', 'TimeZone')"))
+        shown = {name: db.scalar(f"SHOW {name}") for name in ("statement_timeout", "TimeZone")}
+    finally:
+        db.close()
+    assert sources == {"statement_timeout": "user", "TimeZone": "user"}  # the role's, none from the client
+    assert shown == {"statement_timeout": "2min", "TimeZone": "UTC"}
+
+
 def test_a_kept_connection_the_idle_session_timeout_ended_is_replaced(db: Database) -> None:
     """A warm Lambda's connection may have been ended by idle_session_timeout: the next call reconnects."""
     kept = get_database()

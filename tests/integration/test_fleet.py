@@ -140,3 +140,51 @@ def test_the_worst_case_of_one_call_must_fit_in_the_margin(configure: Callable[.
     configure(SYNC_TIME_SAFETY_MARGIN_SECONDS="30", ZOHO_READ_TIMEOUT_SECONDS="30")
     with pytest.raises(SettingsError, match=r"SYNC_TIME_SAFETY_MARGIN_SECONDS: 30 s is less than one Zoho call"):
         get_settings()
+
+
+def test_a_scheduled_start_while_an_execution_still_works_ends_at_once(
+    db: Database, make_org: MakeOrg, machine: LocalStateMachine
+) -> None:
+    """Executions never pile up: the second all-tenant start is reported and ends, the first finishes."""
+    org = make_org(customers=60, invoices=200, seed=68)
+    org.control.configure(latency_seconds=0.2)  # the first execution takes a few seconds
+    first = machine.start({})
+    deadline = time.monotonic() + 30
+    while not db.scalar("SELECT count(*) FROM fleet_lease") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = machine.wait(machine.start({}), timeout_seconds=60)
+    assert second.status == "SUCCEEDED", second.cause
+    assert second.output is not None and second.output["overlapping"] == first
+    assert second.output["tenants"] == 0
+    done = machine.wait(first, timeout_seconds=120)
+    org.control.configure(latency_seconds=0)
+    assert done.status == "SUCCEEDED" and done.outcome(org.user_id) == "synced"
+    assert db.scalar("SELECT count(*) FROM fleet_lease") == 0  # given back: the next one may work
+    assert machine.execute({}).outcome(org.user_id) == "synced"
+
+
+def test_a_retried_task_never_runs_a_step_twice_at_once(db: Database, make_org: MakeOrg) -> None:
+    """A Lambda task retried while its first invocation still runs (same execution) waits for it
+    (StepStillRunning, which the state machine retries) instead of working beside it."""
+    import threading
+
+    from books_sync.errors import StepStillRunning
+
+    org = make_org(customers=400, invoices=0, seed=69)
+    org.control.configure(latency_seconds=0.3)
+    execution = "arn:aws:states:us-east-1:123456789012:execution:zoho-sync:retried"
+    results: list[dict[str, object]] = []
+    first = threading.Thread(target=lambda: results.append(call_step("customer-sync", org, executionId=execution)))
+    first.start()
+    deadline = time.monotonic() + 30
+    while (
+        not db.scalar("SELECT count(*) FROM tenant_leases WHERE invocation IS NOT NULL") and time.monotonic() < deadline
+    ):
+        time.sleep(0.02)
+    with pytest.raises(StepStillRunning, match="still running in an earlier invocation"):
+        call_step("customer-sync", org, executionId=execution)
+    first.join(timeout=120)
+    org.control.configure(latency_seconds=0)
+    assert results and results[0]["status"] == "ok"
+    again = call_step("customer-sync", org, executionId=execution)  # the retry, once the first is gone
+    assert again["status"] == "ok"

@@ -36,6 +36,7 @@ def test_empty_input_selects_every_active_tenant_and_reports_the_others(three_te
         "notSynced": [{"userId": "u3", "status": "needs_reauth", "reason": "refresh token revoked"}],
         "inFlight": [],
         "backingOff": [],
+        "overlapping": None,
         "counts": {"tenants": 2, "unknown": 0, "needsReauth": 1, "notSynced": 1, "inFlight": 0, "backingOff": 0},
     }
 

@@ -51,6 +51,7 @@ class TenantSelection:
     not_synced: list[NotSynced] = field(default_factory=list)
     in_flight: list[InFlight] = field(default_factory=list)
     backing_off: list[BackingOff] = field(default_factory=list)
+    overlapping: str | None = None  # the live all-tenant execution this scheduled start leaves the work to
 
     @property
     def needs_reauth(self) -> list[str]:
@@ -73,6 +74,7 @@ class TenantSelection:
                 {"userId": b.user_id, "failedRuns": b.failed_runs, "retryAfter": b.retry_after}
                 for b in self.backing_off[:REPORTED]
             ],
+            "overlapping": self.overlapping,
             "counts": {
                 "tenants": len(self.user_ids),
                 "unknown": len(self.unknown_user_ids),
@@ -84,7 +86,20 @@ class TenantSelection:
         }
 
 
+FLEET_LEASE_SECONDS = 1800  # ListTenants to the first steps; each step renews it (entry.FLEET_LEASE_GAP_SECONDS)
+
+
 def select_tenants(db: Database, request: ListTenantsEvent, max_concurrency: int, max_rounds: int) -> TenantSelection:
+    """Every active tenant (`{}`: the schedule's input), unless another all-tenant execution is still working:
+    then this one ends at once, reported (`overlapping`), never stacked on the other."""
+    if request.user_ids is None and request.execution_id is not None:
+        holder = leases.take_fleet(db, request.execution_id, FLEET_LEASE_SECONDS)
+        if holder is not None:
+            return TenantSelection([], request.full_resync, max_concurrency, max_rounds, overlapping=holder)
+    return _select(db, request, max_concurrency, max_rounds)
+
+
+def _select(db: Database, request: ListTenantsEvent, max_concurrency: int, max_rounds: int) -> TenantSelection:
     """Active tenants are synced; inactive ones, unknown ids and tenants in flight are reported, never dropped."""
     known = {tenant.user_id: tenant for tenant in tenants.list_all(db)}
     wanted = list(request.user_ids) if request.user_ids is not None else sorted(known)

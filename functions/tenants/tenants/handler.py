@@ -30,5 +30,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     settings = get_settings()
     selection = select_tenants(db, request, settings.map_max_concurrency, settings.max_step_rounds)
     output = selection.to_output()
+    if selection.overlapping:
+        logger.warning("another execution is still syncing every tenant: this one ends at once",
+                       extra={"heldBy": selection.overlapping})  # fmt: skip
     logger.info("tenants selected", extra={"counts": output["counts"], "fullResync": selection.full_resync})
     return output

@@ -91,6 +91,7 @@ class ExecutionSummary:
             "unknownUserIds": list(selection.get("unknownUserIds", []))[:REPORTED],
             "notSynced": list(selection.get("notSynced", []))[:REPORTED],
             "inFlight": list(selection.get("inFlight", []))[:REPORTED],
+            "overlapping": selection.get("overlapping"),
             "counts": {
                 **counts,
                 "failed": len(self.failures),

@@ -25,6 +25,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     summary = summarize(db, request)
     summary.settle(db, len(request.user_ids), get_settings().systemic_failure_share)
     leases.give_back_all(db, request.execution_id)  # every child has ended: a failed tenant's lease too
+    leases.give_back_fleet(db, request.execution_id)  # the next scheduled start may work
     output = summary.to_output(dict(request.selection))
     emit_step_metrics("execution", summary.metrics())
     for failure in summary.failures:  # one line per failed tenant: what the saved query "tenants failed" reads

@@ -322,8 +322,17 @@ _SESSION: dict[Purpose, dict[str, str]] = {
 _SOCKET_TIMEOUT: dict[Purpose, float | None] = {"sync": 30.0, "migrate": None}
 
 
-def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync", purpose: Purpose = "sync") -> Database:
+def connect(
+    params: ConnectParams,
+    *,
+    application_name: str = "zoho-books-sync",
+    purpose: Purpose = "sync",
+    session_parameters: bool = True,
+) -> Database:
     """A connection for syncing (timeouts on) or for migrations (no statement or socket timeout).
+
+    `session_parameters` False sends no startup parameters but the application's name (RDS Proxy is
+    reported to refuse them): the role's own defaults (deploy/roles.sql) carry the same timeouts.
 
     A certificate that fails verification is a SettingsError (one line: the host, why, what to set):
     retrying cannot fix it.
@@ -340,7 +349,7 @@ def connect(params: ConnectParams, *, application_name: str = "zoho-books-sync",
             ssl_context=ssl_context,
             timeout=_SOCKET_TIMEOUT[purpose],
             application_name=application_name,
-            startup_params=_SESSION[purpose],
+            startup_params=_SESSION[purpose] if session_parameters else {},
         )
     except pg8000.native.DatabaseError as exc:
         raise DatabaseUnavailable(
@@ -433,7 +442,8 @@ def _why_unreachable(exc: Exception) -> str:
 
 
 def connect_from_settings(settings: Settings | None = None, purpose: Purpose = "sync") -> Database:
-    return connect(resolve_connect_params(settings or get_settings()), purpose=purpose)
+    settings = settings or get_settings()
+    return connect(resolve_connect_params(settings), purpose=purpose, session_parameters=settings.db_session_parameters)
 
 
 _local = threading.local()

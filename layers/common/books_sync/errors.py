@@ -115,6 +115,11 @@ class OutOfTime(Exception):
     """
 
 
+class StepStillRunning(RuntimeError):
+    """An earlier invocation of this execution still works on the tenant (a Lambda task retried while the
+    first still runs): the state machine retries this one later, so one step never runs twice at once."""
+
+
 class OAuthClientRejected(SettingsError):
     """Zoho refused our OAuth client (`invalid_client`, or an answer it does not document): the
     operator's configuration, never the tenant's grant, so no tenant changes status."""

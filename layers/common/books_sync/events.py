@@ -66,6 +66,7 @@ class ListTenantsEvent:
 
     user_ids: tuple[str, ...] | None
     full_resync: bool = False
+    execution_id: str | None = None  # the state machine's execution (the all-tenant one holds the fleet lease)
 
 
 def _execution_id(value: Any) -> str | None:
@@ -103,9 +104,15 @@ def _user_ids(body: Mapping[str, Any]) -> tuple[str, ...] | None:
 
 
 def parse_list_tenants_event(event: Any) -> ListTenantsEvent:
+    """The execution's input, or (from the state machine) `{"request": <the input>, "executionId": ...}`."""
     body = _require_object(event if event is not None else {})
+    execution_id = None
+    if "request" in body or "executionId" in body:
+        _reject_unknown(body, ("request", "executionId"))
+        execution_id = _execution_id(body.get("executionId"))
+        body = _require_object(body.get("request") if body.get("request") is not None else {})
     _reject_unknown(body, ("userIds", "fullResync"))
-    return ListTenantsEvent(user_ids=_user_ids(body), full_resync=_bool(body, "fullResync"))
+    return ListTenantsEvent(user_ids=_user_ids(body), full_resync=_bool(body, "fullResync"), execution_id=execution_id)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class Settings:
     db_port: int | None = None
     db_name: str | None = None
     db_ssl_root_cert: Path | None = field(default_factory=_shipped_rds_ca_bundle)
+    db_session_parameters: bool = True  # False behind RDS Proxy: the role's defaults carry the timeouts
     embedded_pg_dir: Path = field(default_factory=lambda: _project_root() / ".data" / "postgres")
 
     # Zoho OAuth client: plain values locally, a Secrets Manager secret ({client_id, client_secret}) in AWS.
@@ -176,6 +177,14 @@ def _fraction(raw: str) -> float:
     return value
 
 
+def _yes_no(raw: str) -> bool:
+    if raw.lower() in ("true", "yes", "1"):
+        return True
+    if raw.lower() in ("false", "no", "0"):
+        return False
+    raise ValueError(raw)
+
+
 def _token_keys(raw: str) -> tuple[bytes, ...]:
     keys = tuple(base64.b64decode(part.strip(), validate=True) for part in raw.split(","))
     if not all(len(key) == 32 for key in keys):
@@ -275,6 +284,14 @@ SETTINGS: tuple[Setting, ...] = (
         "CA certificates trusted, with the system's, for the database's TLS certificate (`DB_SECRET_ARN`, "
         "and `DATABASE_URL` without `sslrootcert`)",
         "AWS's RDS bundle in the layer (`make rds-ca-bundle`), if shipped",
+    ),
+    Setting(
+        "DB_SESSION_PARAMETERS",
+        "db_session_parameters",
+        _yes_no,
+        "true or false",
+        "send the session's time zone and timeouts as startup parameters; `false` behind RDS Proxy (which refuses "
+        "them): the sync role's defaults from `deploy/roles.sql` carry the same values",
     ),
     Setting(
         "EMBEDDED_PG_DIR",

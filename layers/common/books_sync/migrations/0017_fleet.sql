@@ -44,3 +44,19 @@ SELECT s.reminder_id, s.user_id, s.send_at_utc, s.zoho_invoice_id, s.invoice_num
  WHERE s.due_now
    AND (s.ready OR NOT s.detail_current)
    AND NOT (s.ready AND coalesce(s.fresh, false));
+
+-- A retried task must never run a step twice at once: the tenant's lease also names the invocation
+-- working on it now. A second invocation of the same execution (a Lambda retried while the first still
+-- runs) waits for it (StepStillRunning, retried by the state machine) instead of working beside it.
+ALTER TABLE tenant_leases
+    ADD COLUMN invocation        text,
+    ADD COLUMN invocation_until  timestamptz;
+
+-- Executions never pile up: the execution syncing every tenant holds this lease from ListTenants to
+-- Summarize (each step renews it); a scheduled start while it is held by a live execution ends at once.
+CREATE TABLE fleet_lease (
+    name         text PRIMARY KEY,  -- 'sync': the scheduled, all-tenant execution
+    holder       text NOT NULL,     -- its execution id
+    acquired_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at   timestamptz NOT NULL
+);

@@ -22,29 +22,49 @@ class Lease:
     expires_at: datetime
 
 
-def take(db: Database, user_id: str, holder: str, step: str, seconds: float) -> Lease | None:
+def take(
+    db: Database, user_id: str, holder: str, step: str, seconds: float, *, invocation: str | None = None
+) -> Lease | None:
     """Take or renew the tenant's lease for `seconds`; None (and the holder's lease) when another holds it.
 
-    A lease the same holder already has is renewed; an expired one is taken over.
+    A lease the same holder already has is renewed, unless another live invocation of that holder works on
+    the tenant (`invocation`: a Lambda retried while the first still runs): then the lease is not taken and
+    the caller sees its own holder in it. An expired lease is taken over.
     """
     taken = db.one(
         """
-        INSERT INTO tenant_leases AS l (user_id, holder, step, acquired_at, expires_at)
-        VALUES (:user_id, :holder, :step, now(), now() + make_interval(secs => :seconds))
+        INSERT INTO tenant_leases AS l (user_id, holder, step, acquired_at, expires_at, invocation, invocation_until)
+        VALUES (:user_id, :holder, :step, now(), now() + make_interval(secs => :seconds), :invocation,
+                CASE WHEN CAST(:invocation AS text) IS NOT NULL THEN now() + make_interval(secs => :seconds) END)
         ON CONFLICT (user_id) DO UPDATE SET
             holder = EXCLUDED.holder,
             step = EXCLUDED.step,
             acquired_at = CASE WHEN l.holder = EXCLUDED.holder THEN l.acquired_at ELSE now() END,
-            expires_at = EXCLUDED.expires_at
-        WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+            expires_at = EXCLUDED.expires_at,
+            invocation = EXCLUDED.invocation,
+            invocation_until = EXCLUDED.invocation_until
+        WHERE (l.holder = EXCLUDED.holder
+               AND (l.invocation IS NULL OR l.invocation = EXCLUDED.invocation OR l.invocation_until <= now()))
+           OR l.expires_at <= now()
         RETURNING holder
         """,
         user_id=user_id,
         holder=holder,
         step=step,
         seconds=float(seconds),
+        invocation=invocation,
     )
     return None if taken is not None else current(db, user_id)
+
+
+def end_invocation(db: Database, user_id: str, invocation: str) -> None:
+    """The invocation is done with the tenant (its holder may keep the lease for its next step)."""
+    db.run(
+        "UPDATE tenant_leases SET invocation = NULL, invocation_until = NULL "
+        "WHERE user_id = :user_id AND invocation = :invocation",
+        user_id=user_id,
+        invocation=invocation,
+    )
 
 
 def current(db: Database, user_id: str) -> Lease | None:
@@ -82,3 +102,40 @@ def serialize_in_transaction(db: Database, key: str) -> None:
     if not db.in_transaction:
         raise RuntimeError("serialize_in_transaction needs an open transaction")
     db.run("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", key=key)
+
+
+# ------------------------------------------------------------------------------ the all-tenant execution
+
+
+def take_fleet(db: Database, holder: str, seconds: float) -> str | None:
+    """The all-tenant execution's lease (`fleet_lease`): None when taken (or renewed) by `holder`, else the
+    live execution that holds it."""
+    row = db.one(
+        """
+        INSERT INTO fleet_lease AS l (name, holder, expires_at)
+        VALUES ('sync', :holder, now() + make_interval(secs => :s))
+        ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
+            acquired_at = CASE WHEN l.holder = EXCLUDED.holder THEN l.acquired_at ELSE now() END
+        WHERE l.holder = EXCLUDED.holder OR l.expires_at <= now()
+        RETURNING holder
+        """,
+        holder=holder,
+        s=float(seconds),
+    )
+    if row is not None:
+        return None
+    return str(db.scalar("SELECT holder FROM fleet_lease WHERE name = 'sync'"))
+
+
+def renew_fleet(db: Database, holder: str, seconds: float) -> None:
+    """A step of the all-tenant execution is working: its lease lasts `seconds` more (no-op for others)."""
+    db.run(
+        "UPDATE fleet_lease SET expires_at = now() + make_interval(secs => :s) "
+        "WHERE name = 'sync' AND holder = :holder",
+        holder=holder,
+        s=float(seconds),
+    )
+
+
+def give_back_fleet(db: Database, holder: str) -> None:
+    db.run("DELETE FROM fleet_lease WHERE name = 'sync' AND holder = :holder", holder=holder)

@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database, get_database
-from books_sync.errors import ZohoAuthError
+from books_sync.errors import StepStillRunning, ZohoAuthError
 from books_sync.events import StepEvent, parse_step_event
 from books_sync.migrator import require_current
 from books_sync.observability import emit_step_metrics
@@ -31,6 +31,7 @@ from books_sync.sync.time_budget import RemainingTime, TimeBudget
 Run = Callable[[Database, Tenant, Settings, StepEvent, TimeBudget], StepSummary]
 LAST_STEP = "reminders"
 LEASE_GRACE_SECONDS = 300  # beyond the Lambda's own deadline: the gap to the tenant's next step
+FLEET_LEASE_GAP_SECONDS = 900  # the all-tenant execution's lease outlives its latest step by this much
 
 
 def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: Logger, run: Run) -> dict[str, Any]:
@@ -72,13 +73,20 @@ def tenant_lease(
     invocation without an execution id (`sam local invoke`) holds it for its own call only.
     """
     holder = execution_id or f"invocation:{uuid.uuid4()}"
+    invocation = str(getattr(context, "aws_request_id", "") or uuid.uuid4())
     seconds = context.get_remaining_time_in_millis() / 1000 + LEASE_GRACE_SECONDS
-    other = leases.take(db, user_id, holder, step, seconds)
+    other = leases.take(db, user_id, holder, step, seconds, invocation=invocation)
+    if other is not None and other.holder == holder:  # a retried task while the first invocation still runs
+        raise StepStillRunning(f"{step} for {user_id} is still running in an earlier invocation of {holder}")
+    if other is None and execution_id is not None:
+        leases.renew_fleet(db, execution_id, seconds + FLEET_LEASE_GAP_SECONDS)
     try:
         yield other
     finally:
         if other is None and (execution_id is None or step == LAST_STEP):
             leases.give_back(db, user_id, holder)
+        elif other is None:
+            leases.end_invocation(db, user_id, invocation)
 
 
 def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
