@@ -137,7 +137,7 @@ def test_a_customer_still_queued_after_its_detail_is_asked_for_once_a_run(db: Da
     )
     org.control.reset_stats()
     # 10 s of work before the safety margin: a step that offered the customer again would spin till then
-    summary = call_step("invoice-sync", org, context=LocalLambdaContext("invoice-sync", timeout_seconds=100))
+    summary = call_step("invoice-sync", org, context=LocalLambdaContext("invoice-sync", timeout_seconds=130))
     assert (summary["status"], summary["hasMore"]) == ("ok", False)
     assert (summary["detailsFetched"], summary["detailsWaiting"]) == (3, 1)
     assert org.control.stats()["by_org"][org.organization_id]["contacts.get"] == 3
