@@ -3,11 +3,16 @@ checks the fault tests converge on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from books_sync.db import Database
+from books_sync.db import Database, connect, parse_database_url
+from books_sync.migrator import migrate
 from books_sync.storage import tenants as tenant_store
 from books_sync.storage.tenants import Tenant
 from customer_sync.handler import lambda_handler as customer_sync_handler
@@ -65,3 +70,31 @@ def assert_cursors_behind_data(db: Database, user_id: str) -> None:
         u=user_id,
     )
     assert row is not None and row["customers_ok"] and row["invoices_ok"]
+
+
+def legacy_local_v1(key: bytes, tenant: str, plaintext: str, nonce: bytes = b"\x07" * 16) -> str:
+    """A `local:v1:` value as the version before migration 0018 wrote it (the construction in the
+    legacy module's docstring, built here by hand so a drift in that module shows)."""
+
+    def prf(k: bytes, message: bytes) -> bytes:
+        return hmac.new(k, message, hashlib.sha256).digest()
+
+    enc, mac = prf(key, b"zoho-sync token v1 encryption"), prf(key, b"zoho-sync token v1 authentication")
+    print_ = prf(key, b"zoho-sync token v1 fingerprint")[:8].hex()
+    raw = plaintext.encode()
+    stream = b"".join(prf(enc, nonce + i.to_bytes(4, "big")) for i in range(len(raw) // 32 + 1))
+    ciphertext = bytes(p ^ k for p, k in zip(raw, stream, strict=False))
+    who = tenant.encode()
+    tag = prf(mac, f"local:v1:{print_}".encode() + nonce + len(who).to_bytes(4, "big") + who + ciphertext)
+    return f"local:v1:{print_}:" + base64.b64encode(nonce + ciphertext + tag).decode()
+
+
+@contextmanager
+def database_at(url: str, version: int) -> Iterator[Database]:
+    """The database at `url` migrated up to `version` only (an older schema), as the migrator connects."""
+    db = connect(parse_database_url(url), purpose="migrate")
+    try:
+        migrate(db, target=version)
+        yield db
+    finally:
+        db.close()

@@ -47,7 +47,9 @@ class EmulatorControl:
         self._post("settings", settings)
 
     def configure_org(self, organization_id: str, **options: Any) -> None:
-        """Change one organization's profile, daily_limit or rate_limit_headers (None: the setting applies)."""
+        """Change one organization's profile, daily_limit, rate_limit_headers (None: the setting applies),
+        rate_limit_header_values ({"X-Rate-Limit-Reset": "-5"}: sent instead of the true ones) or
+        ignore_undocumented."""
         self._post(f"orgs/{organization_id}/options", options)
 
     def advance_clock(self, seconds: float) -> None:

@@ -192,6 +192,7 @@ class Router:
         if self.limits.headers_on(stored.options):
             now = self.store.clock.now()
             response.headers.update(self.limits.quota(stored.data.organization_id, stored.options, now).headers())
+            response.headers.update(stored.options.rate_limit_header_values or {})
         return response
 
     def _authorize(self, call: ApiCall) -> StoredOrg | None:

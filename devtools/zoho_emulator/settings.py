@@ -92,9 +92,22 @@ _PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "profile": parse_profile,
     "rate_limit_headers": _optional_bool,
 }
+
+
+def _header_values(value: Any) -> dict[str, str] | None:
+    """X-Rate-Limit-* values to send instead of the true ones (a lying proxy or Zoho): {"X-Rate-Limit-Limit": "-1"}."""
+    if value is None:
+        return None
+    known = {"X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset"}
+    if not isinstance(value, dict) or not set(value) <= known or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"rate_limit_header_values: an object of strings with keys among {', '.join(sorted(known))}")
+    return dict(value)
+
+
 ORG_OPTION_PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "profile": parse_profile,
     "daily_limit": _optional_limit,
     "rate_limit_headers": _optional_bool,
+    "rate_limit_header_values": _header_values,
     "ignore_undocumented": _optional_bool,
 }

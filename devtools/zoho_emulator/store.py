@@ -66,6 +66,7 @@ class OrgOptions:
     profile: Profile
     daily_limit: int | None = None
     rate_limit_headers: bool | None = None
+    rate_limit_header_values: dict[str, str] | None = None  # sent instead of the true X-Rate-Limit-* values
     # what Zoho's reference does not document is ignored: contacts' last_modified_time filter, and
     # sort_order on every list (each list in its column's ascending order)
     ignore_undocumented: bool | None = None

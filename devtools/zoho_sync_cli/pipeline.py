@@ -6,14 +6,14 @@ that answers `hasMore` is called again, exactly as the state machine's Choice lo
 
 from __future__ import annotations
 
-import os
-import socket
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from books_sync.db import get_database
+from books_sync.db import close_database, get_database
 from books_sync.storage import leases
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
@@ -28,6 +28,9 @@ STEPS: tuple[tuple[str, Handler], ...] = (
 )
 MAX_CALLS_PER_STEP = 10_000
 RUN_HOLDER = "zoho-sync-run"  # the lease holder's prefix for runs of this command
+INSTANCE = uuid.uuid4().hex  # this process, in every lease it takes: random, so no two processes share one
+HEARTBEAT_SECONDS = 10.0  # how often a run says it is alive (run_heartbeats, migration 0019)
+SILENT_SECONDS = 60.0  # a run silent this long was killed: another run frees its leases
 
 
 @dataclass
@@ -56,12 +59,27 @@ def run_tenant(
 ) -> TenantRun:
     """Run customer sync → invoice sync → reminders for one tenant; a failed step stops the tenant.
 
-    The run holds the tenant's lease like an execution does (this process's id is in the holder, so a
-    later run on this machine frees the lease of one that was killed) and gives it back at the end.
+    The run holds the tenant's lease like an execution does, with this process's random instance id in
+    the holder, and beats while it runs; a later run, wherever it runs, frees the lease of one silent for
+    `SILENT_SECONDS` (killed). It gives the lease back at the end.
     """
     result = TenantRun(user_id)
-    holder = f"{RUN_HOLDER}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    free_if_abandoned(user_id)
+    holder = f"{RUN_HOLDER}:{INSTANCE}:{uuid.uuid4().hex[:8]}"
+    with heartbeat():
+        leases.free_if_silent(get_database(), user_id, RUN_HOLDER, SILENT_SECONDS)
+        _run_steps(user_id, holder, result, full_resync=full_resync, timeout_seconds=timeout_seconds, progress=progress)
+    return result
+
+
+def _run_steps(
+    user_id: str,
+    holder: str,
+    result: TenantRun,
+    *,
+    full_resync: bool,
+    timeout_seconds: float,
+    progress: Callable[[str, dict[str, Any]], None] | None,
+) -> None:
     try:
         for step, handler in STEPS:
             event: dict[str, Any] = {"userId": user_id, "fullResync": full_resync, "executionId": holder}
@@ -73,7 +91,32 @@ def run_tenant(
                 break
     finally:
         leases.give_back(get_database(), user_id, holder)
-    return result
+
+
+@contextmanager
+def heartbeat() -> Iterator[None]:
+    """This process beats every `HEARTBEAT_SECONDS` for the block, from a thread with its own connection."""
+    leases.beat(get_database(), INSTANCE)  # before any lease is taken
+    stop = threading.Event()
+    thread = threading.Thread(target=_beat_until, args=(stop,), name="zoho-sync-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        leases.stop_beating(get_database(), INSTANCE)
+
+
+def _beat_until(stop: threading.Event) -> None:
+    try:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                leases.beat(get_database(), INSTANCE)
+            except Exception:  # noqa: BLE001 - a missed beat only makes the lease look older; the next one counts
+                close_database()
+    finally:
+        close_database()
 
 
 def _loop_step(
@@ -97,27 +140,6 @@ def _loop_step(
             return
         if result.calls[step] >= MAX_CALLS_PER_STEP:
             raise RuntimeError(f"{step}: still hasMore after {MAX_CALLS_PER_STEP} calls")
-
-
-def free_if_abandoned(user_id: str) -> None:
-    """A `zoho-sync run` on this machine that was killed leaves the tenant's lease: give it back."""
-    lease = leases.current(get_database(), user_id)
-    prefix = f"{RUN_HOLDER}:{socket.gethostname()}:"
-    if lease is None or not lease.holder.startswith(prefix):
-        return
-    pid = lease.holder.removeprefix(prefix).split(":", 1)[0]
-    if pid.isdigit() and not _process_alive(int(pid)):
-        leases.give_back(get_database(), user_id, lease.holder)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def _accumulate(previous: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def test_tenant_add_list_and_reconnect(db: Database, capsys: pytest.CaptureFixtu
     )
     assert "updated tenant u1" in capsys.readouterr().out
     row = db.one("SELECT refresh_token, access_token, status, data_center FROM zoho_connections WHERE user_id = 'u1'")
-    assert row is not None and row["refresh_token"].startswith("local:v1:")  # stored encrypted
+    assert row is not None and row["refresh_token"].startswith("local:v2:")  # stored encrypted
     with store.locked() as tokens:
         assert (tokens.refresh_token, tokens.access_token) == ("1000.secret-b", None)
     assert {k: row[k] for k in ("access_token", "status", "data_center")} == {

@@ -6,11 +6,13 @@ back after the last; another execution (or `zoho-sync run`) meanwhile skips the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import socket
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from books_sync.db import Database
 from books_sync.errors import ZohoUnavailable
 from books_sync.storage import leases
 from tests.support import MakeOrg, call_step
+from zoho_sync_cli import pipeline
 from zoho_sync_cli.pipeline import RUN_HOLDER, run_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,14 +101,63 @@ def test_only_the_migrator_takes_a_session_level_lock() -> None:
 
 
 def test_a_killed_zoho_sync_run_does_not_keep_the_tenant(db: Database, make_org: MakeOrg) -> None:
-    """Its lease names this machine and its process: the next run frees it once that process is gone."""
+    """A run's holder carries its process's random instance id: the next run frees the lease once that
+    instance has been silent for a minute, never while it beats."""
     org = make_org(customers=5, invoices=5)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    abandoned = f"{RUN_HOLDER}:{socket.gethostname()}:{gone.pid}:0000"
-    alive = f"{RUN_HOLDER}:{socket.gethostname()}:{os.getpid()}:0000"
-    assert leases.take(db, org.user_id, alive, "invoice-sync", 600) is None
-    assert run_tenant(org.user_id).status == "skipped"  # its holder still runs
-    leases.give_back(db, org.user_id, alive)
-    assert leases.take(db, org.user_id, abandoned, "invoice-sync", 600) is None
-    assert run_tenant(org.user_id).status == "ok"
+    alive, killed = uuid.uuid4().hex, uuid.uuid4().hex
+    leases.beat(db, alive)
+    assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{alive}:0000", "invoice-sync", 600) is None
+    db.run("UPDATE tenant_leases SET acquired_at = now() - interval '2 minutes'")
+    assert run_tenant(org.user_id).status == "skipped"  # its holder beats
+    leases.give_back(db, org.user_id, f"{RUN_HOLDER}:{alive}:0000")
+
+    leases.beat(db, killed)
+    assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{killed}:0000", "invoice-sync", 600) is None
+    db.run("UPDATE tenant_leases SET acquired_at = now() - interval '2 minutes'")
+    db.run("UPDATE run_heartbeats SET beat_at = now() - interval '61 seconds' WHERE instance = :i", i=killed)
+    assert run_tenant(org.user_id).status == "ok"  # silent for a minute: killed
+
+
+def test_a_run_beats_while_it_works_and_forgets_its_beat_at_the_end(db: Database, make_org: MakeOrg) -> None:
+    org = make_org(customers=5, invoices=5)
+    seen: list[int] = []
+    run_tenant(org.user_id, progress=lambda step, summary: seen.append(int(db.scalar(
+        "SELECT count(*) FROM run_heartbeats WHERE instance = :i AND beat_at > now() - interval '1 minute'",
+        i=pipeline.INSTANCE))))  # fmt: skip
+    assert seen and all(count == 1 for count in seen)
+    assert db.scalar("SELECT count(*) FROM run_heartbeats WHERE instance = :i", i=pipeline.INSTANCE) == 0
+
+
+def test_two_runs_in_separate_pid_namespaces_never_hold_one_tenant_at_once(db: Database, make_org: MakeOrg) -> None:
+    """Issue 25: the first `zoho-sync run` works on the tenant (slowly) in this PID namespace; a second
+    starts under the same hostname in a new PID namespace, where the first one's PID does not exist. It
+    must skip the tenant, not judge the first run dead."""
+    if subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True, check=False).returncode:
+        pytest.skip("this machine cannot make a PID namespace (unshare needs root)")
+    org = make_org(customers=300, invoices=300)
+    org.control.configure(latency_seconds=0.02)  # a first sync of seconds
+    cli = Path(sys.executable).with_name("zoho-sync")
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    command = [str(cli), "run", "--user-id", org.user_id, "--json"]
+    try:
+        first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while holder(db, org.user_id) is None and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert str(holder(db, org.user_id)).startswith(RUN_HOLDER)
+        second = subprocess.run(
+            ["unshare", "--pid", "--fork", "--mount-proc", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        first_out, first_err = first.communicate(timeout=240)
+    finally:
+        org.control.configure(latency_seconds=0)
+    assert first.returncode == 0, first_err[-2000:]
+    assert second.returncode == 0, second.stderr[-2000:]
+    statuses = {run["userId"]: run["status"] for run in json.loads(first_out)}
+    second_statuses = {run["userId"]: run["status"] for run in json.loads(second.stdout)}
+    assert (statuses[org.user_id], second_statuses[org.user_id]) == ("ok", "skipped")

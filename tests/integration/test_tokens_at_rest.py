@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from books_sync.db import Database, connect, parse_database_url
+from books_sync.db import Database, parse_database_url
 from books_sync.errors import DatabaseError
 from books_sync.migrator import migrate
 from books_sync.storage import tenants as tenant_store
 from books_sync.token_cipher import TokenKeyError, TokenUnreadable, reset
 from books_sync.zoho.auth import AccessToken, TokenState
-from tests.support import MakeOrg, run_until_success
+from tests.support import MakeOrg, database_at, run_until_success
 from zoho_emulator.control import EmulatorControl
 from zoho_sync_cli.cli import main
 from zoho_sync_cli.pipeline import run_tenant
@@ -74,7 +74,7 @@ def test_local_key_round_trip_through_storage(db: Database, key_file: Path) -> N
     tenant_store.upsert(db, user_id="u1", organization_id="o1", refresh_token="1000.refresh-u1")
     save_access_token(db, "u1", "1000.access-u1")
     row = stored(db, "u1")
-    assert str(row["refresh_token"]).startswith("local:v1:") and str(row["access_token"]).startswith("local:v1:")
+    assert str(row["refresh_token"]).startswith("local:v2:") and str(row["access_token"]).startswith("local:v2:")
     assert row["token_key_id"] == "local:" + row["refresh_token"].split(":")[2]  # the key's fingerprint
     assert (tokens(db, "u1").refresh_token, tokens(db, "u1").access_token) == ("1000.refresh-u1", "1000.access-u1")
     cached = tenant_store.read_access_token(db, "u1")
@@ -88,7 +88,7 @@ def test_kms_round_trip_through_storage(db: Database, kms_key: str, key_file: Pa
     tenant_store.replace_refresh_token(db, "u1", "1000.refresh-u1b")
     save_access_token(db, "u1", "1000.access-u1b")
     row = stored(db, "u1")
-    assert str(row["refresh_token"]).startswith("kms:v1:") and str(row["access_token"]).startswith("kms:v1:")
+    assert str(row["refresh_token"]).startswith("kms:v2:") and str(row["access_token"]).startswith("kms:v2:")
     assert row["token_key_id"] == kms_key
     assert (tokens(db, "u1").refresh_token, tokens(db, "u1").access_token) == ("1000.refresh-u1b", "1000.access-u1b")
     assert not key_file.exists()  # KMS configured: no local key made
@@ -129,7 +129,7 @@ def test_the_pipeline_syncs_with_the_local_key(db: Database, make_org: MakeOrg) 
     runs = run_until_success(org.user_id)
     assert runs[-1].error is None and db.scalar("SELECT count(*) FROM invoices_cache") == 30
     row = stored(db, org.user_id)
-    assert str(row["access_token"]).startswith("local:v1:")  # the access token Zoho gave, stored encrypted
+    assert str(row["access_token"]).startswith("local:v2:")  # the access token Zoho gave, stored encrypted
     assert tokens(db, org.user_id).refresh_token == org.refresh_token
 
 
@@ -138,7 +138,7 @@ def test_the_pipeline_syncs_with_kms(db: Database, kms_key: str, make_org: MakeO
     assert stored(db, org.user_id)["token_key_id"] == kms_key
     runs = run_until_success(org.user_id)
     assert runs[-1].error is None and db.scalar("SELECT count(*) FROM invoices_cache") == 30
-    assert str(stored(db, org.user_id)["access_token"]).startswith("kms:v1:")
+    assert str(stored(db, org.user_id)["access_token"]).startswith("kms:v2:")
     assert run_tenant(org.user_id).error is None  # the next run reads the stored access token back
 
 
@@ -179,10 +179,8 @@ def _old_tenants(db: Database, count: int) -> dict[str, tuple[str, str | None]]:
 def old_db(empty_db_url: str, configure: Configure) -> Iterator[Database]:
     """A database at migration 9 (before tokens were encrypted), and the code under test pointed at it."""
     configure(DATABASE_URL=empty_db_url)
-    db = connect(parse_database_url(empty_db_url), purpose="migrate")
-    migrate(db, target=9)
-    yield db
-    db.close()
+    with database_at(empty_db_url, 9) as db:
+        yield db
 
 
 @pytest.mark.parametrize("with_kms", [False, True], ids=["local", "kms"])
@@ -194,13 +192,13 @@ def test_migration_0010_encrypts_every_plaintext_row(
     assert [m.version for m in migrate(old_db, target=10)] == [10]
     rows = old_db.rows("SELECT user_id, refresh_token, access_token, token_key_id FROM zoho_connections")
     assert len(rows) == 230
-    prefix = "kms:v1:" if kms else "local:v1:"
+    prefix = "kms:v2:" if kms else "local:v2:"
     for row in rows:
         assert row["refresh_token"].startswith(prefix)
-        assert row["access_token"] is None or row["access_token"].startswith(prefix)
+        assert row["access_token"] is None  # an hour's token: dropped, the next run asks for a new one
         assert row["token_key_id"] == kms if kms else row["token_key_id"].startswith("local:")
         state = tokens(old_db, row["user_id"])
-        assert (state.refresh_token, state.access_token) == written[row["user_id"]]
+        assert state.refresh_token == written[row["user_id"]][0]
     assert old_db.scalar(
         "SELECT convalidated FROM pg_constraint WHERE conname = 'zoho_connections_tokens_encrypted'"
     )  # Postgres now refuses a plaintext token
@@ -268,7 +266,7 @@ def test_a_dump_of_the_database_shows_no_token(
     assert access is not None
     secrets = {org.refresh_token, access.token}
     dump = _pg_dump(db_url)
-    assert "COPY public.zoho_connections" in dump and ("kms:v1:" if with_kms else "local:v1:") in dump
+    assert "COPY public.zoho_connections" in dump and ("kms:v2:" if with_kms else "local:v2:") in dump
     assert [s for s in secrets if s in dump] == []
     every_text = json.dumps(db.rows("SELECT * FROM zoho_connections"), default=str)
     assert [s for s in secrets if s in every_text] == []
@@ -305,7 +303,7 @@ def test_the_command_line_lists_no_token_and_rekeys_a_laptop_database_to_kms(
     out = capsys.readouterr().out
     assert "encrypted the tokens of 2 tenants again" in out and arn in out
     assert {row[0] for row in db.run("SELECT token_key_id FROM zoho_connections")} == {arn}
-    assert (tokens(db, "u1").refresh_token, tokens(db, "u1").access_token) == ("1000.a", "1000.access-a")
+    assert (tokens(db, "u1").refresh_token, tokens(db, "u1").access_token) == ("1000.a", None)  # asked anew
 
     configure(TOKEN_KMS_KEY_ID="")  # zoho-sync without the key id, on a database that uses KMS: it follows the rows
     reset()

@@ -31,9 +31,32 @@ def test_hosts_per_data_center(dc: str, accounts: str, api: str) -> None:
 
 def test_the_api_domain_of_the_token_answer_wins_and_an_override_wins_over_both() -> None:
     settings = load_settings({})
-    assert api_root(settings, "eu", api_domain="https://api.zoho.eu") == "https://api.zoho.eu/books/v3"
+    assert api_root(settings, "eu", api_domain="https://books.zohoapis.eu") == "https://books.zohoapis.eu/books/v3"
     emulator = load_settings({"ZOHO_API_BASE_URL": "http://127.0.0.1:1/books/v3"})
-    assert api_root(emulator, "eu", api_domain="https://api.zoho.eu") == "http://127.0.0.1:1/books/v3"
+    assert api_root(emulator, "eu", api_domain="https://books.zohoapis.eu") == "http://127.0.0.1:1/books/v3"
+
+
+@pytest.mark.parametrize(
+    "api_domain",
+    [
+        "http://www.zohoapis.eu",  # not https
+        "https://attacker.example",
+        "https://www.zohoapis.com",  # Zoho's, but another data center's
+        "https://www.zohoapis.eu.attacker.example",
+        "https://attackerzohoapis.eu",
+        "https://www.zohoapis.eu:8443",
+        "https://user@www.zohoapis.eu",
+        "https://www.zohoapis.eu/elsewhere",
+        "https://www.zohoapis.eu?x=1",
+        "https://www.zohoapis.eu:99999",
+        "https://[::1]",
+        "",
+        None,
+    ],
+)
+def test_an_api_domain_that_is_not_zohos_for_the_data_center_is_never_used(api_domain: str | None) -> None:
+    """Read back from the database, `api_domain` is checked on every use: the tokens go to Zoho or nowhere."""
+    assert api_root(load_settings({}), "eu", api_domain=api_domain) == "https://www.zohoapis.eu/books/v3"
 
 
 def test_every_data_center_is_known() -> None:

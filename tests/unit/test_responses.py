@@ -76,9 +76,16 @@ def test_final_answers_carry_a_typed_error(status: int, raw: bytes, error: type[
 
 
 def test_token_answers() -> None:
-    answer = parse_token_answer(200, body({"access_token": "1000.a", "expires_in": 3600, "api_domain": "https://x.eu"}))
+    answer = parse_token_answer(
+        200, body({"access_token": "1000.a", "expires_in": 3600, "api_domain": "https://www.zohoapis.eu"}), "eu"
+    )
     assert isinstance(answer, AccessToken)
-    assert (answer.token, answer.api_domain, answer.expires_at.tzinfo is not None) == ("1000.a", "https://x.eu", True)
+    assert (answer.token, answer.api_domain, answer.expires_at.tzinfo is not None) == (
+        "1000.a", "https://www.zohoapis.eu", True)  # fmt: skip
+    elsewhere = parse_token_answer(
+        200, body({"access_token": "1000.a", "expires_in": 3600, "api_domain": "https://x.eu"})
+    )
+    assert isinstance(elsewhere, AccessToken) and elsewhere.api_domain is None  # not Zoho's: never kept
     assert parse_token_answer(502, b"") == TryAgain("HTTP 502")
     assert parse_token_answer(200, b"{trunc") == TryAgain("malformed JSON")
     with pytest.raises(ZohoAuthError, match=r"invalid_code$"):
@@ -127,6 +134,26 @@ def test_a_429_is_the_day_spent_when_the_headers_say_nothing_remains_whatever_th
 
 
 @pytest.mark.parametrize(
+    ("limit", "remaining", "expected"),
+    [
+        ("99999999999", "5", None),  # above 2^31-1: would not fit the integer column
+        ("1000", "3000000000", Quota(1000, 1000)),  # above 2^31-1 and above the limit: clamped to it
+        ("2000000000", "5", None),  # absurd: no plan allows it
+        ("-5", "1", None),
+        ("1000", "-1", None),
+        ("0", "0", None),
+        ("\u0661\u0660\u0660\u0660", "5", None),  # int() reads Arabic-Indic digits; a header of them is not a count
+        ("1_000", "5", None),  # nor underscores
+        ("1000.0", "5", None),
+        ("1000", "5000", Quota(1000, 1000)),  # more left than allowed: clamped
+        (" 1000 ", "7", Quota(1000, 7)),  # surrounding blanks are the header's, not the number's
+    ],
+)
+def test_quota_headers_that_lie_are_dropped_or_clamped(limit: str, remaining: str, expected: Quota | None) -> None:
+    assert quota_from_headers({"X-Rate-Limit-Limit": limit, "X-Rate-Limit-Remaining": remaining}) == expected
+
+
+@pytest.mark.parametrize(
     ("raw", "seconds"),
     [
         ("3600", 3600.0),  # seconds to wait
@@ -136,6 +163,11 @@ def test_a_429_is_the_day_spent_when_the_headers_say_nothing_remains_whatever_th
         ("999999", None),  # more than a day: misread, not trusted
         ("soon", None),
         ("nan", None),
+        ("1e999", None),
+        ("inf", None),
+        ("1000000000", None),  # a Unix time in the past (2001)
+        ("4102444800", None),  # years ahead (2100)
+        ("\u0663\u0666\u0660\u0660", None),
         (None, None),
     ],
 )

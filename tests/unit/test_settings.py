@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from books_sync.db import params_from_rds_secret, parse_database_url
 from books_sync.errors import SettingsError
-from books_sync.settings import load_settings, markdown_table
+from books_sync.settings import SETTINGS, Setting, load_settings, markdown_table
 
 
 def test_defaults() -> None:
@@ -111,3 +112,49 @@ def test_readme_configuration_table_is_the_settings_table() -> None:
     """The README's table is `markdown_table()` to the letter: a new setting cannot go undocumented."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert markdown_table() in readme, "update the README's configuration table: print(markdown_table())"
+
+
+MARKER = "S3CRET-marker-7f3a"
+
+
+def holds_a_secret(env: str) -> bool:
+    """What the name says: a secret, a key, a password or a URL that may carry one (not an ARN, id or path)."""
+    named = any(word in env for word in ("SECRET", "PASSWORD", "TOKEN_KEY")) or env == "DATABASE_URL"
+    return named and not env.endswith(("_ARN", "_KEY_ID", "_KEY_FILE"))
+
+
+MALFORMED = {  # a value each setting refuses, carrying the marker
+    "ZOHO_CLIENT_SECRETS": '{"eu": "' + MARKER + '"',
+    "ZOHO_SYNC_TOKEN_KEY": MARKER,
+    "DATABASE_URL": f"postgresql://user:{MARKER}/x@host/db",  # an unencoded '/' in the password
+}
+
+
+def refuse(env: str, value: str) -> None:
+    settings = load_settings({env: value})
+    if env == "DATABASE_URL":  # read as text; refused where it is parsed
+        parse_database_url(str(settings.database_url))
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if holds_a_secret(s.env)], ids=lambda s: s.env)
+def test_every_setting_holding_a_secret_is_marked_and_never_quoted(setting: Setting) -> None:
+    """A walk over the settings table: each secret is marked, refused without being quoted, and kept out
+    of the settings' repr (which a traceback or a debug log may print)."""
+    assert setting.secret, f"{setting.env} holds a secret: mark it secret=True"
+    malformed = MALFORMED.get(setting.env)
+    if malformed is not None:
+        with pytest.raises(SettingsError, match=setting.env) as caught:
+            refuse(setting.env, malformed)
+        assert MARKER not in str(caught.value) and MARKER.lower() not in str(caught.value).lower()
+        assert "S3CRET" not in str(caught.value)
+    else:
+        assert setting.parse(MARKER) is not None  # any text is accepted: nothing to refuse, nothing to quote
+    valid = {"ZOHO_SYNC_TOKEN_KEY": base64.b64encode(MARKER.encode().ljust(32, b"x")).decode()}
+    value = valid.get(setting.env, {"ZOHO_CLIENT_SECRETS": '{"eu": "' + MARKER + '"}'}.get(setting.env, MARKER))
+    assert MARKER not in repr(load_settings({setting.env: value}))
+
+
+def test_the_walk_finds_the_secrets_we_know() -> None:
+    found = {s.env for s in SETTINGS if holds_a_secret(s.env)}
+    assert found == {"DATABASE_URL", "ZOHO_CLIENT_SECRET", "ZOHO_CLIENT_SECRETS", "ZOHO_SYNC_TOKEN_KEY"}
+    assert {s.env for s in SETTINGS if s.secret} == found  # and nothing else is hidden from an error

@@ -1,4 +1,4 @@
-"""The local token cipher (standard library only) and its key file, without a database."""
+"""The local token cipher (AES-256-GCM, `cryptography`), its `v1` predecessor and its key file, without a database."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from books_sync.errors import SettingsError
 from books_sync.settings import load_settings
@@ -17,6 +18,7 @@ from books_sync.token_cipher import Keyring, TokenKeyError, TokenUnreadable, is_
 from books_sync.token_cipher.key_file import load_or_create
 from books_sync.token_cipher.kms import KmsCipher, region_of
 from books_sync.token_cipher.local import LocalCipher, fingerprint
+from tests.support import legacy_local_v1
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(1, 33))
@@ -25,72 +27,86 @@ TOKEN = "1000.3f1c0ffee.refresh"
 
 def test_round_trip_and_what_is_stored() -> None:
     cipher = LocalCipher([KEY_A], "test")
-    stored = cipher.encrypt(TOKEN, "u1")
-    assert stored.startswith(f"local:v1:{fingerprint(KEY_A)}:")
+    stored = cipher.encrypt(TOKEN, "u1", "refresh_token")
+    assert stored.startswith(f"local:v2:{fingerprint(KEY_A)}:")
     assert TOKEN not in stored and TOKEN.encode() not in base64.b64decode(stored.rsplit(":", 1)[1])
     assert is_encrypted(stored) and not is_encrypted(TOKEN)
-    assert cipher.decrypt(stored, "u1") == TOKEN
-    assert cipher.encrypt(TOKEN, "u1") != stored  # a fresh nonce each time
+    assert cipher.decrypt(stored, "u1", "refresh_token") == TOKEN
+    assert cipher.encrypt(TOKEN, "u1", "refresh_token") != stored  # a fresh nonce each time
     assert cipher.key_id() == f"local:{fingerprint(KEY_A)}"
 
 
 @pytest.mark.parametrize("plaintext", ["", "x", "é" * 40, "t" * 1000])
 def test_round_trip_of_any_length(plaintext: str) -> None:
     cipher = LocalCipher([KEY_A], "test")
-    assert cipher.decrypt(cipher.encrypt(plaintext, "u1"), "u1") == plaintext
+    assert cipher.decrypt(cipher.encrypt(plaintext, "u1", "access_token"), "u1", "access_token") == plaintext
 
 
 def test_the_construction_is_the_documented_one() -> None:
-    """A value built by hand from the module docstring opens: stored tokens stay readable across versions."""
-    nonce, tenant, plaintext = b"\x07" * 16, b"u1", TOKEN.encode()
+    """A value built by hand from the module docstring with the standard AEAD opens: stored tokens stay
+    readable across versions, and the scheme is exactly AES-256-GCM with the documented associated data."""
+    nonce = b"\x07" * 12
+    aead_key = hmac.new(KEY_A, b"zoho-sync token v2 aes-256-gcm", hashlib.sha256).digest()
+    print_ = hmac.new(KEY_A, b"zoho-sync token v1 fingerprint", hashlib.sha256).digest()[:8].hex()
+    associated = f'["local:v2","{print_}","u1","refresh_token"]'.encode()
+    sealed = AESGCM(aead_key).encrypt(nonce, TOKEN.encode(), associated)
+    stored = f"local:v2:{print_}:" + base64.b64encode(nonce + sealed).decode()
+    assert LocalCipher([KEY_A], "test").decrypt(stored, "u1", "refresh_token") == TOKEN
 
-    def prf(key: bytes, message: bytes) -> bytes:
-        return hmac.new(key, message, hashlib.sha256).digest()
 
-    enc, mac = prf(KEY_A, b"zoho-sync token v1 encryption"), prf(KEY_A, b"zoho-sync token v1 authentication")
-    print_ = prf(KEY_A, b"zoho-sync token v1 fingerprint")[:8].hex()
-    stream = prf(enc, nonce + (0).to_bytes(4, "big")) + prf(enc, nonce + (1).to_bytes(4, "big"))
-    ciphertext = bytes(p ^ k for p, k in zip(plaintext, stream, strict=False))
-    tag = prf(mac, f"local:v1:{print_}".encode() + nonce + len(tenant).to_bytes(4, "big") + tenant + ciphertext)
-    stored = f"local:v1:{print_}:" + base64.b64encode(nonce + ciphertext + tag).decode()
-    assert LocalCipher([KEY_A], "test").decrypt(stored, "u1") == TOKEN
+def test_the_v1_form_opens_only_for_the_migration() -> None:
+    stored = legacy_local_v1(KEY_A, "u1", TOKEN)
+    cipher = LocalCipher([KEY_A], "test")
+    assert cipher.decrypt(stored, "u1", "refresh_token", legacy=True) == TOKEN
+    with pytest.raises(TokenUnreadable, match=r"tenant 'u1'.*not in the current form.*migration 0018"):
+        cipher.decrypt(stored, "u1", "refresh_token")
+    with pytest.raises(TokenUnreadable, match="tenant 'u2'"):  # v1 was bound to its tenant: still checked
+        cipher.decrypt(stored, "u2", "refresh_token", legacy=True)
+    tampered = stored[:-6] + ("A" if stored[-6] != "A" else "B") + stored[-5:]
+    with pytest.raises(TokenUnreadable):
+        cipher.decrypt(tampered, "u1", "refresh_token", legacy=True)
 
 
 def test_a_tampered_value_is_refused_naming_the_tenant_never_the_token() -> None:
     cipher = LocalCipher([KEY_A], "test")
-    prefix, body = cipher.encrypt(TOKEN, "u1").rsplit(":", 1)
+    prefix, body = cipher.encrypt(TOKEN, "u1", "refresh_token").rsplit(":", 1)
     raw = bytearray(base64.b64decode(body))
-    for position in (0, 20, len(raw) - 1):  # nonce, ciphertext, tag
+    for position in (0, 15, len(raw) - 1):  # nonce, ciphertext, tag
         altered = raw.copy()
         altered[position] ^= 1
         with pytest.raises(TokenUnreadable, match="tenant 'u1'") as caught:
-            cipher.decrypt(f"{prefix}:{base64.b64encode(altered).decode()}", "u1")
+            cipher.decrypt(f"{prefix}:{base64.b64encode(altered).decode()}", "u1", "refresh_token")
         assert TOKEN not in str(caught.value)
-    for broken in (f"{prefix}:not base64!", f"{prefix}:", f"{prefix}:{base64.b64encode(raw[:40]).decode()}"):
+    for broken in (f"{prefix}:not base64!", f"{prefix}:", f"{prefix}:{base64.b64encode(raw[:20]).decode()}"):
         with pytest.raises(TokenUnreadable):
-            cipher.decrypt(broken, "u1")
+            cipher.decrypt(broken, "u1", "refresh_token")
 
 
-def test_a_value_copied_to_another_tenant_does_not_open() -> None:
+def test_a_value_moved_to_another_tenant_or_column_does_not_open() -> None:
     cipher = LocalCipher([KEY_A], "test")
-    with pytest.raises(TokenUnreadable, match=r"tenant 'u2'.*another tenant"):
-        cipher.decrypt(cipher.encrypt(TOKEN, "u1"), "u2")
-    with pytest.raises(TokenUnreadable):  # the tenant id is length-prefixed: no shifting bytes between fields
-        cipher.decrypt(cipher.encrypt(TOKEN, "u1"), "u")
+    refresh = cipher.encrypt(TOKEN, "u1", "refresh_token")
+    with pytest.raises(TokenUnreadable, match=r"tenant 'u2'.*refresh_token.*another tenant"):
+        cipher.decrypt(refresh, "u2", "refresh_token")
+    with pytest.raises(TokenUnreadable, match=r"tenant 'u1'.*access_token.*other token's column"):
+        cipher.decrypt(refresh, "u1", "access_token")
+    with pytest.raises(TokenUnreadable):  # the fields are JSON-encoded: no shifting bytes between them
+        cipher.decrypt(cipher.encrypt(TOKEN, "u1", "refresh_token"), "u", "refresh_token")
 
 
 def test_a_value_of_another_key_is_a_key_error_naming_both_keys() -> None:
-    stored = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1")
+    stored = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1", "refresh_token")
     with pytest.raises(TokenKeyError, match=f"tenant 'u1'.*{fingerprint(KEY_A)}.*{fingerprint(KEY_B)}") as caught:
-        LocalCipher([KEY_B], "token key file /x").decrypt(stored, "u1")
+        LocalCipher([KEY_B], "token key file /x").decrypt(stored, "u1", "refresh_token")
     assert "token key file /x" in str(caught.value) and TOKEN not in str(caught.value)
 
 
 def test_rotation_the_first_key_encrypts_every_key_decrypts() -> None:
-    old = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1")
+    old = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1", "refresh_token")
     rotated = LocalCipher([KEY_B, KEY_A], "test")
-    assert rotated.decrypt(old, "u1") == TOKEN
-    assert rotated.encrypt(TOKEN, "u1").startswith(f"local:v1:{fingerprint(KEY_B)}:")
+    assert rotated.decrypt(old, "u1", "refresh_token") == TOKEN
+    new = rotated.encrypt(TOKEN, "u1", "refresh_token")
+    assert new.startswith(f"local:v2:{fingerprint(KEY_B)}:")
+    assert LocalCipher([KEY_B], "test").decrypt(new, "u1", "refresh_token") == TOKEN  # the old key may go
 
 
 def test_key_file_is_created_on_first_use_with_mode_600(tmp_path: Path) -> None:
@@ -146,12 +162,12 @@ def test_processes_creating_the_key_file_at_once_get_one_key(tmp_path: Path) -> 
 def test_keyring_uses_the_environment_key_before_the_key_file(tmp_path: Path) -> None:
     path = tmp_path / "token.key"
     ring = Keyring(None, (KEY_B, KEY_A), path, in_lambda=False)
-    stored = ring.for_writing().encrypt(TOKEN, "u1")
-    assert stored.startswith(f"local:v1:{fingerprint(KEY_B)}:")
-    assert ring.decrypt(stored, "u1", None) == TOKEN
+    stored = ring.for_writing().encrypt(TOKEN, "u1", "refresh_token")
+    assert stored.startswith(f"local:v2:{fingerprint(KEY_B)}:")
+    assert ring.decrypt(stored, "u1", "refresh_token", None) == TOKEN
     assert not path.exists()
-    with pytest.raises(TokenUnreadable, match="not in a known format"):
-        ring.decrypt(TOKEN, "u1", None)
+    with pytest.raises(TokenUnreadable, match="not in a known form"):
+        ring.decrypt(TOKEN, "u1", "refresh_token", None)
 
 
 def test_in_lambda_without_a_kms_key_nothing_is_written_and_no_key_file_made(tmp_path: Path) -> None:
@@ -159,11 +175,12 @@ def test_in_lambda_without_a_kms_key_nothing_is_written_and_no_key_file_made(tmp
     ring = Keyring(None, (), path, in_lambda=True)
     with pytest.raises(TokenKeyError, match=r"TOKEN_KMS_KEY_ID is not set.*TokenKmsKeyArn"):
         ring.for_writing()
-    stored = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1")
+    stored = LocalCipher([KEY_A], "test").encrypt(TOKEN, "u1", "refresh_token")
     with pytest.raises(TokenKeyError, match=r"tenant 'u1'.*local key.*zoho-sync tenant rekey"):
-        ring.decrypt(stored, "u1", f"local:{fingerprint(KEY_A)}")
+        ring.decrypt(stored, "u1", "refresh_token", f"local:{fingerprint(KEY_A)}")
     assert not path.exists()
-    assert Keyring(None, (KEY_A,), path, in_lambda=True).decrypt(stored, "u1", None) == TOKEN  # a key given
+    given = Keyring(None, (KEY_A,), path, in_lambda=True)
+    assert given.decrypt(stored, "u1", "refresh_token", None) == TOKEN
 
 
 def test_settings_read_the_keys_and_never_quote_a_bad_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -194,7 +211,26 @@ def test_a_kms_value_without_aws_credentials_is_a_clear_key_error(monkeypatch: p
     key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     try:
         with pytest.raises(TokenKeyError, match=rf"tenant 'u1'.*{key}.*NoCredentialsError.*kms:Decrypt"):
-            KmsCipher(key).decrypt("kms:v1:" + base64.b64encode(b"blob").decode(), "u1")
+            KmsCipher(key).decrypt("kms:v2:" + base64.b64encode(b"blob").decode(), "u1", "refresh_token")
     finally:
         reset()
     assert region_of(key) == "eu-west-1" and region_of("alias/zoho-tokens") is None
+
+
+def test_a_key_file_that_is_a_dangling_symlink_is_a_clear_key_error_and_no_new_key(tmp_path: Path) -> None:
+    """A link whose target is gone (an unmounted volume, a moved secret): making a new key there would
+    strand every stored token, so it is refused, saying where the link points."""
+    path = tmp_path / "token.key"
+    path.symlink_to(tmp_path / "gone" / "token.key")
+    with pytest.raises(TokenKeyError, match=r"token key file .*token\.key is a link to .*gone/token\.key") as caught:
+        load_or_create(path)
+    assert "restore" in str(caught.value)
+    assert not (tmp_path / "gone").exists() and path.is_symlink()
+
+
+def test_a_key_file_behind_a_working_symlink_is_read(tmp_path: Path) -> None:
+    target = tmp_path / "vault" / "token.key"
+    keys = load_or_create(target)
+    link = tmp_path / "token.key"
+    link.symlink_to(target)
+    assert load_or_create(link) == keys

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 import pg8000.native
 
@@ -77,11 +77,7 @@ def parse_database_url(url: str, name: str = "DATABASE_URL", *, default_ca_file:
     `default_ca_file` (DB_SSL_ROOT_CERT: AWS's RDS bundle when the layer ships it). A unix socket
     never uses TLS.
     """
-    try:
-        parts = urlsplit(url)
-        port_value = parts.port
-    except ValueError as exc:
-        raise SettingsError(f"{name}: not a valid URL ({exc})") from None
+    parts, port_value = _split_url(url, name)
     if parts.scheme not in ("postgresql", "postgres"):
         raise SettingsError(f"{name}: expected a postgresql:// URL, got scheme {parts.scheme or '(none)'!r}")
     query = parse_qs(parts.query)
@@ -115,6 +111,17 @@ def parse_database_url(url: str, name: str = "DATABASE_URL", *, default_ca_file:
         system_cas=system_cas,
         source=name,
     )
+
+
+def _split_url(url: str, name: str) -> tuple[SplitResult, int | None]:
+    try:
+        parts = urlsplit(url)
+        return parts, parts.port
+    except ValueError:  # never the detail: it quotes part of the URL, which may be part of its password
+        raise SettingsError(
+            f"{name}: not a valid URL (a port that is not a number? a password with '/', '?', '#' or '@' must be "
+            "percent-encoded)"
+        ) from None
 
 
 def _tls_options(

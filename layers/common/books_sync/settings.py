@@ -51,7 +51,7 @@ class BreakerSettings:
 @dataclass(frozen=True)
 class Settings:
     # Database: DATABASE_URL locally, an RDS-format Secrets Manager secret in Lambda, else embedded.
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
     db_secret_arn: str | None = None
     # What DB_SECRET_ARN's secret lacks (an RDS-managed master secret: username and password only) or
     # should be replaced (the RDS Proxy endpoint instead of the instance's).
@@ -64,8 +64,8 @@ class Settings:
 
     # Zoho OAuth client: plain values locally, a Secrets Manager secret ({client_id, client_secret}) in AWS.
     zoho_client_id: str | None = None
-    zoho_client_secret: str | None = None
-    zoho_client_secrets: dict[str, str] = field(default_factory=dict)
+    zoho_client_secret: str | None = field(default=None, repr=False)
+    zoho_client_secrets: dict[str, str] = field(default_factory=dict, repr=False)
     zoho_oauth_secret_arn: str | None = None
     zoho_api_base_url: str | None = None
     zoho_accounts_base_url: str | None = None
@@ -252,6 +252,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`postgresql://user:pass@host:port/db[?sslmode=verify-full&sslrootcert=ca.pem]`, or a unix socket "
         "`postgresql://user@/db?host=/socket/dir`",
         "embedded Postgres under `.data/postgres` (the CLI)",
+        secret=True,  # it may hold a password
     ),
     Setting(
         "DB_SECRET_ARN",
@@ -302,7 +303,14 @@ SETTINGS: tuple[Setting, ...] = (
         "`.data/postgres`",
     ),
     Setting("ZOHO_CLIENT_ID", "zoho_client_id", _text, "a client id", "the Zoho OAuth client id, locally"),
-    Setting("ZOHO_CLIENT_SECRET", "zoho_client_secret", _text, "a secret", "the Zoho OAuth client secret, locally"),
+    Setting(
+        "ZOHO_CLIENT_SECRET",
+        "zoho_client_secret",
+        _text,
+        "a secret",
+        "the Zoho OAuth client secret, locally",
+        secret=True,
+    ),
     Setting(
         "ZOHO_CLIENT_SECRETS",
         "zoho_client_secrets",
@@ -310,6 +318,7 @@ SETTINGS: tuple[Setting, ...] = (
         'a JSON object such as {"eu": "..."}',
         "a client secret per data center, where the Zoho client has one (else `ZOHO_CLIENT_SECRET`)",
         "-",
+        secret=True,
     ),
     Setting(
         "ZOHO_OAUTH_SECRET_ARN",

@@ -104,6 +104,45 @@ def serialize_in_transaction(db: Database, key: str) -> None:
     db.run("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))", key=key)
 
 
+# ------------------------------------------------------------------------------ `zoho-sync run` processes
+
+
+def beat(db: Database, instance: str) -> None:
+    """The `zoho-sync run` process `instance` is alive (migration 0019)."""
+    db.run(
+        "INSERT INTO run_heartbeats (instance) VALUES (:instance) ON CONFLICT (instance) DO UPDATE SET beat_at = now()",
+        instance=instance,
+    )
+
+
+def stop_beating(db: Database, instance: str) -> None:
+    """The process ends: forget it, and any heartbeat a day old (processes killed long ago)."""
+    db.run(
+        "DELETE FROM run_heartbeats WHERE instance = :instance OR beat_at < now() - interval '1 day'",
+        instance=instance,
+    )
+
+
+def free_if_silent(db: Database, user_id: str, prefix: str, silent_seconds: float) -> bool:
+    """Give back the tenant's lease when a `zoho-sync run` process holds it (holder `<prefix>:<instance>:...`)
+    whose instance has not beaten for `silent_seconds`: it was killed. True when one was freed."""
+    freed = db.run(
+        """
+        DELETE FROM tenant_leases AS l
+         WHERE l.user_id = :user_id AND left(l.holder, length(:prefix) + 1) = :prefix || ':'
+           AND NOT EXISTS (SELECT 1 FROM run_heartbeats h
+                            WHERE h.instance = split_part(l.holder, ':', 2)
+                              AND h.beat_at > now() - make_interval(secs => :silent))
+           AND l.acquired_at < now() - make_interval(secs => :silent)
+        RETURNING 1
+        """,
+        user_id=user_id,
+        prefix=prefix,
+        silent=float(silent_seconds),
+    )
+    return bool(freed)
+
+
 # ------------------------------------------------------------------------------ the all-tenant execution
 
 

@@ -2,7 +2,9 @@
 
 The Zoho tokens are stored encrypted (`books_sync.token_cipher`): every write here encrypts, every
 read decrypts, so the Zoho client sees plaintext through `PostgresTokenStore` and knows nothing of
-keys. Both tokens of a row are under one key, named in `token_key_id`.
+keys. Both tokens of a row are under one key, named in `token_key_id`; each value is bound to its
+tenant and its column. An access token past its expiry is never decrypted (no key request for it),
+and the refresh token is sealed again only when the key changed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from books_sync import token_cipher
@@ -94,7 +96,7 @@ def upsert(
     if data_center is not None and data_center not in DATA_CENTERS:
         raise ValueError(f"data center must be one of {', '.join(DATA_CENTERS)}, got {data_center!r}")
     cipher = _cipher_for_writing(db, user_id)  # before the transaction: KMS is called outside its locks
-    sealed = cipher.encrypt(refresh_token, user_id)
+    sealed = cipher.encrypt(refresh_token, user_id, "refresh_token")
     with db.transaction():
         created = db.scalar(
             "INSERT INTO users (id, email) VALUES (:user_id, :email) "
@@ -175,8 +177,12 @@ def _cipher_for_writing(db: Database, user_id: str) -> TokenCipher:
     return token_cipher.cipher_for_writing(kms_key_in_use)
 
 
-def _open(stored: str | None, user_id: str, key_id: str | None) -> str | None:
-    return None if stored is None else token_cipher.decrypt(stored, user_id, key_id)
+def _unexpired_access_token(row: dict[str, Any], user_id: str) -> str | None:
+    """The row's access token, decrypted only while it is still valid: an expired one costs no key request."""
+    expires_at = row["access_token_expires_at"]
+    if not row["access_token"] or expires_at is None or expires_at <= datetime.now(UTC):
+        return None
+    return token_cipher.decrypt(row["access_token"], user_id, "access_token", row["token_key_id"])
 
 
 def read_access_token(db: Database, user_id: str) -> AccessToken | None:
@@ -185,14 +191,16 @@ def read_access_token(db: Database, user_id: str) -> AccessToken | None:
         "WHERE user_id = :user_id",
         user_id=user_id,
     )
-    if row is None or not row["access_token"] or row["access_token_expires_at"] is None:
+    if row is None:
         return None
-    token = token_cipher.decrypt(row["access_token"], user_id, row["token_key_id"])
-    return AccessToken(token, row["access_token_expires_at"], row["api_domain"])
+    token = _unexpired_access_token(row, user_id)
+    return None if token is None else AccessToken(token, row["access_token_expires_at"], row["api_domain"])
 
 
-def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
-    """Row-lock the connection for the rest of the transaction: one refresher per tenant at a time."""
+def _lock_token_state(db: Database, user_id: str) -> tuple[TokenState, str] | None:
+    """Row-lock the connection for the rest of the transaction: one refresher per tenant at a time.
+
+    With the state, the key its refresh token is sealed with."""
     if not db.in_transaction:
         raise RuntimeError("locking the token state needs a transaction")
     row = db.one(
@@ -202,23 +210,31 @@ def _lock_token_state(db: Database, user_id: str) -> TokenState | None:
     )
     if row is None:
         return None
-    key_id = row.pop("token_key_id")
-    refresh_token = token_cipher.decrypt(row.pop("refresh_token"), user_id, key_id)
-    access_token = _open(row.pop("access_token"), user_id, key_id)
-    return TokenState(refresh_token=refresh_token, access_token=access_token, **row)
+    key_id = row["token_key_id"]
+    refresh_token = token_cipher.decrypt(row["refresh_token"], user_id, "refresh_token", key_id)
+    state = TokenState(
+        refresh_token=refresh_token,
+        access_token=_unexpired_access_token(row, user_id),
+        access_token_expires_at=row["access_token_expires_at"],
+        status=row["status"],
+        api_domain=row["api_domain"],
+    )
+    return state, key_id
 
 
-def save_tokens(db: Database, user_id: str, refresh_token: str, token: AccessToken) -> None:
-    """A new access token, with the refresh token sealed again under the same, current key (a key
-    changed since the row was written is thus taken up at the next refresh)."""
+def save_tokens(db: Database, user_id: str, refresh_token: str, token: AccessToken, sealed_with: str | None) -> None:
+    """A new access token. The refresh token is sealed again only when the current key is not
+    `sealed_with`, the key of the stored one (a changed key is thus taken up at the next refresh)."""
     cipher = _cipher_for_writing(db, user_id)
+    access_token = cipher.encrypt(token.token, user_id, "access_token")  # first: names the KMS key's ARN
+    changed = cipher.key_id() != sealed_with
     db.run(
-        "UPDATE zoho_connections SET refresh_token = :refresh_token, access_token = :token, "
+        "UPDATE zoho_connections SET refresh_token = coalesce(:refresh_token, refresh_token), access_token = :token, "
         "token_key_id = :token_key_id, access_token_expires_at = :expires_at, "
         "api_domain = coalesce(:api_domain, api_domain), updated_at = now() WHERE user_id = :user_id",
         user_id=user_id,
-        refresh_token=cipher.encrypt(refresh_token, user_id),
-        token=cipher.encrypt(token.token, user_id),
+        refresh_token=cipher.encrypt(refresh_token, user_id, "refresh_token") if changed else None,
+        token=access_token,
         token_key_id=cipher.key_id(),
         expires_at=token.expires_at,
         api_domain=token.api_domain,
@@ -231,7 +247,7 @@ class PostgresTokenStore:
     def __init__(self, db: Database, user_id: str) -> None:
         self._db = db
         self._user_id = user_id
-        self._locked: TokenState | None = None
+        self._locked: tuple[TokenState, str] | None = None
 
     def cached(self) -> AccessToken | None:
         return read_access_token(self._db, self._user_id)
@@ -239,19 +255,20 @@ class PostgresTokenStore:
     @contextmanager
     def locked(self) -> Iterator[TokenState]:
         with self._db.transaction():
-            state = _lock_token_state(self._db, self._user_id)
-            if state is None:
+            locked = _lock_token_state(self._db, self._user_id)
+            if locked is None:
                 raise UnknownTenant(f"unknown tenant {self._user_id!r}")
-            self._locked = state
+            self._locked = locked
             try:
-                yield state
+                yield locked[0]
             finally:
                 self._locked = None
 
     def save(self, token: AccessToken) -> None:
         if self._locked is None:
             raise RuntimeError("saving an access token needs the lock (inside locked())")
-        save_tokens(self._db, self._user_id, self._locked.refresh_token, token)
+        state, sealed_with = self._locked
+        save_tokens(self._db, self._user_id, state.refresh_token, token, sealed_with)
 
     def needs_reauth(self, reason: str) -> None:
         set_status(self._db, self._user_id, "needs_reauth", reason)
@@ -302,30 +319,32 @@ def replace_refresh_token(db: Database, user_id: str, refresh_token: str) -> Non
     db.run(
         "UPDATE zoho_connections SET refresh_token = :token, token_key_id = :token_key_id, access_token = NULL, "
         "access_token_expires_at = NULL, updated_at = now() WHERE user_id = :user_id",
-        token=cipher.encrypt(refresh_token, user_id),
+        token=cipher.encrypt(refresh_token, user_id, "refresh_token"),
         token_key_id=cipher.key_id(),
         user_id=user_id,
     )
 
 
 _TO_SEAL = """
-SELECT user_id, refresh_token, access_token, token_key_id FROM zoho_connections
+SELECT user_id, refresh_token, token_key_id FROM zoho_connections
  WHERE user_id > :after
-   AND (:everything OR refresh_token !~ '^(kms|local):v[0-9]+:' OR access_token !~ '^(kms|local):v[0-9]+:')
+   AND (:everything OR refresh_token !~ '^(kms|local):v2:' OR access_token !~ '^(kms|local):v2:')
  ORDER BY user_id LIMIT :limit FOR UPDATE
 """
 _RESEAL = """
 UPDATE zoho_connections AS z
-   SET refresh_token = r.refresh_token, access_token = r.access_token, token_key_id = r.token_key_id
-  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(user_id text, refresh_token text, access_token text,
-                                                     token_key_id text)
+   SET refresh_token = r.refresh_token, token_key_id = r.token_key_id,
+       access_token = NULL, access_token_expires_at = NULL
+  FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(user_id text, refresh_token text, token_key_id text)
  WHERE z.user_id = r.user_id
 """
 
 
-def encrypt_stored_tokens(db: Database, *, everything: bool, batch_size: int = 100) -> int:
-    """Seal stored tokens with the current key, a batch of rows at a time: those still in plaintext
-    (migration 0010), or `everything` (after a key change, before the old key goes). Idempotent.
+def encrypt_stored_tokens(db: Database, *, everything: bool, legacy: bool = False, batch_size: int = 100) -> int:
+    """Seal stored refresh tokens with the current key, a batch of rows at a time: those not in the
+    current form (plaintext: migration 0010; `v1`: migration 0018, `legacy`), or `everything` (after a
+    key change, before the old key goes). Access tokens are dropped, not sealed again: they live an
+    hour and the next run asks for a new one. Idempotent.
 
     Inside a transaction (a migration's) it works in that one; otherwise each batch commits alone.
     Returns how many rows it sealed.
@@ -338,7 +357,7 @@ def encrypt_stored_tokens(db: Database, *, everything: bool, batch_size: int = 1
             if not rows:
                 return sealed
             cipher = cipher or _cipher_for_writing(db, rows[0]["user_id"])
-            db.run(_RESEAL, rows=to_json([_resealed(row, cipher) for row in rows]))
+            db.run(_RESEAL, rows=to_json([_resealed(row, cipher, legacy) for row in rows]))
         sealed += len(rows)
         after = rows[-1]["user_id"]
 
@@ -348,20 +367,14 @@ def keys_in_use(db: Database) -> dict[str, int]:
     return dict(db.run("SELECT token_key_id, count(*) FROM zoho_connections GROUP BY 1 ORDER BY 1"))
 
 
-def _resealed(row: dict[str, Any], cipher: TokenCipher) -> dict[str, Any]:
-    """One row's tokens under `cipher`: plaintext ones as they are, encrypted ones opened first."""
-    user_id, key_id = row["user_id"], row["token_key_id"]
-
-    def plain(value: str) -> str:
-        return token_cipher.decrypt(value, user_id, key_id) if token_cipher.is_encrypted(value) else value
-
-    access_token = row["access_token"]
-    return {
-        "user_id": user_id,
-        "refresh_token": cipher.encrypt(plain(row["refresh_token"]), user_id),
-        "access_token": None if access_token is None else cipher.encrypt(plain(access_token), user_id),
-        "token_key_id": cipher.key_id(),
-    }
+def _resealed(row: dict[str, Any], cipher: TokenCipher, legacy: bool) -> dict[str, Any]:
+    """One row's refresh token under `cipher`: a plaintext one as it is, an encrypted one opened first."""
+    user_id, stored = row["user_id"], row["refresh_token"]
+    plain = stored
+    if token_cipher.is_encrypted(stored):
+        plain = token_cipher.decrypt(stored, user_id, "refresh_token", row["token_key_id"], legacy=legacy)
+    sealed = cipher.encrypt(plain, user_id, "refresh_token")
+    return {"user_id": user_id, "refresh_token": sealed, "token_key_id": cipher.key_id()}
 
 
 _PURGE = (

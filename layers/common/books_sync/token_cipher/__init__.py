@@ -5,7 +5,8 @@ a laptop, pointed at the production database, writes what the Lambdas can read);
 ZOHO_SYNC_TOKEN_KEY, or the key file (created on first use, mode 600). In Lambda no key file is ever
 made (it would vanish with the container, and every token with it): with neither a KMS key nor
 ZOHO_SYNC_TOKEN_KEY a write is refused, never done in plaintext. A stored value is opened by the
-cipher its prefix names (`kms:v1:`, `local:v1:`).
+cipher its prefix names (`kms:v2:`, `local:v2:`; `v1` only for migration 0018). Each value is
+bound to its tenant and its column (`contract.Column`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from pathlib import Path
 from books_sync.settings import get_settings
 from books_sync.token_cipher import key_file
 from books_sync.token_cipher.contract import (
+    COLUMNS,
     KMS_PREFIX,
+    LEGACY_KMS_PREFIX,
+    LEGACY_LOCAL_PREFIX,
     LOCAL_PREFIX,
+    Column,
     TokenCipher,
     TokenKeyError,
     TokenUnreadable,
@@ -27,6 +32,8 @@ from books_sync.token_cipher.kms import KmsCipher, kms_client
 from books_sync.token_cipher.local import LocalCipher
 
 __all__ = [
+    "COLUMNS",
+    "Column",
     "Keyring",
     "TokenCipher",
     "TokenKeyError",
@@ -84,14 +91,18 @@ class Keyring:
                 self._local = LocalCipher(key_file.load_or_create(path), f"token key file {path}")
         return self._local
 
-    def decrypt(self, stored: str, tenant_id: str, key_id: str | None) -> str:
-        """Open a stored value with the cipher its prefix names; `key_id` is the row's `token_key_id`."""
-        if stored.startswith(KMS_PREFIX):
+    def decrypt(self, stored: str, tenant_id: str, column: Column, key_id: str | None, *, legacy: bool = False) -> str:
+        """Open a stored value with the cipher its prefix names; `key_id` is the row's `token_key_id`.
+
+        `legacy`: the `v1` forms too (migration 0018 only)."""
+        if stored.startswith((KMS_PREFIX, LEGACY_KMS_PREFIX)):
             recorded = key_id if key_id and key_id.startswith("arn:") else ""
-            return self.kms(recorded or self.kms_key_id or "").decrypt(stored, tenant_id)
-        if stored.startswith(LOCAL_PREFIX):
-            return self.local(tenant_id).decrypt(stored, tenant_id)
-        raise TokenUnreadable(f"tenant {tenant_id!r}: a stored token is not in a known format (kms:v1:, local:v1:)")
+            return self.kms(recorded or self.kms_key_id or "").decrypt(stored, tenant_id, column, legacy=legacy)
+        if stored.startswith((LOCAL_PREFIX, LEGACY_LOCAL_PREFIX)):
+            return self.local(tenant_id).decrypt(stored, tenant_id, column, legacy=legacy)
+        raise TokenUnreadable(
+            f"tenant {tenant_id!r}: its stored {column} is not in a known form ({KMS_PREFIX}, {LOCAL_PREFIX})"
+        )
 
 
 @lru_cache(maxsize=4)
@@ -114,8 +125,8 @@ def cipher_for_writing(kms_key_in_use: str | None = None) -> TokenCipher:
     return keyring().for_writing(kms_key_in_use)
 
 
-def decrypt(stored: str, tenant_id: str, key_id: str | None) -> str:
-    return keyring().decrypt(stored, tenant_id, key_id)
+def decrypt(stored: str, tenant_id: str, column: Column, key_id: str | None, *, legacy: bool = False) -> str:
+    return keyring().decrypt(stored, tenant_id, column, key_id, legacy=legacy)
 
 
 def reset() -> None:

@@ -1,19 +1,27 @@
 """What every token cipher promises, how its stored values look, and the errors it raises.
 
 A stored value says how it was made, so a reader needs no other column to pick the cipher:
-`kms:v1:<base64 KMS blob>` or `local:v1:<key fingerprint>:<base64>`. Anything else is plaintext
-(rows written before migration 0010). Messages name the tenant and the key, never a token.
+`kms:v2:...` or `local:v2:<key fingerprint>:<base64>`. Each value is bound to its tenant, to its
+column and to its key: a value copied into another tenant's row or into the other token's column
+does not open. The `v1` forms (bound to the tenant only) are read by migration 0018 alone, which
+seals them again as `v2`. Messages name the tenant and the key, never a token.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Protocol
+from typing import Literal, Protocol
 
 from books_sync.errors import SettingsError
 
-KMS_PREFIX = "kms:v1:"
-LOCAL_PREFIX = "local:v1:"
+Column = Literal["refresh_token", "access_token"]
+COLUMNS: tuple[Column, ...] = ("refresh_token", "access_token")
+
+KMS_PREFIX = "kms:v2:"
+LOCAL_PREFIX = "local:v2:"
+LEGACY_KMS_PREFIX = "kms:v1:"
+LEGACY_LOCAL_PREFIX = "local:v1:"
 _ENCRYPTED = re.compile(r"^(kms|local):v[0-9]+:")
 
 
@@ -22,20 +30,42 @@ class TokenKeyError(SettingsError):
 
 
 class TokenUnreadable(ValueError):
-    """A stored token does not open with its key: altered, or copied from another tenant's row."""
+    """A stored token does not open with its key: altered, moved from another row or column, or an old form."""
 
 
 class TokenCipher(Protocol):
-    """Encrypts and decrypts one tenant's tokens under one key; the tenant id is bound to the value."""
+    """Encrypts and decrypts tokens under one key, each value bound to its tenant and its column."""
 
     def key_id(self) -> str:
         """The key this cipher encrypts with, as `zoho_connections.token_key_id` records it."""
 
-    def encrypt(self, plaintext: str, tenant_id: str) -> str:
-        """A self-describing stored value that only this key and this tenant id open."""
+    def encrypt(self, plaintext: str, tenant_id: str, column: Column) -> str:
+        """A self-describing stored value that only this key opens, for this tenant and this column."""
 
-    def decrypt(self, stored: str, tenant_id: str) -> str:
-        """The token; `TokenUnreadable` or `TokenKeyError` (naming the tenant) when it does not open."""
+    def decrypt(self, stored: str, tenant_id: str, column: Column, *, legacy: bool = False) -> str:
+        """The token; `TokenUnreadable` or `TokenKeyError` (naming the tenant) when it does not open.
+
+        `legacy`: also the `v1` form (migration 0018 only)."""
+
+
+def associated_data(prefix: str, key_name: str, tenant_id: str, column: Column) -> bytes:
+    """What a value is bound to besides its key: form (`local:v2`), key, tenant, column (JSON: no ambiguous joins)."""
+    fields = [prefix.rstrip(":"), key_name, tenant_id, column]
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def unreadable(tenant_id: str, column: Column, key_name: str) -> TokenUnreadable:
+    return TokenUnreadable(
+        f"tenant {tenant_id!r}: its stored {column} does not open with key {key_name}: it was altered, or moved "
+        "from another tenant's row or from the other token's column; add the tenant again with its refresh token"
+    )
+
+
+def not_current(tenant_id: str, column: Column, prefix: str) -> TokenUnreadable:
+    return TokenUnreadable(
+        f"tenant {tenant_id!r}: its stored {column} is not in the current form ({prefix}): an older form is read "
+        "only by `zoho-sync migrate` (migration 0018), which seals it again"
+    )
 
 
 def is_encrypted(value: str) -> bool:

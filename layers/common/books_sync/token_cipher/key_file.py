@@ -25,11 +25,21 @@ _HEADER = """\
 
 
 def load_or_create(path: Path) -> list[bytes]:
-    """The file's keys; a new file with one fresh key when there is none yet."""
+    """The file's keys; a new file with one fresh key when there is none yet (nor a link to one)."""
     try:
         return read_keys(path)
     except FileNotFoundError:
+        if path.is_symlink():
+            raise _dangling(path) from None
         return _create(path)
+
+
+def _dangling(path: Path) -> TokenKeyError:
+    """A link whose target is gone: a new key there would strand every token sealed with the old one."""
+    return TokenKeyError(
+        f"token key file {path} is a link to {os.readlink(path)}, which does not exist: restore that file (the "
+        "tokens in the database need its key) or, for a new database, remove the link"
+    )
 
 
 def read_keys(path: Path) -> list[bytes]:
@@ -65,4 +75,7 @@ def _create(path: Path) -> list[bytes]:
         pass  # another process created it first: use theirs
     finally:
         draft.unlink(missing_ok=True)
-    return read_keys(path)
+    try:
+        return read_keys(path)
+    except FileNotFoundError:  # a link made meanwhile, to nothing
+        raise _dangling(path) from None

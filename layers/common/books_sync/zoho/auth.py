@@ -26,7 +26,7 @@ from books_sync.errors import (
     ZohoUnavailable,
 )
 from books_sync.settings import Settings
-from books_sync.zoho.data_centers import valid_api_domain
+from books_sync.zoho.data_centers import zoho_api_origin
 from books_sync.zoho.responses import parse_json
 from books_sync.zoho.retry import Retrying, TryAgain
 
@@ -139,7 +139,7 @@ def parse_token_answer(status: int, body: bytes, data_center: str = "com") -> Ac
     if not isinstance(access_token, str) or not access_token or not isinstance(expires_in, int | float):
         raise ZohoProtocolError(_ENDPOINT, "the token answer lacks access_token or expires_in")
     expires_at = datetime.now(UTC) + timedelta(seconds=float(expires_in))
-    return AccessToken(access_token, expires_at, valid_api_domain(payload.get("api_domain")))
+    return AccessToken(access_token, expires_at, zoho_api_origin(payload.get("api_domain"), data_center))
 
 
 class TokenProvider:

@@ -10,7 +10,7 @@ proxy's page, a truncated answer) are transient.
 from __future__ import annotations
 
 import json
-import math
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,30 +95,34 @@ class Quota:
 
 
 _LONGEST_RESET = 25 * 3600.0  # a daily quota resets within a day; a larger figure is misread, not trusted
+_LARGEST_QUOTA = 10_000_000  # calls a day: far above any Zoho Books plan; a larger figure is not believed
+_COUNT = re.compile(r"[0-9]{1,10}")  # ASCII digits only: int() would also read other scripts' digits, "1_000"
+_NUMBER = re.compile(r"[0-9]{1,16}(\.[0-9]{1,6})?")
 
 
 def quota_from_headers(headers: Mapping[str, str], now: float | None = None) -> Quota | None:
-    """Zoho's own count of today's calls, when the answer carries it (every app on the organization spends it)."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    try:
-        limit = int(lowered["x-rate-limit-limit"])
-        remaining = int(lowered["x-rate-limit-remaining"])
-    except (KeyError, ValueError):
+    """Zoho's own count of today's calls, when the answer carries it (every app on the organization spends it).
+
+    Headers are not trusted: a limit that is not a plain count between 1 and `_LARGEST_QUOTA`, or a
+    remainder that is not a plain count, drops the whole quota (our own count stands); a remainder
+    above the limit is clamped to it."""
+    lowered = {key.lower(): value.strip() for key, value in headers.items()}
+    limit_text, remaining_text = lowered.get("x-rate-limit-limit", ""), lowered.get("x-rate-limit-remaining", "")
+    if not _COUNT.fullmatch(limit_text) or not _COUNT.fullmatch(remaining_text):
         return None
-    if limit <= 0 or remaining < 0:
+    limit, remaining = int(limit_text), int(remaining_text)
+    if not 0 < limit <= _LARGEST_QUOTA:
         return None
-    return Quota(limit, remaining, seconds_until_reset(lowered.get("x-rate-limit-reset"), now))
+    return Quota(limit, min(remaining, limit), seconds_until_reset(lowered.get("x-rate-limit-reset"), now))
 
 
 def seconds_until_reset(raw: str | None, now: float | None = None) -> float | None:
     """`X-Rate-Limit-Reset` as seconds from now. APIs send seconds to wait, a Unix time in seconds, or
-    one in milliseconds: the size tells which. Anything negative, unreadable or over a day is None."""
-    try:
-        value = float(raw) if raw is not None else math.nan
-    except ValueError:
+    one in milliseconds: the size tells which. Anything but plain digits, in the past or over a day
+    ahead is None (the next UTC midnight is assumed)."""
+    if raw is None or not _NUMBER.fullmatch(raw.strip()):
         return None
-    if not math.isfinite(value):
-        return None
+    value = float(raw)
     clock = time.time() if now is None else now
     if value > 1e11:  # Unix time in milliseconds
         value = value / 1000 - clock
