@@ -6,11 +6,15 @@ that answers `hasMore` is called again, exactly as the state machine's Choice lo
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from books_sync.db import close_database, get_database
@@ -30,7 +34,7 @@ MAX_CALLS_PER_STEP = 10_000
 RUN_HOLDER = "zoho-sync-run"  # the lease holder's prefix for runs of this command
 INSTANCE = uuid.uuid4().hex  # this process, in every lease it takes: random, so no two processes share one
 HEARTBEAT_SECONDS = 10.0  # how often a run says it is alive (run_heartbeats, migration 0019)
-SILENT_SECONDS = 60.0  # a run silent this long was killed: another run frees its leases
+SILENT_SECONDS = 60.0  # a run silent this long was killed: another run, anywhere, frees its leases
 
 
 @dataclass
@@ -66,7 +70,7 @@ def run_tenant(
     result = TenantRun(user_id)
     holder = f"{RUN_HOLDER}:{INSTANCE}:{uuid.uuid4().hex[:8]}"
     with heartbeat():
-        leases.free_if_silent(get_database(), user_id, RUN_HOLDER, SILENT_SECONDS)
+        free_if_abandoned(user_id)
         _run_steps(user_id, holder, result, full_resync=full_resync, timeout_seconds=timeout_seconds, progress=progress)
     return result
 
@@ -93,10 +97,50 @@ def _run_steps(
         leases.give_back(get_database(), user_id, holder)
 
 
+def free_if_abandoned(user_id: str) -> None:
+    """A `zoho-sync run` that was killed leaves the tenant's lease: give it back at once when its process is
+    gone from this PID namespace (the same machine, the same container), else once it has been silent for
+    `SILENT_SECONDS` (wherever it ran). A process in another namespace is never judged by its PID here."""
+    db = get_database()
+    lease = leases.current(db, user_id)
+    if lease is None or not lease.holder.startswith(f"{RUN_HOLDER}:"):
+        return
+    beat = leases.heartbeat(db, lease.holder.split(":")[1])
+    here = this_process()
+    gone_from_here = (
+        beat is not None and beat.process is not None and beat.process.pid_namespace == here.pid_namespace
+        and not _process_alive(beat.process.pid)
+    )  # fmt: skip
+    silent = beat is None or beat.seconds_ago > SILENT_SECONDS
+    if gone_from_here or (silent and (datetime.now(UTC) - lease.acquired_at).total_seconds() > SILENT_SECONDS):
+        leases.give_back(db, user_id, lease.holder)
+
+
+def this_process() -> leases.Process:
+    """This process's PID namespace (Linux: the boot's id and the namespace's inode; elsewhere, where there
+    are no PID namespaces, the host) and PID."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        namespace = f"{boot}:{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        namespace = f"host:{socket.gethostname()}"
+    return leases.Process(namespace, os.getpid())
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
 @contextmanager
 def heartbeat() -> Iterator[None]:
     """This process beats every `HEARTBEAT_SECONDS` for the block, from a thread with its own connection."""
-    leases.beat(get_database(), INSTANCE)  # before any lease is taken
+    leases.beat(get_database(), INSTANCE, this_process())  # before any lease is taken
     stop = threading.Event()
     thread = threading.Thread(target=_beat_until, args=(stop,), name="zoho-sync-heartbeat", daemon=True)
     thread.start()
@@ -112,7 +156,7 @@ def _beat_until(stop: threading.Event) -> None:
     try:
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
-                leases.beat(get_database(), INSTANCE)
+                leases.beat(get_database(), INSTANCE, this_process())
             except Exception:  # noqa: BLE001 - a missed beat only makes the lease look older; the next one counts
                 close_database()
     finally:

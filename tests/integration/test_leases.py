@@ -101,20 +101,31 @@ def test_only_the_migrator_takes_a_session_level_lock() -> None:
 
 
 def test_a_killed_zoho_sync_run_does_not_keep_the_tenant(db: Database, make_org: MakeOrg) -> None:
-    """A run's holder carries its process's random instance id: the next run frees the lease once that
-    instance has been silent for a minute, never while it beats."""
+    """A run's holder carries its process's random instance id. The next run frees the lease at once when
+    that process is gone from its own PID namespace, else once the instance has been silent for a minute;
+    never while it beats."""
     org = make_org(customers=5, invoices=5)
-    alive, killed = uuid.uuid4().hex, uuid.uuid4().hex
-    leases.beat(db, alive)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = pipeline.this_process()
+    alive, killed_here, silent = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex
+
+    leases.beat(db, alive, here)  # this process: alive
     assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{alive}:0000", "invoice-sync", 600) is None
     db.run("UPDATE tenant_leases SET acquired_at = now() - interval '2 minutes'")
-    assert run_tenant(org.user_id).status == "skipped"  # its holder beats
+    assert run_tenant(org.user_id).status == "skipped"  # its holder beats and lives
     leases.give_back(db, org.user_id, f"{RUN_HOLDER}:{alive}:0000")
 
-    leases.beat(db, killed)
-    assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{killed}:0000", "invoice-sync", 600) is None
+    leases.beat(db, killed_here, leases.Process(here.pid_namespace, gone.pid))  # beat a second ago, then killed
+    assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{killed_here}:0000", "invoice-sync", 600) is None
+    assert run_tenant(org.user_id).status == "ok"  # gone from this namespace: freed at once
+
+    elsewhere = leases.Process("another-boot:4026531836", os.getpid())  # another namespace: its PID means nothing
+    leases.beat(db, silent, elsewhere)
+    assert leases.take(db, org.user_id, f"{RUN_HOLDER}:{silent}:0000", "invoice-sync", 600) is None
     db.run("UPDATE tenant_leases SET acquired_at = now() - interval '2 minutes'")
-    db.run("UPDATE run_heartbeats SET beat_at = now() - interval '61 seconds' WHERE instance = :i", i=killed)
+    assert run_tenant(org.user_id).status == "skipped"  # beating, elsewhere
+    db.run("UPDATE run_heartbeats SET beat_at = now() - interval '61 seconds' WHERE instance = :i", i=silent)
     assert run_tenant(org.user_id).status == "ok"  # silent for a minute: killed
 
 

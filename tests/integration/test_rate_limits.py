@@ -58,12 +58,18 @@ def second_tenant_on(db: Database, org: Org) -> str:
 def test_two_processes_on_one_organization_share_its_pace(
     db: Database, make_org: MakeOrg, configure: Callable[..., None], zoho_profile: str
 ) -> None:
-    """Each process alone keeps under 10 calls a second; together they must too, or Zoho answers 429."""
+    """Each process alone keeps under 10 calls a second; together they must too, or Zoho answers 429.
+
+    Both pace at 9 a second: 11 calls then span 1.13 s, so a call may reach the emulator 130 ms late (a
+    loaded machine) and still not be the 11th within its 1-second window. (Paced at 10, the pacer's 2%
+    margin leaves 20 ms at this scale, and one run in four of the suite under load got a 429: 60 times
+    less than the 1.2 s the same margin leaves at Zoho's 100 calls a minute.) Two pacers that did not
+    share the organization's pace would send 18 a second."""
     if zoho_profile == "documented":
         pytest.skip("the pace does not depend on the profile; once is enough")
     org = make_org(customers=50, invoices=50)
     twin = second_tenant_on(db, org)
-    configure(ZOHO_RATE_LIMIT_CALLS="10", ZOHO_RATE_LIMIT_WINDOW_SECONDS="1", ZOHO_MAX_RETRIES="1")
+    configure(ZOHO_RATE_LIMIT_CALLS="9", ZOHO_RATE_LIMIT_WINDOW_SECONDS="1", ZOHO_MAX_RETRIES="1")
     org.control.rate_limit(10, 1.0)
     org.control.reset_stats()
     cli = str(Path(sys.executable).with_name("zoho-sync"))
@@ -106,46 +112,3 @@ def test_without_a_reset_a_spent_quota_waits_for_the_next_utc_day_and_keeps_our_
     with pytest.raises(DailyBudgetReached, match="no calls left today"):
         budget.reserve("contacts.list")
     assert db.scalar("SELECT calls FROM zoho_api_usage WHERE organization_id = '60000000043'") == 1
-
-
-# Headers that lie (issue 25): each is ignored or clamped; the run goes on and what is stored fits its column.
-_TRUE_LIMIT = 1000
-LYING_HEADERS = {
-    "limit above 2^31-1": ({"X-Rate-Limit-Limit": "99999999999"}, None),
-    "remaining above 2^31-1": ({"X-Rate-Limit-Remaining": "3000000000"}, (_TRUE_LIMIT, _TRUE_LIMIT)),  # clamped
-    "negative limit": ({"X-Rate-Limit-Limit": "-5"}, None),
-    "negative remaining": ({"X-Rate-Limit-Remaining": "-1"}, None),
-    "non-numeric": ({"X-Rate-Limit-Limit": "lots", "X-Rate-Limit-Remaining": "some"}, None),
-    "absurd limit": ({"X-Rate-Limit-Limit": "2000000000"}, None),  # no Zoho plan allows 2 billion calls a day
-    "remaining above limit": ({"X-Rate-Limit-Remaining": "5000"}, (_TRUE_LIMIT, _TRUE_LIMIT)),  # clamped
-    "reset in the past": ({"X-Rate-Limit-Reset": "-30"}, "no reset"),
-    "reset as a past Unix time": ({"X-Rate-Limit-Reset": "1000000000"}, "no reset"),
-    "reset years ahead": ({"X-Rate-Limit-Reset": "4102444800"}, "no reset"),  # 2100-01-01
-    "reset not a number": ({"X-Rate-Limit-Reset": "soon"}, "no reset"),
-    "reset not finite": ({"X-Rate-Limit-Reset": "1e999"}, "no reset"),
-}
-
-
-@pytest.mark.parametrize("case", list(LYING_HEADERS), ids=list(LYING_HEADERS))
-def test_rate_limit_headers_that_lie_are_ignored_or_clamped(
-    db: Database, make_org: MakeOrg, zoho_profile: str, case: str
-) -> None:
-    if zoho_profile != "observed":
-        pytest.skip("the headers are the subject: the profile that sends them")
-    values, expected = LYING_HEADERS[case]
-    org = make_org(customers=5, invoices=5, daily_limit=_TRUE_LIMIT)
-    org.control.configure_org(org.organization_id, rate_limit_header_values=values)
-    for step in ("customer-sync", "invoice-sync"):
-        assert call_step(step, org)["status"] == "ok", step
-    usage = db.one(
-        "SELECT zoho_limit, zoho_remaining, zoho_resets_at - zoho_reported_at AS resets_in FROM zoho_api_usage "
-        "WHERE organization_id = :o",
-        o=org.organization_id,
-    )
-    assert usage is not None
-    if expected is None:  # the quota is not believed at all: our own count stands
-        assert (usage["zoho_limit"], usage["zoho_remaining"]) == (None, None)
-    elif expected == "no reset":  # limit and remaining are true; the reset is not believed
-        assert usage["zoho_limit"] == _TRUE_LIMIT and usage["resets_in"] is None
-    else:
-        assert (usage["zoho_limit"], usage["zoho_remaining"]) == expected

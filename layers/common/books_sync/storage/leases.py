@@ -107,12 +107,43 @@ def serialize_in_transaction(db: Database, key: str) -> None:
 # ------------------------------------------------------------------------------ `zoho-sync run` processes
 
 
-def beat(db: Database, instance: str) -> None:
+@dataclass(frozen=True)
+class Process:
+    """Where a `zoho-sync run` process runs: its PID namespace (`boot id:namespace inode`) and PID."""
+
+    pid_namespace: str
+    pid: int
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    seconds_ago: float
+    process: Process | None
+
+
+def beat(db: Database, instance: str, process: Process | None = None) -> None:
     """The `zoho-sync run` process `instance` is alive (migration 0019)."""
     db.run(
-        "INSERT INTO run_heartbeats (instance) VALUES (:instance) ON CONFLICT (instance) DO UPDATE SET beat_at = now()",
+        "INSERT INTO run_heartbeats (instance, pid_namespace, pid) VALUES (:instance, :namespace, :pid) "
+        "ON CONFLICT (instance) DO UPDATE SET beat_at = now(), pid_namespace = EXCLUDED.pid_namespace, "
+        "pid = EXCLUDED.pid",
+        instance=instance,
+        namespace=process.pid_namespace if process else None,
+        pid=process.pid if process else None,
+    )
+
+
+def heartbeat(db: Database, instance: str) -> Heartbeat | None:
+    """The instance's last beat (None: never, or forgotten)."""
+    row = db.one(
+        "SELECT extract(epoch FROM now() - beat_at) AS seconds_ago, pid_namespace, pid FROM run_heartbeats "
+        "WHERE instance = :instance",
         instance=instance,
     )
+    if row is None:
+        return None
+    where = Process(row["pid_namespace"], int(row["pid"])) if row["pid_namespace"] and row["pid"] else None
+    return Heartbeat(float(row["seconds_ago"]), where)
 
 
 def stop_beating(db: Database, instance: str) -> None:
@@ -121,26 +152,6 @@ def stop_beating(db: Database, instance: str) -> None:
         "DELETE FROM run_heartbeats WHERE instance = :instance OR beat_at < now() - interval '1 day'",
         instance=instance,
     )
-
-
-def free_if_silent(db: Database, user_id: str, prefix: str, silent_seconds: float) -> bool:
-    """Give back the tenant's lease when a `zoho-sync run` process holds it (holder `<prefix>:<instance>:...`)
-    whose instance has not beaten for `silent_seconds`: it was killed. True when one was freed."""
-    freed = db.run(
-        """
-        DELETE FROM tenant_leases AS l
-         WHERE l.user_id = :user_id AND left(l.holder, length(:prefix) + 1) = :prefix || ':'
-           AND NOT EXISTS (SELECT 1 FROM run_heartbeats h
-                            WHERE h.instance = split_part(l.holder, ':', 2)
-                              AND h.beat_at > now() - make_interval(secs => :silent))
-           AND l.acquired_at < now() - make_interval(secs => :silent)
-        RETURNING 1
-        """,
-        user_id=user_id,
-        prefix=prefix,
-        silent=float(silent_seconds),
-    )
-    return bool(freed)
 
 
 # ------------------------------------------------------------------------------ the all-tenant execution
