@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ["zoho_pacing.py", "customer_sync.py", "api_calls.py", "large_tenant.py", "new_tenant.py"]
+BENCHMARKS = ["zoho_pacing.py", "customer_sync.py", "api_calls.py", "large_tenant.py", "new_tenant.py", "fleet.py"]
 
 
 def main() -> int:

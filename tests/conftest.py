@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
-from books_sync import token_cipher
+from books_sync import token_cipher, work_list
 from books_sync.db import Database, close_database, connect, parse_database_url
 from books_sync.migrator import migrate
 from books_sync.settings import get_settings
@@ -24,6 +26,7 @@ from zoho_emulator.server import start as start_emulator
 from zoho_sync_cli.embedded_db import embedded_server
 
 TEMPLATE_DB = "zs_template"
+WORK_LIST_BUCKET = "zoho-sync-test-work-lists"
 
 
 @pytest.fixture(scope="session")
@@ -94,10 +97,11 @@ def env(monkeypatch: pytest.MonkeyPatch, token_key_file: Path) -> Iterator[pytes
     """Set environment variables for the code under test; settings are re-read. Every test starts
     from none of the project's settings, with the session's own token key file."""
     for name in list(os.environ):
-        if name.startswith(("ZOHO_", "SYNC_", "DB_", "CUSTOMER_", "INVOICE_", "MAX_", "MAP_")) or name in {
+        if name.startswith(("ZOHO_", "SYNC_", "DB_", "CUSTOMER_", "INVOICE_", "MAX_", "MAP_", "QUIET_")) or name in {
             "DATABASE_URL",
             "TOKEN_KMS_KEY_ID",
             "AWS_LAMBDA_FUNCTION_NAME",
+            "WORK_LIST_BUCKET",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZOHO_SYNC_TOKEN_KEY_FILE", str(token_key_file))
@@ -116,6 +120,18 @@ def db(db_url: str, env: pytest.MonkeyPatch) -> Iterator[Database]:
     database = connect(parse_database_url(db_url))
     yield database
     database.close()
+
+
+@pytest.fixture
+def work_lists(env: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto's S3 with the work-list bucket (WORK_LIST_BUCKET), for ListTenants, RestTenants and Summarize."""
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=WORK_LIST_BUCKET)
+        env.setenv("WORK_LIST_BUCKET", WORK_LIST_BUCKET)
+        get_settings.cache_clear()
+        work_list.reset()
+        yield WORK_LIST_BUCKET
+    work_list.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from tenant_batch.handler import lambda_handler as tenant_batch_handler
+
 from books_sync.db import Database, connect, parse_database_url
 from books_sync.migrator import migrate
 from books_sync.storage import tenants as tenant_store
@@ -19,6 +21,8 @@ from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
 from tenants.handler import lambda_handler as tenants_handler
+from tenants.rest_handler import lambda_handler as rest_tenants_handler
+from tenants.summary_handler import lambda_handler as summarize_handler
 from zoho_emulator.control import EmulatorControl
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 from zoho_sync_cli.pipeline import TenantRun, run_tenant
@@ -28,6 +32,9 @@ HANDLERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "invoice-sync": invoice_sync_handler,
     "reminders": reminders_handler,
     "tenants": tenants_handler,
+    "tenant-batch": tenant_batch_handler,
+    "rest-tenants": rest_tenants_handler,
+    "summarize": summarize_handler,
 }
 
 
@@ -98,3 +105,12 @@ def database_at(url: str, version: int) -> Iterator[Database]:
         yield db
     finally:
         db.close()
+
+
+def work_listed(selection: dict[str, Any], name: str = "") -> list[str]:
+    """The tenant ids ListTenants' output put in its work lists (S3): one list (`quiet`, `heavy`), or both."""
+    from books_sync import work_list
+
+    lists = selection["workLists"]
+    return [user_id for key in ([name] if name else ["quiet", "heavy"])
+            for user_id in work_list.read(lists[key]["bucket"], lists[key]["key"])]  # fmt: skip

@@ -3,7 +3,10 @@
 moto executes the ASL for real (Task, Choice loops, Map, Retry, Catch, intrinsic functions).
 Its Lambda functions are stand-ins whose invocation is patched to call our real handlers in
 this process, with a Lambda-like context; an exception becomes a Lambda function error whose
-`errorType` is the exception's class name, which is what Retry/Catch match on AWS too.
+`errorType` is the exception's class name, which is what Retry/Catch match on AWS too. The work
+lists go to moto's S3. moto does not run a Distributed Map's `ItemReader` or `ItemBatcher`: before
+each such Map the runner adds a Task that reads the list (and cuts it into batches, as the
+ItemBatcher would), and the Map iterates over what it returned (`for_moto`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import time
 import traceback
@@ -26,18 +30,37 @@ from unittest import mock
 import boto3
 from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
+from tenant_batch.handler import lambda_handler as tenant_batch_handler
 
+from books_sync import work_list
+from books_sync.settings import get_settings
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
 from tenants.handler import lambda_handler as tenants_handler
+from tenants.rest_handler import lambda_handler as rest_tenants_handler
 from tenants.summary_handler import lambda_handler as summarize_handler
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = ROOT / "statemachine" / "sync.asl.json"
 REGION = "us-east-1"
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+WORK_LIST_BUCKET = "zoho-sync-local-work-lists"
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+def read_work_list(event: dict[str, Any], _context: Any) -> list[dict[str, Any]]:
+    """What a Distributed Map's ItemReader (and ItemBatcher) would give its children (local only)."""
+    items: list[dict[str, Any]] = [{"userId": user_id} for user_id in work_list.read(event["bucket"], event["key"])]
+    size = event.get("batchSize")
+    if not size:
+        return items
+    return [
+        {"Items": items[start : start + int(size)], "BatchInput": event.get("batchInput", {})}
+        for start in range(0, len(items), int(size))
+    ]
+
+
 # DefinitionSubstitutions key (as in template.yaml) → (function name, handler).
 FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "TenantsFunctionArn": ("zoho-sync-tenants", tenants_handler),
@@ -45,6 +68,9 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "InvoiceSyncFunctionArn": ("zoho-sync-invoice-sync", invoice_sync_handler),
     "RemindersFunctionArn": ("zoho-sync-reminders", reminders_handler),
     "SummarizeFunctionArn": ("zoho-sync-summarize", summarize_handler),
+    "TenantBatchFunctionArn": ("zoho-sync-tenant-batch", tenant_batch_handler),
+    "RestTenantsFunctionArn": ("zoho-sync-rest-tenants", rest_tenants_handler),
+    "ReadWorkListFunctionArn": ("zoho-sync-read-work-list", read_work_list),  # the runner's own (for_moto)
 }
 
 
@@ -63,19 +89,48 @@ def substitute(definition: str, values: dict[str, str]) -> str:
 # Fields AWS accepts that moto's ASL parser does not know; the runner leaves them out (each only
 # changes what happens after a failure no test here provokes: see the README's state machine notes).
 MOTO_UNSUPPORTED = ("ToleratedFailurePercentage",)
+ITEM_READER_FIELDS = ("ItemReader", "ItemBatcher", "ResultWriter")  # replaced by a reading Task (for_moto)
 
 
 def for_moto(definition: str) -> str:
-    """The definition without the fields moto cannot parse (everything else runs as written)."""
+    """The definition as moto can run it: without the fields it cannot parse, and each Map that reads
+    its items from S3 preceded by a Task (`read_work_list`) that reads them into `$.localItems`."""
 
     def strip(node: Any) -> Any:
+        if isinstance(node, dict) and node.get("ExecutionType") == "EXPRESS":  # moto knows STANDARD children only
+            node = {**node, "ExecutionType": "STANDARD"}
         if isinstance(node, dict):
             return {key: strip(value) for key, value in node.items() if key not in MOTO_UNSUPPORTED}
         if isinstance(node, list):
             return [strip(item) for item in node]
         return node
 
-    return json.dumps(strip(json.loads(definition)))
+    machine = strip(json.loads(definition))
+    for name in [name for name, state in machine["States"].items() if "ItemReader" in state]:
+        _read_before(machine, name)
+    return json.dumps(machine)
+
+
+def _read_before(machine: dict[str, Any], name: str) -> None:
+    mapped = machine["States"][name]
+    reader, batcher = mapped["ItemReader"]["Parameters"], mapped.get("ItemBatcher")
+    parameters: dict[str, Any] = {"bucket.$": reader["Bucket.$"], "key.$": reader["Key.$"]}
+    if batcher:
+        parameters |= {"batchSize.$": batcher["MaxItemsPerBatchPath"], "batchInput": batcher.get("BatchInput", {})}
+    read = {
+        "Type": "Task",
+        "Resource": "${ReadWorkListFunctionArn}",
+        "Parameters": parameters,
+        "ResultPath": "$.localItems",
+        "Next": name,
+    }
+    for field_name in ITEM_READER_FIELDS:
+        mapped.pop(field_name, None)
+    mapped["ItemsPath"] = "$.localItems"
+    text = json.dumps(machine["States"]).replace(f'"Next": "{name}"', f'"Next": "Read{name}"')
+    machine["States"] = json.loads(text) | {f"Read{name}": read}
+    if machine["StartAt"] == name:
+        machine["StartAt"] = f"Read{name}"
 
 
 @dataclass
@@ -155,6 +210,8 @@ class LocalStateMachine:
         with (
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
             mock.patch.object(LambdaFunction, "_invoke_lambda", invoke),
+            mock.patch.dict(os.environ, {"WORK_LIST_BUCKET": WORK_LIST_BUCKET}),
+            _fresh_settings(),
         ):
             iam = boto3.client("iam", region_name=REGION)
             role = iam.create_role(
@@ -172,8 +229,9 @@ class LocalStateMachine:
                 )["FunctionArn"]
                 for key, (name, _) in FUNCTIONS.items()
             }
+            boto3.client("s3", region_name=REGION).create_bucket(Bucket=WORK_LIST_BUCKET)
             self._client = boto3.client("stepfunctions", region_name=REGION)
-            definition = for_moto(substitute(self._definition, arns))
+            definition = substitute(for_moto(self._definition), arns)
             self._arn = self._client.create_state_machine(name="zoho-sync", definition=definition, roleArn=role)[
                 "stateMachineArn"
             ]
@@ -226,6 +284,18 @@ class LocalStateMachine:
         return events
 
 
+@contextmanager
+def _fresh_settings() -> Iterator[None]:
+    """Settings and the S3 client read again on entry and exit (the bucket is moto's only inside)."""
+    get_settings.cache_clear()
+    work_list.reset()
+    try:
+        yield
+    finally:
+        get_settings.cache_clear()
+        work_list.reset()
+
+
 def _state_output(state: str, history: list[dict[str, Any]]) -> dict[str, Any] | None:
     """A state's output from the execution history (a failed execution has no output of its own)."""
     for event in reversed(history):
@@ -237,7 +307,7 @@ def _state_output(state: str, history: list[dict[str, Any]]) -> dict[str, Any] |
 
 def tenant_workflow() -> dict[str, Any]:
     """The Map's item processor as a state machine of its own: what each tenant's child execution runs."""
-    processor = dict(json.loads(DEFINITION.read_text(encoding="utf-8"))["States"]["SyncTenants"]["ItemProcessor"])
+    processor = dict(json.loads(DEFINITION.read_text(encoding="utf-8"))["States"]["HeavyTenants"]["ItemProcessor"])
     processor.pop("ProcessorConfig")
     return processor
 

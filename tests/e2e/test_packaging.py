@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYER_SOURCE = ROOT / "layers" / "common"
 FUNCTIONS = {
     "TenantsFunction": "tenants.handler",
+    "RestTenantsFunction": "tenants.rest_handler",
+    "TenantBatchFunction": "tenant_batch.handler",
     "CustomerSyncFunction": "customer_sync.handler",
     "InvoiceSyncFunction": "invoice_sync.handler",
     "RemindersFunction": "reminders.handler",

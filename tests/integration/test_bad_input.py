@@ -20,7 +20,7 @@ from books_sync.db import Database
 from books_sync.errors import EventError, TenantNotActive, UnknownTenant
 from books_sync.storage import tenants as tenant_store
 from tenants.handler import lambda_handler as tenants_handler
-from tests.support import HANDLERS, MakeOrg, Org, assert_cursors_behind_data, run_until_success
+from tests.support import HANDLERS, MakeOrg, Org, assert_cursors_behind_data, run_until_success, work_listed
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 from zoho_sync_cli.pipeline import run_tenant
 
@@ -91,14 +91,45 @@ LIST_EVENT_ERRORS: list[tuple[str, Any, type[Exception], str]] = [
     ("fullResync a string", {"fullResync": "true"}, EventError, r"^fullResync: expected true or false, got str$"),
     ("misspelled field", {"userID": [ME]}, EventError, r"^event: unknown field\(s\) 'userID'"),
 ]  # fmt: skip
-EVENT_ERRORS = [
-    pytest.param(step, event, error, message, id=f"{step}: {name}")
-    for step in STEPS
-    for name, event, error, message in STEP_EVENT_ERRORS
-] + [
-    pytest.param("tenants", event, error, message, id=f"tenants: {name}")
-    for name, event, error, message in LIST_EVENT_ERRORS
-]
+BATCH_EVENT_ERRORS: list[tuple[str, Any, type[Exception], str]] = [
+    ("a list", [{"userId": ME}], EventError, r"^event: expected a JSON object, got list$"),
+    ("no Items", {"BatchInput": {}}, EventError, r"^Items: expected a list of 1-1000 \{userId\} objects$"),
+    ("Items empty", {"Items": []}, EventError, r"^Items: expected a list of 1-1000"),
+    ("an item a string", {"Items": [ME]}, EventError, r"^Items\[0\]: expected an object \{userId\}$"),
+    ("an item without userId", {"Items": [{}]}, EventError, r"^Items\[0\].userId: expected a string, got NoneType$"),
+    ("a bad userId", {"Items": [{"userId": HUGE}]}, EventError, r"^Items\[0\].userId: 'x{40}\.\.\.' is not a valid"),
+    ("BatchInput fullResync a string", {"Items": [{"userId": ME}], "BatchInput": {"fullResync": "no"}}, EventError,
+     r"^fullResync: expected true or false, got str$"),
+    ("BatchInput unknown field", {"Items": [{"userId": ME}], "BatchInput": {"userId": ME}}, EventError,
+     r"^event: unknown field\(s\) 'userId' \(expected executionId"),
+]  # fmt: skip
+EXECUTION_EVENT_ERRORS: list[tuple[str, Any, type[Exception], str]] = [
+    ("no executionId", {"selection": {}}, EventError, r"^executionId: required$"),
+    ("selection a list", {"executionId": "x", "selection": []}, EventError, r"^selection: expected ListTenants"),
+    ("no work lists", {"executionId": "x", "selection": {}}, EventError, r"^selection.workLists: expected"),
+    ("a work list without key", {"executionId": "x", "selection": {"workLists": {"quiet": {"bucket": "b"}}}},
+     EventError, r"^selection.workLists.quiet: expected a work list"),
+]  # fmt: skip
+EVENT_ERRORS = (
+    [
+        pytest.param(step, event, error, message, id=f"{step}: {name}")
+        for step in STEPS
+        for name, event, error, message in STEP_EVENT_ERRORS
+    ]
+    + [
+        pytest.param("tenants", event, error, message, id=f"tenants: {name}")
+        for name, event, error, message in LIST_EVENT_ERRORS
+    ]
+    + [
+        pytest.param("tenant-batch", event, error, message, id=f"tenant-batch: {name}")
+        for name, event, error, message in BATCH_EVENT_ERRORS
+    ]
+    + [
+        pytest.param(step, event, error, message, id=f"{step}: {name}")
+        for step in ("rest-tenants", "summarize")
+        for name, event, error, message in EXECUTION_EVENT_ERRORS
+    ]
+)
 
 
 @pytest.fixture
@@ -140,12 +171,12 @@ INACTIVE = [[DISABLED, "disabled", "paused by the owner"], [NEEDS_REAUTH, "needs
     ],
 )  # fmt: skip
 def test_the_tenant_list_reports_unknown_and_inactive_tenants_instead_of_failing(
-    db: Database, synced: dict[str, str], event: Any, expected: dict[str, Any]
+    db: Database, synced: dict[str, str], event: Any, expected: dict[str, Any], work_lists: str
 ) -> None:
     before = everything(db)
     output = tenants_handler(fill(event, synced), LocalLambdaContext("tenants"))
     expected = fill(expected, synced)
-    assert output["tenants"] == expected["tenants"]
+    assert sorted(work_listed(output)) == expected["tenants"]
     assert output["unknownUserIds"] == expected.get("unknownUserIds", [])
     not_synced = sorted([n["userId"], n["status"], n["reason"]] for n in output["notSynced"])
     assert not_synced == sorted(expected.get("notSynced", []))

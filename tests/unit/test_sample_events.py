@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from books_sync.events import parse_list_tenants_event, parse_step_event
+from books_sync.events import parse_batch_event, parse_list_tenants_event, parse_step_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +20,10 @@ def test_list_tenants_events_parse(name: str) -> None:
 @pytest.mark.parametrize("name", ["customer_sync.json", "invoice_sync.json", "reminders.json"])
 def test_step_events_parse(name: str) -> None:
     assert parse_step_event(json.loads((ROOT / "events" / name).read_text())).user_id == "demo"
+
+
+def test_the_batch_event_parses() -> None:
+    assert parse_batch_event(json.loads((ROOT / "events" / "tenant_batch.json").read_text())).user_ids == ("demo",)
 
 
 def test_env_json_points_sam_local_at_a_database_and_the_emulator() -> None:

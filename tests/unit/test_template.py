@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL = json.loads((ROOT / "statemachine" / "sync.asl.json").read_text(encoding="utf-8"))
 FUNCTIONS = (
     "TenantsFunction",
+    "RestTenantsFunction",
+    "TenantBatchFunction",
     "SummarizeFunction",
     "CustomerSyncFunction",
     "InvoiceSyncFunction",
@@ -100,12 +102,23 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
             action for s in granted for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         }
         kms = [s for s in granted if "kms:Decrypt" in s["Action"]]
-        if function in ("CustomerSyncFunction", "InvoiceSyncFunction", "FreshenFunction", "MigrateFunction"):
+        token_handlers = ("CustomerSyncFunction", "InvoiceSyncFunction", "TenantBatchFunction", "FreshenFunction")
+        if function in (*token_handlers, "MigrateFunction"):
             assert kms and all(s["Resource"] == key for s in kms), function
             assert all(kms_context_condition(s) for s in kms), function
         else:
             assert not kms, f"{function} never reads a token"
-        assert actions <= {"secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}
+        s3 = [s for s in granted if any(str(a).startswith("s3:") for a in s["Action"])]
+        if function in ("TenantsFunction", "RestTenantsFunction", "SummarizeFunction"):
+            assert [(s["Action"], s["Resource"]) for s in s3] == [
+                (["s3:PutObject", "s3:GetObject"], {"Fn::Sub": "${WorkListBucket.Arn}/executions/*"})
+            ], function
+        else:
+            assert not s3, f"{function} never touches the work lists"
+        assert actions <= {
+            "secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject",
+            "s3:GetObject",
+        }  # fmt: skip
         assert all(s["Resource"] != "*" for s in granted), function
 
 
@@ -158,7 +171,7 @@ def test_endpoints_are_optional_and_reachable_from_the_functions() -> None:
     assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
 
 
-def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_five_functions() -> None:
+def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_seven_functions() -> None:
     role = resources()["SyncStateMachineRole"]
     granted = statements(role)
     invoked = {
@@ -166,7 +179,9 @@ def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_fiv
         for s in granted
         if s["Action"] == "lambda:InvokeFunction" or s["Action"] == ["lambda:InvokeFunction"]
     }
-    assert len(invoked) == 5 and "MigrateFunction" not in "".join(invoked)
+    assert len(invoked) == 7 and "MigrateFunction" not in "".join(invoked) and "Freshen" not in "".join(invoked)
+    (reads,) = [s for s in granted if s["Action"] == "s3:GetObject"]  # the Maps' ItemReader, nothing else
+    assert reads["Resource"] == {"Fn::Sub": "${WorkListBucket.Arn}/executions/*"}
     start = next(s for s in granted if s["Action"] == "states:StartExecution")
     assert start["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-sync")
     watch = next(s for s in granted if "states:DescribeExecution" in s["Action"])
@@ -273,3 +288,40 @@ def test_metric_math_survives_missing_data_and_a_saved_query_names_the_failed_te
     assert "userId, step, error" in query["QueryString"]
     summarize = resources()["SummarizeFunction"]["Properties"]["Environment"]["Variables"]
     assert summarize["SYSTEMIC_FAILURE_SHARE"] == {"Ref": "SystemicFailureShare"}
+
+
+def test_the_work_lists_are_private_encrypted_tls_only_and_expire() -> None:
+    bucket = resources()["WorkListBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"
+    }
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
+    (deny,) = resources()["WorkListBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
+    for function in ("TenantsFunction", "RestTenantsFunction"):
+        variables = resources()[function]["Properties"]["Environment"]["Variables"]
+        assert variables["WORK_LIST_BUCKET"] == {"Ref": "WorkListBucket"}, function
+
+
+def test_tenants_are_routed_quiet_to_express_batches_and_the_rest_to_standard_children() -> None:
+    """No id travels through the state: both Maps read S3 work lists; quiet tenants run in batches as EXPRESS
+    children (one TenantBatch each, within EXPRESS's 5 minutes), the rest as STANDARD children."""
+    states = ASL["States"]
+    assert [name for name in states if states[name]["Type"] == "Map"] == ["QuietTenants", "HeavyTenants"]
+    quiet, heavy = states["QuietTenants"], states["HeavyTenants"]
+    for mapped, key in ((quiet, "$.selection.workLists.quiet"), (heavy, "$.rest")):
+        assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+        assert mapped["ItemReader"]["Parameters"] == {"Bucket.$": f"{key}.bucket", "Key.$": f"{key}.key"}
+        assert mapped["ResultPath"] is None and "ItemsPath" not in mapped
+        assert mapped["ToleratedFailurePercentage"] == 100
+    assert quiet["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
+    assert heavy["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert quiet["ItemBatcher"]["MaxItemsPerBatchPath"] == "$.selection.quietBatchSize"
+    batch = quiet["ItemProcessor"]["States"]["TenantBatch"]
+    assert batch["Resource"] == "${TenantBatchFunctionArn}" and batch["TimeoutSeconds"] < 300
+    assert resources()["TenantBatchFunction"]["Properties"]["Timeout"] < batch["TimeoutSeconds"]
+    assert (states["ListTenants"]["Next"], quiet["Next"], states["RestTenants"]["Next"], heavy["Next"]) == (
+        "QuietTenants", "RestTenants", "HeavyTenants", "Summarize")  # fmt: skip
+    substitutions = resources()["SyncStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert {"TenantBatchFunctionArn", "RestTenantsFunctionArn"} <= set(substitutions)

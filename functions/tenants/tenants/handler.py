@@ -7,17 +7,19 @@ brings it up to date.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from books_sync import work_list
 from books_sync.db import get_database
 from books_sync.events import parse_list_tenants_event
 from books_sync.migrator import require_current
 from books_sync.observability import lambda_entry
 from books_sync.settings import get_settings
-from tenants.engine import select_tenants
+from tenants.engine import Pace, select_tenants
 
 logger = Logger(service="tenants")
 
@@ -28,8 +30,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     db = get_database()
     require_current(db)
     settings = get_settings()
-    selection = select_tenants(db, request, settings.map_max_concurrency, settings.max_step_rounds)
+    selection = select_tenants(db, request, Pace.of(settings))
+    execution = request.execution_id or f"invocation-{uuid.uuid4().hex}"
     output = selection.to_output()
+    output["workLists"] = {
+        "quiet": work_list.write(settings.work_list_bucket, execution, "quiet", selection.quiet_ids).to_output(),
+        "heavy": work_list.write(settings.work_list_bucket, execution, "heavy", selection.heavy_ids).to_output(),
+    }
     if selection.overlapping:
         logger.warning("another execution is still syncing every tenant: this one ends at once",
                        extra={"heldBy": selection.overlapping})  # fmt: skip

@@ -1,9 +1,10 @@
 """What an execution did, per tenant, read back from `step_runs` (the Summarize state).
 
-The Map runs each tenant as a child execution and keeps no per-tenant results in the parent:
-payloads are limited to 256 KB, histories to 25,000 events. Every step records its run with the
-execution's id, so the summary is one query whatever the number of tenants, and its lists are cut
-at `REPORTED` ids with their counts beside them.
+The Maps run the tenants as child executions and keep no per-tenant results in the parent (the
+Maps' ResultPath is null): payloads are limited to 256 KB, histories to 25,000 events. Which tenants
+the execution selected is in its work lists (S3); every step records its run with the execution's
+id, so the summary is one query whatever the number of tenants, and its lists are cut at
+`REPORTED` ids with their counts beside them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from math import ceil
 from typing import Any, Literal
 
 from books_sync.db import Database
-from books_sync.events import SummarizeEvent
 from books_sync.storage import failures, step_runs, tenants
 from books_sync.storage.step_runs import ExecutionStep
 
@@ -23,17 +23,16 @@ STEPS = ("customer-sync", "invoice-sync", "reminders")
 REPORTED = 100
 
 
-def outcome(steps: list[ExecutionStep], connection_status: str | None, caught: bool = False) -> Outcome:
-    """A tenant's result from its steps' runs in this execution and whether the state machine caught an error.
+def outcome(steps: list[ExecutionStep], connection_status: str | None) -> Outcome:
+    """A tenant's result from its steps' runs in this execution.
 
-    A step that failed, or started and never finished (a Lambda timeout), or an error caught before
-    the step could record its run, fails the tenant, unless its connection now needs
-    re-authorization: that is reported, not failed. No run at all, or fewer than the three steps,
-    means another run had the tenant (its lease) or has since taken over its rows. A sync step
+    A step that failed, or started and never finished (a Lambda timeout), fails the tenant, unless
+    its connection now needs re-authorization: that is reported, not failed. No run at all, or fewer
+    than the three steps, means another run had the tenant (its lease) or has since taken over its rows. A sync step
     still answering hasMore after its rounds in this execution continues in the next one.
     """
     statuses = {step.status for step in steps}
-    broken = caught or bool(statuses & {"failed", "running"})
+    broken = bool(statuses & {"failed", "running"})
     if connection_status == "needs_reauth" and (broken or not steps):
         return "needs_reauth"
     if broken:
@@ -124,27 +123,27 @@ class ExecutionSummary:
         }
 
 
-def summarize(db: Database, request: SummarizeEvent) -> ExecutionSummary:
+def summarize(db: Database, execution_id: str, selected: list[str]) -> ExecutionSummary:
+    """Each selected tenant's outcome in this execution, from `step_runs`."""
     runs: dict[str, list[ExecutionStep]] = defaultdict(list)
-    for run in step_runs.of_execution(db, request.execution_id):
+    for run in step_runs.of_execution(db, execution_id):
         runs[run.user_id].append(run)
     status = {tenant.user_id: tenant.status for tenant in tenants.list_all(db)}
-    summary = ExecutionSummary(request.execution_id)
-    for user_id in request.user_ids:
+    summary = ExecutionSummary(execution_id)
+    for user_id in selected:
         steps = runs.get(user_id, [])
-        caught = request.caught.get(user_id)
-        result = outcome(steps, status.get(user_id), caught is not None)
+        result = outcome(steps, status.get(user_id))
         summary.api_calls += sum(step.api_calls for step in steps)
         if result == "failed":
-            summary.failures.append(_failure(user_id, steps, caught))
+            summary.failures.append(_failure(user_id, steps))
         summary.by_outcome[result].append(user_id)
     return summary
 
 
-def _failure(user_id: str, steps: list[ExecutionStep], caught: str | None) -> dict[str, str]:
+def _failure(user_id: str, steps: list[ExecutionStep]) -> dict[str, str]:
     """Which step failed and the error's type (its message is in step_runs and the logs)."""
     failed = next((step for step in steps if step.status in ("failed", "running")), None)
     if failed is None:
-        return {"userId": user_id, "step": "?", "error": caught or "unknown"}
-    error = (failed.error or caught or "did not finish (Lambda timeout or crash)").split(":", 1)[0][:100]
+        return {"userId": user_id, "step": "?", "error": "unknown"}
+    error = (failed.error or "did not finish (Lambda timeout or crash)").split(":", 1)[0][:100]
     return {"userId": user_id, "step": failed.step, "error": error}

@@ -129,40 +129,72 @@ def parse_freshen_event(event: Any) -> FreshenEvent:
 
 
 @dataclass(frozen=True)
-class SummarizeEvent:
-    """The Summarize state's input: `{"executionId", "selection": <ListTenants' output>, "tenantResults":
-    [{} per tenant, or {"failed": true, "userId", "error"} where the state machine caught a failure]}`."""
+class WorkListRef:
+    """Where an execution's work list is (`books_sync.work_list`): `{"bucket", "key", "count"}`."""
+
+    bucket: str
+    key: str
+
+
+def _work_list(value: Any, field: str) -> WorkListRef:
+    body = _require_object(value) if isinstance(value, Mapping) else None
+    if body is None or not isinstance(body.get("bucket"), str) or not isinstance(body.get("key"), str):
+        raise EventError(f"{field}: expected a work list {{bucket, key, count}}")
+    return WorkListRef(body["bucket"], body["key"])
+
+
+@dataclass(frozen=True)
+class ExecutionEvent:
+    """What the states after the quiet tenants receive (RestTenants, Summarize): `{"executionId",
+    "selection": <ListTenants' output, with its work lists>}`."""
 
     execution_id: str
-    user_ids: tuple[str, ...]
     selection: Mapping[str, Any]
-    caught: dict[str, str]  # user id → the error the state machine caught for it
+    quiet: WorkListRef
+    heavy: WorkListRef
 
 
-def parse_summarize_event(event: Any) -> SummarizeEvent:
+def parse_execution_event(event: Any) -> ExecutionEvent:
     body = _require_object(event)
-    _reject_unknown(body, ("executionId", "selection", "tenantResults"))
+    _reject_unknown(body, ("executionId", "selection", "rest"))
     execution_id = _execution_id(body.get("executionId"))
     if execution_id is None:
         raise EventError("executionId: required")
     selection = body.get("selection")
     if not isinstance(selection, Mapping):
         raise EventError("selection: expected ListTenants' output (an object)")
-    user_ids = selection.get("tenants")
-    if not isinstance(user_ids, list):
-        raise EventError("selection.tenants: expected a list of user ids")
-    ids = tuple(_user_id(value, f"selection.tenants[{i}]") for i, value in enumerate(user_ids))
-    return SummarizeEvent(execution_id, ids, selection, _caught_failures(body.get("tenantResults") or []))
+    lists = selection.get("workLists")
+    if not isinstance(lists, Mapping):
+        raise EventError("selection.workLists: expected {quiet, heavy}")
+    quiet = _work_list(lists.get("quiet"), "selection.workLists.quiet")
+    return ExecutionEvent(execution_id, selection, quiet, _work_list(lists.get("heavy"), "selection.workLists.heavy"))
 
 
-def _caught_failures(results: Any) -> dict[str, str]:
-    if not isinstance(results, list):
-        raise EventError("tenantResults: expected the Map state's list of tenant results")
-    caught: dict[str, str] = {}
-    for i, result in enumerate(results):
-        if isinstance(result, Mapping) and result.get("failed") is True:
-            caught[_user_id(result.get("userId"), f"tenantResults[{i}].userId")] = str(result.get("error"))[:100]
-    return caught
+@dataclass(frozen=True)
+class BatchEvent:
+    """A batch of quiet tenants, as the QuietTenants Map's ItemBatcher sends it: `{"Items": [{"userId"}...],
+    "BatchInput": {"executionId", "fullResync", "maxRounds"}}`."""
+
+    user_ids: tuple[str, ...]
+    execution_id: str | None
+    full_resync: bool = False
+
+
+def parse_batch_event(event: Any) -> BatchEvent:
+    body = _require_object(event)
+    _reject_unknown(body, ("Items", "BatchInput"))
+    items = body.get("Items")
+    if not isinstance(items, list) or not 0 < len(items) <= MAX_USER_IDS:
+        raise EventError(f"Items: expected a list of 1-{MAX_USER_IDS} {{userId}} objects")
+    user_ids = []
+    for index, item in enumerate(items):
+        item_body = _require_object(item) if isinstance(item, Mapping) else None
+        if item_body is None:
+            raise EventError(f"Items[{index}]: expected an object {{userId}}")
+        user_ids.append(_user_id(item_body.get("userId"), f"Items[{index}].userId"))
+    batch_input = _require_object(body.get("BatchInput") if body.get("BatchInput") is not None else {})
+    _reject_unknown(batch_input, ("executionId", "fullResync", "maxRounds"))
+    return BatchEvent(tuple(user_ids), _execution_id(batch_input.get("executionId")), _bool(batch_input, "fullResync"))
 
 
 @dataclass(frozen=True)

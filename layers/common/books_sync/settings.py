@@ -100,8 +100,16 @@ class Settings:
     details_budget_reserve: float = 0.1  # share of the day's calls customer details leave for incremental runs
     # An execution fails only when at least this share of the tenants it tried failed (else they are reported).
     systemic_failure_share: float = 0.5
-    # How many tenants one execution syncs at once (the Map state's MaxConcurrencyPath).
+    # How many tenants one execution syncs at once on the standard path (first syncs, passes in progress,
+    # failing tenants: the HeavyTenants Map, one child per tenant) ...
     map_max_concurrency: int = 5
+    # ... and how many batches of quiet tenants at once (the QuietTenants Map: EXPRESS children, one
+    # TenantBatch invocation each, all three steps of each of its tenants in turn).
+    quiet_map_concurrency: int = 20
+    quiet_batch_size: int = 25  # quiet tenants per TenantBatch invocation (the ItemBatcher's MaxItemsPerBatch)
+    # The S3 bucket that holds each execution's work lists (the Distributed Maps read them: no tenant
+    # id travels through the state machine's payloads).
+    work_list_bucket: str | None = None
     # hasMore rounds of one sync step for one tenant in one execution; the next execution resumes.
     max_step_rounds: int = 8
     # How often the freshen runs (its schedule): it confirms what would otherwise go stale before the next.
@@ -469,7 +477,28 @@ SETTINGS: tuple[Setting, ...] = (
         "map_max_concurrency",
         _positive_int,
         _INT,
-        "tenants synced at once (ListTenants passes it to the Map)",
+        "tenants synced at once on the standard path (first syncs, passes in progress, failing tenants)",
+    ),
+    Setting(
+        "QUIET_MAP_CONCURRENCY",
+        "quiet_map_concurrency",
+        _positive_int,
+        _INT,
+        "batches of quiet tenants synced at once (each a TenantBatch invocation; ListTenants passes it on)",
+    ),
+    Setting(
+        "QUIET_BATCH_SIZE",
+        "quiet_batch_size",
+        _positive_int,
+        _INT,
+        "quiet tenants per TenantBatch invocation (all three steps of each, in turn, within 5 minutes)",
+    ),
+    Setting(
+        "WORK_LIST_BUCKET",
+        "work_list_bucket",
+        _text,
+        "a bucket name",
+        "the S3 bucket of each execution's work lists (the template creates it; ListTenants writes, the Maps read)",
     ),
     Setting(
         "MAX_STEP_ROUNDS",

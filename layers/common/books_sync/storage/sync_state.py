@@ -174,3 +174,19 @@ def freshness(db: Database, user_id: str) -> timedelta:
         "SELECT reminder_freshness_minutes FROM sync_metadata WHERE user_id = :user_id", user_id=user_id
     )
     return timedelta(minutes=int(minutes if minutes is not None else 15))
+
+
+def needing_the_standard_path(db: Database, user_ids: list[str]) -> set[str]:
+    """The tenants among these whose next run may be long: no first sync yet, a pass in progress, or a
+    run of failures (the standard path's retries and isolation); every other one is quiet."""
+    rows = db.run(
+        """
+        SELECT i.user_id FROM unnest(CAST(:ids AS text[])) AS i(user_id)
+          LEFT JOIN sync_metadata m ON m.user_id = i.user_id
+         WHERE m.user_id IS NULL  -- no sync state at all: a first sync
+            OR m.last_customer_sync_at IS NULL OR m.last_invoice_sync_at IS NULL  -- no pass ended yet
+            OR m.customer_checkpoint IS NOT NULL OR m.invoice_checkpoint IS NOT NULL OR m.failed_runs > 0
+        """,
+        ids=user_ids,
+    )
+    return {str(row[0]) for row in rows}

@@ -89,10 +89,15 @@ def tenant_lease(
             leases.end_invocation(db, user_id, invocation)
 
 
-def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
-    """A sync step's handler: the frame runs it for the tenant, under the tenant's lease."""
+def sync_run(step: type[SyncStep[Any]]) -> Run:
+    """What a sync step does for a tenant: the frame runs it."""
 
     def run(db: Database, tenant: Tenant, settings: Settings, request: StepEvent, budget: TimeBudget) -> StepSummary:
         return run_sync_step(step, db, tenant, settings, full_resync=request.full_resync, budget=budget)
 
-    return handle_tenant_event(event, context, step.service, logger, run)
+    return run
+
+
+def handle_sync_event(event: Any, context: RemainingTime, step: type[SyncStep[Any]], logger: Logger) -> dict[str, Any]:
+    """A sync step's handler: the frame runs it for the tenant, under the tenant's lease."""
+    return handle_tenant_event(event, context, step.service, logger, sync_run(step))
