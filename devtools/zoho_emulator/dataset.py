@@ -7,6 +7,7 @@ vendors mixed with customers, and a block of contacts sharing one last_modified_
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -352,8 +353,9 @@ def _add_invoices(
 ) -> None:
     """Invoices over the last 11 months, a few customers holding most of them; modified up to 20 days later."""
     weights = [rng.paretovariate(1.5) for _ in customer_list]
+    cumulative = list(itertools.accumulate(weights))  # once: choices(weights=...) would add them up per invoice
     for _ in range(invoices):
-        customer = rng.choices(customer_list, weights=weights)[0]
+        customer = rng.choices(customer_list, cum_weights=cumulative)[0]
         age_days = rng.randint(0, 330)
         invoice_date = (horizon - timedelta(days=age_days)).date()
         modified = horizon - timedelta(days=age_days) + timedelta(seconds=rng.randint(0, min(age_days, 20) * 86400))

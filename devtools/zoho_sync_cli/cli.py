@@ -122,15 +122,15 @@ def _run(args: argparse.Namespace) -> int:
         code = int(args.func(args))
         sys.stdout.flush()  # here, where a reader that has gone is handled, not at exit
         return code
+    except BrokenPipeError:  # before OSError (_ONE_LINE): the reader (`| head -1`) has gone, nothing to say
+        _quiet_stdout()
+        return Exit.OK
     except _ONE_LINE as exc:
         note(f"zoho-sync: error: {_one_line(exc)}")
         return Exit.FAILED
     except KeyboardInterrupt:
         note("zoho-sync: interrupted")
         return Exit.INTERRUPTED
-    except BrokenPipeError:
-        _quiet_stdout()  # the reader (e.g. `| head -1`) has gone: nothing more to say
-        return Exit.OK
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
         note(f"zoho-sync: unexpected error: {type(exc).__name__}: {_one_line(exc)} (run with -v for the logs)")
         return Exit.FAILED

@@ -4,10 +4,11 @@ look around. Its control API (under /_emulator/) is described in the README."""
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from typing import Any
 
-from zoho_sync_cli.console import CliError, Exit
+from zoho_sync_cli.console import CliError, Exit, note
 
 HOST, PORT, CUSTOMERS, INVOICES, SEED = "127.0.0.1", 8765, 200, 1000, 1
 
@@ -27,7 +28,10 @@ def serve(args: argparse.Namespace) -> int:
     customers = args.customers if args.customers is not None else CUSTOMERS
     invoices = args.invoices if args.invoices is not None else INVOICES
     if args.org:
+        started = time.monotonic()
+        note(f"generating organization {args.org}: {customers:,} customers, {invoices:,} invoices ...")
         emulator.add_org(args.org, seed=args.seed, customers=customers, invoices=invoices)
+        note(f"generated in {time.monotonic() - started:.1f} s")
         emulator.add_refresh_token(token, [args.org])
     if rate_limit:
         emulator.set_rate_limit(*rate_limit)

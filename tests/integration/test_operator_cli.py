@@ -280,3 +280,24 @@ def test_ctrl_c_says_what_was_saved_and_the_next_run_resumes(db: Database, make_
     org.control.configure(latency_seconds=0)
     assert zs("run", "--user-id", org.user_id).returncode == 0
     assert db.scalar("SELECT count(*) FROM invoices_cache WHERE user_id = :u", u=org.user_id) == 1200
+
+
+def test_a_reader_that_leaves_early_ends_every_command_quietly(db: Database, make_org: MakeOrg) -> None:
+    """`zoho-sync ... | head -1`: once the reader has gone, the command ends with exit 0 and says nothing
+    (issue 26: `reminders due --json | head -1` ended with `error: [Errno 32] Broken pipe`, exit 1)."""
+    org = make_org(customers=30, invoices=60)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    commands = [
+        ["reminders", "due", "--json"],
+        ["reminders", "due"],
+        ["status", "--json"],
+        ["status"],
+        ["tenant", "list", "--json"],
+        ["tenant", "list"],
+    ]
+    for command in commands:
+        process = subprocess.Popen([CLI, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader gone before the command writes
+        stderr = process.stderr.read()  # the line naming the database, nothing else
+        assert process.wait(timeout=120) == 0 and "error" not in stderr and "Traceback" not in stderr, command
