@@ -6,13 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from books_sync.db import Database
-from books_sync.errors import EventError, OAuthClientRejected, ZohoAuthError, ZohoError
+from books_sync.errors import EventError
 from books_sync.events import parse_step_event
 from books_sync.records.schedule import ReminderPolicy
 from books_sync.storage import tenants
 from books_sync.storage.tenants import Tenant
-from books_sync.sync.clients import zoho_client
+from zoho_sync_cli.connection_check import check_new_connection, check_stored_token
 from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
 from zoho_sync_cli.database import open_database
 
@@ -25,19 +24,6 @@ def valid_user_id(raw: str) -> str:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("userId: ")) from None
 
 
-def check_token(db: Database, user_id: str) -> None:
-    """One token refresh: the refresh token works (or the tenant is marked and the error says why)."""
-    tenant = tenants.get_active(db, user_id)
-    try:
-        zoho_client(db, tenant).tokens.refresh(rejected=None)
-    except OAuthClientRejected as exc:
-        raise CliError(str(exc)) from None
-    except ZohoAuthError as exc:
-        raise CliError(f"the refresh token does not work: {exc}; the tenant needs re-authorization") from None
-    except ZohoError as exc:
-        raise CliError(f"could not check the refresh token: {exc} (use --no-verify to skip the check)") from None
-
-
 def _refresh_token(args: argparse.Namespace) -> str:
     token = sys.stdin.readline().strip() if args.refresh_token_stdin else args.refresh_token
     if not token:
@@ -46,12 +32,17 @@ def _refresh_token(args: argparse.Namespace) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    """Check the token and the organization with Zoho first (unless --no-verify): nothing is stored otherwise."""
     token = _refresh_token(args)
     db = open_database()
     try:
         existing = tenants.get(db, args.user_id)
         if existing:
-            _purge_if_switching(db, existing, args.organization_id, args.data_center, purge=args.purge_cache)
+            _refuse_to_mix(existing, args.organization_id, args.data_center, purge=args.purge_cache)
+        if not args.no_verify:
+            check_new_connection(db, _candidate(args, existing), token)
+        if existing and args.purge_cache:
+            tenants.purge_cache(db, existing.user_id)
         created = tenants.upsert(
             db,
             user_id=args.user_id,
@@ -61,8 +52,6 @@ def cmd_add(args: argparse.Namespace) -> int:
             email=args.email,
             daily_call_budget=args.daily_call_budget,
         )
-        if not args.no_verify:
-            check_token(db, args.user_id)
     finally:
         db.close()
     print(f"{'added' if created else 'updated'} tenant {args.user_id} (organization {args.organization_id}, active)")
@@ -100,10 +89,23 @@ def tenant_json(tenant: tenants.Tenant) -> dict[str, Any]:
     }
 
 
-def _purge_if_switching(
-    db: Database, existing: Tenant, organization_id: str, data_center: str | None, *, purge: bool
-) -> None:
-    """Another organization (or data center) must not land on the old one's cache: refuse, or purge it."""
+def _candidate(args: argparse.Namespace, existing: Tenant | None) -> Tenant:
+    """The tenant as `tenant add` would store it, for the check before anything is stored."""
+    return Tenant(
+        user_id=args.user_id,
+        email=args.email,
+        organization_id=args.organization_id,
+        data_center=args.data_center or (existing.data_center if existing else "com"),
+        status="active",
+        status_reason=None,
+        daily_call_budget=args.daily_call_budget or (existing.daily_call_budget if existing else 1000),
+        organization_country_code=None,
+        organization_timezone=None,
+    )
+
+
+def _refuse_to_mix(existing: Tenant, organization_id: str, data_center: str | None, *, purge: bool) -> None:
+    """Another organization (or data center) must not land on the old one's cache unless it is purged."""
     switching = existing.organization_id != organization_id or bool(data_center and existing.data_center != data_center)
     if switching and not purge:
         raise CliError(
@@ -111,8 +113,6 @@ def _purge_if_switching(
             f"({existing.data_center}); switching it would mix two organizations' data: add --purge-cache "
             "to delete the cached customers, invoices and reminders first"
         )
-    if purge:
-        tenants.purge_cache(db, existing.user_id)
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -124,7 +124,9 @@ def cmd_update(args: argparse.Namespace) -> int:
     db = open_database()
     try:
         existing = tenants.require(db, args.user_id)
-        _purge_if_switching(db, existing, existing.organization_id, args.data_center, purge=args.purge_cache)
+        _refuse_to_mix(existing, existing.organization_id, args.data_center, purge=args.purge_cache)
+        if args.purge_cache:
+            tenants.purge_cache(db, existing.user_id)
         tenants.update(db, args.user_id, changes)
     finally:
         db.close()
@@ -168,7 +170,7 @@ def cmd_reactivate(args: argparse.Namespace) -> int:
         if args.refresh_token or args.refresh_token_stdin:
             tenants.replace_refresh_token(db, args.user_id, _refresh_token(args))
         tenants.set_status(db, args.user_id, "active", None)
-        check_token(db, args.user_id)
+        check_stored_token(db, args.user_id)
     finally:
         db.close()
     print(f"tenant {args.user_id} is active again: its refresh token works")

@@ -301,3 +301,41 @@ def test_a_reader_that_leaves_early_ends_every_command_quietly(db: Database, mak
         process.stdout.close()  # the reader gone before the command writes
         stderr = process.stderr.read()  # the line naming the database, nothing else
         assert process.wait(timeout=120) == 0 and "error" not in stderr and "Traceback" not in stderr, command
+
+
+def test_tenant_add_checks_the_token_and_the_organization_before_storing_anything(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Issue 26: a token Zoho refuses, or an organization it does not reach (code 6041), creates nothing; a
+    reconnection with a refused token leaves the tenant as it was."""
+    org = make_org(customers=3, invoices=3)
+    db.run("DELETE FROM users WHERE id = :u", u=org.user_id)  # make_org connected it: start from none
+    org.control.add_refresh_token("1000.refresh.revoked", [org.organization_id])
+    org.control.revoke_refresh_token("1000.refresh.revoked")
+    refused = zs("tenant", "add", "--user-id", org.user_id, "--organization-id", org.organization_id,
+                 "--refresh-token-stdin", stdin="1000.refresh.revoked\n")  # fmt: skip
+    no_traceback(refused)
+    assert refused.returncode == 1 and "Zoho refused the refresh token" in refused.stderr
+    wrong_org = zs("tenant", "add", "--user-id", org.user_id, "--organization-id", "99999999999",
+                   "--refresh-token-stdin", stdin=org.refresh_token + "\n")  # fmt: skip
+    assert wrong_org.returncode == 1 and "99999999999 is not one this refresh token reaches" in wrong_org.stderr
+    assert db.scalar("SELECT count(*) FROM users WHERE id = :u", u=org.user_id) == 0  # nothing created
+
+    assert add(org).returncode == 0
+    before = db.one("SELECT refresh_token, status FROM zoho_connections WHERE user_id = :u", u=org.user_id)
+    again = zs("tenant", "add", "--user-id", org.user_id, "--organization-id", org.organization_id,
+               "--refresh-token-stdin", stdin="1000.refresh.revoked\n")  # fmt: skip
+    assert again.returncode == 1
+    assert db.one("SELECT refresh_token, status FROM zoho_connections WHERE user_id = :u", u=org.user_id) == before
+
+
+def test_reactivate_without_a_token_checks_the_stored_one_with_a_real_refresh(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26: with an access token still cached, `reactivate` reported a revoked refresh token as working."""
+    org = make_org(customers=3, invoices=3)
+    assert zs("run", "--user-id", org.user_id).returncode == 0  # an access token valid for an hour is stored
+    org.control.revoke_refresh_token(org.refresh_token)
+    db.run("UPDATE zoho_connections SET status = 'needs_reauth' WHERE user_id = :u", u=org.user_id)
+    result = zs("tenant", "reactivate", "--user-id", org.user_id)
+    no_traceback(result)
+    assert result.returncode == 1 and "the refresh token does not work" in result.stderr
+    assert db.scalar("SELECT status FROM zoho_connections WHERE user_id = :u", u=org.user_id) == "needs_reauth"

@@ -314,6 +314,14 @@ def update(db: Database, user_id: str, changes: dict[str, Any]) -> None:
             )
 
 
+def forget_access_token(db: Database, user_id: str) -> None:
+    """The next Zoho call refreshes: what checks that the refresh token still works."""
+    db.run(
+        "UPDATE zoho_connections SET access_token = NULL, access_token_expires_at = NULL WHERE user_id = :user_id",
+        user_id=user_id,
+    )
+
+
 def replace_refresh_token(db: Database, user_id: str, refresh_token: str) -> None:
     cipher = _cipher_for_writing(db, user_id)
     db.run(

@@ -12,7 +12,7 @@ from books_sync.settings import Settings, get_settings
 from books_sync.storage.api_usage import PostgresCallBudget
 from books_sync.storage.breakers import PostgresBreaker
 from books_sync.storage.tenants import PostgresTokenStore, Tenant
-from books_sync.zoho.auth import OAuthClient, TokenProvider, oauth_client_from_settings
+from books_sync.zoho.auth import OAuthClient, TokenProvider, TokenStore, oauth_client_from_settings
 from books_sync.zoho.client import CallCounter, ZohoClient, http_session
 from books_sync.zoho.data_centers import accounts_token_url
 from books_sync.zoho.retry import Retrying
@@ -27,13 +27,15 @@ def zoho_client(
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
     deadline: Callable[[], float | None] = lambda: None,
+    token_store: TokenStore | None = None,
 ) -> ZohoClient:
-    """`deadline`: seconds the caller still has for Zoho calls (a step's `TimeBudget.seconds_left`)."""
+    """`deadline`: seconds the caller still has for Zoho calls (a step's `TimeBudget.seconds_left`);
+    `token_store`: where the tokens are, when not (yet) in the tenant's row (a connection being checked)."""
     settings = settings or get_settings()
     session = session or http_session()
     counter = CallCounter()
     tokens = TokenProvider(
-        PostgresTokenStore(db, tenant.user_id),
+        token_store or PostgresTokenStore(db, tenant.user_id),
         token_url=accounts_token_url(settings, tenant.data_center),
         data_center=tenant.data_center,
         oauth=(lambda: oauth) if oauth else (lambda: oauth_client_from_settings(settings, tenant.data_center)),
