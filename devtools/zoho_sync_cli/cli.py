@@ -24,7 +24,7 @@ from books_sync.errors import (
 from books_sync.migrator import current_version, discover, migrate
 from books_sync.settings import SETTINGS
 from zoho_sync_cli import freshen_cmd, logs, reminders_cmd, run_cmd, status_cmd, tenant_cmd
-from zoho_sync_cli.console import CliError, Exit, note
+from zoho_sync_cli.console import CliError, Exit, UsageError, note
 from zoho_sync_cli.database import open_database
 
 _ONE_LINE = (
@@ -125,6 +125,9 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # before OSError (_ONE_LINE): the reader (`| head -1`) has gone, nothing to say
         _quiet_stdout()
         return Exit.OK
+    except UsageError as exc:
+        note(f"zoho-sync: error: {_one_line(exc)}")
+        return Exit.USAGE
     except _ONE_LINE as exc:
         note(f"zoho-sync: error: {_one_line(exc)}")
         return Exit.FAILED

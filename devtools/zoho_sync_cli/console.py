@@ -26,6 +26,10 @@ class CliError(Exception):
     """A problem to report on one line (exit 1)."""
 
 
+class UsageError(CliError):
+    """The command line asks for something it cannot mean (exit 2, as argparse's own mistakes)."""
+
+
 def note(message: str) -> None:
     """A line for the operator, on stderr: stdout carries only results."""
     print(message, file=sys.stderr, flush=True)

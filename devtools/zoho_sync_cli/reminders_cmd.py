@@ -8,9 +8,12 @@ sent or failed. The reminder id is the idempotency key to pass to the SMS/WhatsA
 from __future__ import annotations
 
 import argparse
+import uuid
 from datetime import datetime
 from typing import Any
 
+from books_sync.db import Database
+from books_sync.errors import UnknownTenant
 from books_sync.storage import deliveries
 from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
 from zoho_sync_cli.database import open_database
@@ -62,9 +65,15 @@ def _waiting_rows(found: list[deliveries.Waiting]) -> list[list[object]]:
     ]
 
 
+def _known(db: Database, user_id: str | None) -> None:
+    if user_id is not None and not deliveries.tenant_exists(db, user_id):
+        raise UnknownTenant(f"unknown tenant {user_id!r}")
+
+
 def cmd_due(args: argparse.Namespace) -> int:
     db = open_database()
     try:
+        _known(db, args.user_id)
         found = deliveries.upcoming(db, user_id=args.user_id, before=args.before, limit=args.limit)
         waits = deliveries.waiting(db, user_id=args.user_id, limit=args.limit)
     finally:
@@ -100,6 +109,7 @@ def _show_waiting(waits: list[deliveries.Waiting], *, as_json: bool) -> None:
 def cmd_claim(args: argparse.Namespace) -> int:
     db = open_database()
     try:
+        _known(db, args.user_id)
         claimed = deliveries.claim(db, user_id=args.user_id, limit=args.limit, lease_seconds=args.lease_seconds)
     finally:
         db.close()
@@ -121,11 +131,21 @@ def cmd_complete(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _positive(raw: str) -> int:
-    value = int(raw) if raw.isdigit() else 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {raw!r}")
-    return value
+def _bounded(high: int) -> Any:
+    def parse(raw: str) -> int:
+        value = int(raw) if raw.isdigit() and len(raw) <= 12 else 0
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from 1 to {high:,}, got {raw[:20]!r}")
+        return value
+
+    return parse
+
+
+def _uuid(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an id as `claim` printed it (a UUID), got {raw[:40]!r}") from None
 
 
 def register(commands: Any) -> None:
@@ -136,7 +156,7 @@ def register(commands: Any) -> None:
     due = actions.add_parser("due", help="reminders due now (or before a time), with the phone to use")
     due.add_argument("--user-id", type=valid_user_id, help="one tenant (default: all)")
     due.add_argument("--before", type=_moment, help="due before this time, e.g. 2026-12-01T09:00+00:00 (default: now)")
-    due.add_argument("--limit", type=_positive, default=1000, help="at most this many (default: 1000)")
+    due.add_argument("--limit", type=_bounded(100_000), default=1000, help="at most this many (default: 1000)")
     due.add_argument("--json", action="store_true", help="machine-readable output")
     due.add_argument(
         "--waiting",
@@ -147,12 +167,16 @@ def register(commands: Any) -> None:
     due.set_defaults(func=cmd_due)
     claim = actions.add_parser("claim", help="take due reminders under a lease (JSON with each claim id)")
     claim.add_argument("--user-id", type=valid_user_id, help="one tenant (default: all)")
-    claim.add_argument("--limit", type=_positive, default=10, help="at most this many (default: 10)")
-    claim.add_argument("--lease-seconds", type=_positive, default=300, help="how long they are yours (default: 300)")
+    claim.add_argument("--limit", type=_bounded(1000), default=10, help="at most this many (default: 10)")
+    claim.add_argument(
+        "--lease-seconds", type=_bounded(86_400), default=300, help="how long they are yours (default: 300)"
+    )
     claim.set_defaults(func=cmd_claim)
     complete = actions.add_parser("complete", help="report a claimed reminder sent or failed")
-    complete.add_argument("--reminder-id", required=True, help="the reminder (also the provider's idempotency key)")
-    complete.add_argument("--claim-id", required=True, help="the claim id `claim` gave")
+    complete.add_argument(
+        "--reminder-id", required=True, type=_uuid, help="the reminder (also the provider's idempotency key)"
+    )
+    complete.add_argument("--claim-id", required=True, type=_uuid, help="the claim id `claim` gave")
     complete.add_argument("--outcome", required=True, choices=("sent", "failed"), help="what happened")
     complete.add_argument("--error", help="why it failed (kept with the reminder)")
     complete.set_defaults(func=cmd_complete)

@@ -12,7 +12,7 @@ from books_sync.records.schedule import ReminderPolicy
 from books_sync.storage import tenants
 from books_sync.storage.tenants import Tenant
 from zoho_sync_cli.connection_check import check_new_connection, check_stored_token
-from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
+from zoho_sync_cli.console import CliError, Exit, UsageError, note, result_json, result_table
 from zoho_sync_cli.database import open_database
 
 
@@ -120,7 +120,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.reminder_offsets is not None:
         changes["reminder_offsets_days"] = sorted(set(args.reminder_offsets))
     if not changes:
-        raise CliError("nothing to change: give one of the options (see --help)")
+        raise UsageError("nothing to change: give one of the options (see --help)")
     db = open_database()
     try:
         existing = tenants.require(db, args.user_id)
@@ -179,7 +179,7 @@ def cmd_reactivate(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     if not args.yes:
-        raise CliError(
+        raise UsageError(
             f"this deletes tenant {args.user_id}'s tokens and all its cached customers, invoices and reminders; "
             "add --yes to go on (`zoho-sync tenant disable` keeps them)"
         )
@@ -260,7 +260,7 @@ def _add(actions: Any) -> None:
         "--data-center", choices=tenants.DATA_CENTERS, help="Zoho data center (default: com; kept on re-add)"
     )
     add.add_argument("--email", help="the owner's email (default: none; kept on re-add)")
-    add.add_argument("--daily-call-budget", type=_positive_int, metavar="N", help="Zoho calls a day (default: 1000)")
+    add.add_argument("--daily-call-budget", type=_budget, metavar="N", help="Zoho calls a day (default: 1000)")
     add.add_argument("--no-verify", action="store_true", help="do not check the refresh token with Zoho")
     add.add_argument(
         "--purge-cache", action="store_true", help="switching organization or data center: delete the old cache"
@@ -273,7 +273,7 @@ def _update(actions: Any) -> None:
         "update", help="change a tenant's settings (never its token)", description="Change a tenant's settings."
     )
     update.add_argument("--user-id", required=True, type=valid_user_id, help="the tenant")
-    update.add_argument("--daily-call-budget", type=_positive_int, metavar="N", help="Zoho calls a day")
+    update.add_argument("--daily-call-budget", type=_budget, metavar="N", help="Zoho calls a day")
     update.add_argument("--data-center", choices=tenants.DATA_CENTERS, help="Zoho data center (needs --purge-cache)")
     update.add_argument(
         "--purge-cache", action="store_true", help="switching data center: delete the old cache (and cached token)"
@@ -281,7 +281,7 @@ def _update(actions: Any) -> None:
     update.add_argument("--email", help="the owner's email")
     update.add_argument(
         "--reminder-offsets",
-        type=int,
+        type=_offset,
         nargs="+",
         metavar="DAYS",
         help=f"days from the basis date (default {list(ReminderPolicy().offsets_days)})",
@@ -294,14 +294,14 @@ def _update(actions: Any) -> None:
     )
     update.add_argument(
         "--reminder-repeat-days",
-        type=_positive_int,
+        type=_repeat_days,
         metavar="N",
         help="while overdue, repeat every N days after the last offset (default: off)",
     )
     update.add_argument("--reminder-repeat-max", type=_repeats, metavar="M", help="at most M repeats (default 0)")
     update.add_argument(
         "--reminder-grace-hours",
-        type=_non_negative_int,
+        type=_grace_hours,
         metavar="H",
         help="a send time missed by less is still sent; a reminder Zoho could not confirm by then is given up "
         "(default 12)",
@@ -325,12 +325,20 @@ def _number(raw: str, low: int, high: int | None, what: str) -> int:
     return value
 
 
-def _positive_int(raw: str) -> int:
-    return _number(raw, 1, None, "a positive integer")
+def _budget(raw: str) -> int:
+    return _number(raw, 1, 10_000_000, "calls a day from 1 to 10,000,000")
 
 
-def _non_negative_int(raw: str) -> int:
-    return _number(raw, 0, None, "an integer >= 0")
+def _offset(raw: str) -> int:
+    return _number(raw, -365, 365, "days from -365 to 365")
+
+
+def _repeat_days(raw: str) -> int:
+    return _number(raw, 1, 365, "days from 1 to 365")
+
+
+def _grace_hours(raw: str) -> int:
+    return _number(raw, 0, 168, "hours from 0 to 168")
 
 
 def _hour(raw: str) -> int:

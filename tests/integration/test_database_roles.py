@@ -8,10 +8,12 @@ not; role names are unique per test (they are cluster-wide) and dropped afterwar
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -362,3 +364,33 @@ def test_a_schema_the_master_user_migrated_is_handed_over_and_later_migrations_a
     finally:
         for database in (as_migrate, sync, sender):
             database.close()
+
+
+def test_the_senders_commands_work_with_the_senders_grants_alone(
+    db: Database, make_org: MakeOrg, roles: Cluster
+) -> None:
+    """Issue 26: `zoho-sync reminders due/claim/complete` as zoho_sender ("no schema at all" before); an unknown
+    tenant is an error; a completion repeated after a lost answer says what was recorded."""
+    org = make_org(customers=6, invoices=12, country_code="GB")
+    overdue_invoice(db, org)
+    for step in ("customer-sync", "invoice-sync", "reminders"):
+        assert call_step(step, org)["status"] == "ok"
+    cli = str(Path(sys.executable).with_name("zoho-sync"))
+    as_sender = {**os.environ, "DATABASE_URL": roles.url(roles.sender)}
+
+    def zs(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([cli, *args], env=as_sender, capture_output=True, text=True, timeout=120, check=False)
+
+    due = zs("reminders", "due", "--user-id", org.user_id, "--json")
+    assert due.returncode == 0, due.stderr
+    assert len(json.loads(due.stdout)) == 1
+    claim = zs("reminders", "claim", "--user-id", org.user_id)
+    assert claim.returncode == 0, claim.stderr
+    (claimed,) = json.loads(claim.stdout)
+    complete = ["reminders", "complete", "--reminder-id", claimed["reminder_id"], "--claim-id", claimed["claim_id"],
+                "--outcome", "sent"]  # fmt: skip
+    assert zs(*complete).stdout.strip() == "sent"
+    again = zs(*complete)  # the first answer was lost: the sender asks again
+    assert (again.returncode, again.stdout.strip()) == (0, "sent")
+    unknown = zs("reminders", "due", "--user-id", "ghost")
+    assert unknown.returncode == 1 and "unknown tenant 'ghost'" in unknown.stderr

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -113,7 +114,7 @@ def test_a_tenant_from_add_to_remove(db: Database, make_org: MakeOrg) -> None:
     assert zs("tenant", "enable", "--user-id", org.user_id).returncode == 0
     assert zs("run", "--user-id", org.user_id).returncode == 0
     refused = zs("tenant", "remove", "--user-id", org.user_id)
-    assert refused.returncode == 1 and "add --yes" in refused.stderr
+    assert refused.returncode == 2 and "add --yes" in refused.stderr  # a usage mistake
     assert zs("tenant", "remove", "--user-id", org.user_id, "--yes").returncode == 0
     assert db.scalar("SELECT count(*) FROM customers_cache WHERE user_id = :u", u=org.user_id) == 0
     assert db.scalar("SELECT count(*) FROM zoho_connections WHERE user_id = :u", u=org.user_id) == 0
@@ -339,3 +340,30 @@ def test_reactivate_without_a_token_checks_the_stored_one_with_a_real_refresh(db
     no_traceback(result)
     assert result.returncode == 1 and "the refresh token does not work" in result.stderr
     assert db.scalar("SELECT status FROM zoho_connections WHERE user_id = :u", u=org.user_id) == "needs_reauth"
+
+
+def test_usage_mistakes_exit_2_and_no_raw_database_error_reaches_the_user(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26: values the database cannot hold are refused by the command line, naming the option; usage
+    mistakes exit 2 as documented; an unknown tenant is an error for the reminders commands too."""
+    org = make_org(customers=3, invoices=3)
+    mistakes = [
+        ["tenant", "update", "--user-id", org.user_id],  # nothing to change
+        ["tenant", "remove", "--user-id", org.user_id],  # without --yes
+        ["tenant", "update", "--user-id", org.user_id, "--daily-call-budget", "99999999999"],
+        ["tenant", "update", "--user-id", org.user_id, "--reminder-grace-hours", "99999999999"],
+        ["tenant", "update", "--user-id", org.user_id, "--reminder-offsets", "99999999999"],
+        ["tenant", "update", "--user-id", org.user_id, "--reminder-repeat-days", "99999999999"],
+        ["reminders", "claim", "--lease-seconds", "99999999999999"],
+        ["reminders", "claim", "--limit", "0"],
+        ["reminders", "due", "--limit", "99999999999999"],
+        ["reminders", "complete", "--reminder-id", "not-a-uuid", "--claim-id", str(uuid.uuid4()), "--outcome", "sent"],
+    ]
+    for command in mistakes:
+        result = zs(*command)
+        no_traceback(result)
+        assert result.returncode == 2, (command, result.stderr)
+        for raw in ("invalid input syntax", "out of range", "DatabaseError"):
+            assert raw not in result.stderr, (command, result.stderr)
+    for command in (["reminders", "due", "--user-id", "ghost"], ["reminders", "claim", "--user-id", "ghost"]):
+        unknown = zs(*command)
+        assert unknown.returncode == 1 and "unknown tenant 'ghost'" in unknown.stderr, command

@@ -85,7 +85,14 @@ def applied_versions(db: Database) -> dict[int, datetime]:
 
 
 def current_version(db: Database) -> int:
-    return max(applied_versions(db), default=0)
+    """The newest migration applied; for a role that sees only the sender's schema (zoho_sender), from its
+    view of it (migration 0020)."""
+    applied = applied_versions(db)
+    if applied:
+        return max(applied)
+    if db.scalar("SELECT to_regclass('reminder_sender.schema_version') IS NOT NULL"):
+        return int(db.scalar("SELECT coalesce(version, 0) FROM reminder_sender.schema_version") or 0)
+    return 0
 
 
 def migrate(db: Database, target: int | None = None, directory: Path = MIGRATIONS_DIR) -> list[Migration]:

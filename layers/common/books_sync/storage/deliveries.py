@@ -137,3 +137,8 @@ def complete(
     """Report a claimed reminder sent or failed; a reminder the sync cancelled meanwhile answers `cancelled`."""
     answer = db.scalar(_COMPLETE, reminder_id=reminder_id, claim_id=claim_id, outcome=outcome, error=error)
     return cast(Completion, answer)
+
+
+def tenant_exists(db: Database, user_id: str) -> bool:
+    """Whether the tenant exists, through the sender's own schema (migration 0020: its role reads nothing else)."""
+    return bool(db.scalar("SELECT EXISTS (SELECT 1 FROM reminder_sender.tenant_ids WHERE user_id = :u)", u=user_id))
