@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -110,8 +111,23 @@ def _version() -> str:
         return "unknown"
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a closed terminal): unwound like Ctrl-C, so every `finally` runs (the steps record
+    the interruption, leases are given back, an embedded Postgres stops)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
     with logs.configured(args.verbose):
         return _run(args)
 
@@ -131,9 +147,10 @@ def _run(args: argparse.Namespace) -> int:
     except _ONE_LINE as exc:
         note(f"zoho-sync: error: {_one_line(exc)}")
         return Exit.FAILED
-    except KeyboardInterrupt:
-        note("zoho-sync: interrupted")
-        return Exit.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        why = f" ({exc})" if isinstance(exc, Stopped) else ""
+        note(f"zoho-sync: interrupted{why}: every committed page is kept; the next run resumes")
+        return 128 + exc.signum if isinstance(exc, Stopped) else Exit.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
         note(f"zoho-sync: unexpected error: {type(exc).__name__}: {_one_line(exc)} (run with -v for the logs)")
         return Exit.FAILED

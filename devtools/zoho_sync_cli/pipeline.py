@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from books_sync.db import close_database, get_database
+from books_sync.errors import DatabaseError, DatabaseUnavailable
 from books_sync.storage import leases
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
@@ -94,7 +95,7 @@ def _run_steps(
                 result.error_type = type(exc).__name__
                 break
     finally:
-        leases.give_back(get_database(), user_id, holder)
+        _best_effort(lambda: leases.give_back(get_database(), user_id, holder))
 
 
 def free_if_abandoned(user_id: str) -> None:
@@ -149,7 +150,16 @@ def heartbeat() -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-        leases.stop_beating(get_database(), INSTANCE)
+        _best_effort(lambda: leases.stop_beating(get_database(), INSTANCE))
+
+
+def _best_effort(cleanup: Callable[[], None]) -> None:
+    """A cleanup that must not hide why the run ended (an interruption may leave the connection mid-statement:
+    the lease then waits for the next run, which frees it at once, this process being gone)."""
+    try:
+        cleanup()
+    except (DatabaseError, DatabaseUnavailable):
+        close_database()
 
 
 def _beat_until(stop: threading.Event) -> None:

@@ -76,8 +76,10 @@ def _resumes(runs: dict[str, StepRun], now: datetime, zoho_reopens_at: datetime 
         midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
         opens = min(zoho_reopens_at, midnight) if zoho_reopens_at and zoho_reopens_at > now else midnight
         return f"after {opens:%Y-%m-%d %H:%M} UTC (the day's Zoho calls are spent)"
-    if any(run.has_more or run.status == "running" for run in runs.values()):
+    if any(run.has_more for run in runs.values()):
         return "on the next run (it stopped to save its place)"
+    if any((run.error or "").startswith("interrupted") for run in runs.values()):
+        return "on the next run (it was interrupted; every committed page is kept)"
     return None
 
 

@@ -10,10 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from books_sync.db import Database
 from tests.support import MakeOrg, Org
@@ -367,3 +370,31 @@ def test_usage_mistakes_exit_2_and_no_raw_database_error_reaches_the_user(db: Da
     for command in (["reminders", "due", "--user-id", "ghost"], ["reminders", "claim", "--user-id", "ghost"]):
         unknown = zs(*command)
         assert unknown.returncode == 1 and "unknown tenant 'ghost'" in unknown.stderr, command
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_run_stopped_by_a_signal_says_so_and_status_tells_the_truth(
+    db: Database, make_org: MakeOrg, signum: signal.Signals
+) -> None:
+    """Issue 26: `run` killed by SIGTERM or SIGHUP (a closed terminal) exited 143/129 without a word, and
+    `status` then showed the step `running` though nothing ran."""
+    org = make_org(customers=400, invoices=400)
+    org.control.configure(latency_seconds=0.05)
+    try:
+        process = subprocess.Popen([CLI, "run", "--user-id", org.user_id], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while not db.scalar("SELECT count(*) FROM step_runs WHERE user_id = :u AND status = 'running'", u=org.user_id):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        org.control.configure(latency_seconds=0)
+    assert process.returncode == 128 + signum
+    assert f"interrupted ({signum.name})" in stderr and "Traceback" not in stderr
+    assert not db.scalar("SELECT count(*) FROM step_runs WHERE user_id = :u AND status = 'running'", u=org.user_id)
+    status = json.loads(zs("status", "--user-id", org.user_id, "--json").stdout)
+    (tenant,) = status["tenants"] if isinstance(status, dict) else status
+    assert "interrupted" in json.dumps(tenant) and "next run" in str(tenant.get("resumes"))
+    assert zs("run", "--user-id", org.user_id).returncode == 0  # the lease is free at once: the process is gone

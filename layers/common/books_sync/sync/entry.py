@@ -16,8 +16,8 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from books_sync.db import Database, get_database
-from books_sync.errors import StepStillRunning, ZohoAuthError
+from books_sync.db import Database, connect_from_settings, get_database
+from books_sync.errors import DatabaseError, DatabaseUnavailable, StepStillRunning, ZohoAuthError
 from books_sync.events import StepEvent, parse_step_event
 from books_sync.migrator import require_current
 from books_sync.observability import emit_step_metrics
@@ -57,10 +57,27 @@ def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: L
             logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
             step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
             raise
+        except KeyboardInterrupt as exc:  # `zoho-sync run` stopped (Ctrl-C, SIGTERM, SIGHUP): say so, then stop
+            _record_interrupted(tenant.user_id, step, str(exc) or "Ctrl-C")
+            raise
     output = summary.to_output()
     step_runs.finished(db, tenant.user_id, step, output, None)
     emit_step_metrics(step, summary.metrics())
     return output
+
+
+def _record_interrupted(user_id: str, step: str, why: str) -> None:
+    """On a connection of its own: the interrupted one may be mid-statement. Best effort: the process is ending."""
+    try:
+        db = connect_from_settings()
+    except DatabaseUnavailable:
+        return
+    try:
+        step_runs.finished(db, user_id, step, None, f"interrupted ({why}): every committed page is kept")
+    except DatabaseError:
+        pass
+    finally:
+        db.close()
 
 
 @contextmanager
