@@ -84,8 +84,10 @@ def zoho_sync_run(cli: Path) -> Run:
             counts[name] = counts.get(name, 0) + int(value)
     _, status, usage = os.wait4(process.pid, 0)
     run.total_seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"zoho-sync run failed:\n{''.join(output)[-3000:]}")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        why = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+        raise SystemExit(f"zoho-sync run failed ({why}):\n{''.join(output)[-3000:]}")
     run.peak_rss_mb = usage.ru_maxrss / 1024  # kB on Linux
     return run
 

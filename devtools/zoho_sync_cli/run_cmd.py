@@ -94,18 +94,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 note(f"applied migration {migration.label}")
         work = plan(args.user_id, {t.user_id: t for t in tenants.list_all(db)})
         check_configuration([tenants.get_active(db, u) for u in work.run])
-        before = {u: r.zoho_calls for u, r in tenant_reports(db, work.run).items()}
     finally:
         db.close()
     _skipped_notes(work.skipped)
     started = time.monotonic()
     with StepProgress() as progress:
         runs = run_all(work.run, args.full_resync, progress)
-    _report(runs, before, time.monotonic() - started, args.json)
+    _report(runs, time.monotonic() - started, args.json)
     return exit_code(runs, work.skipped)
 
 
-def _report(runs: dict[str, TenantRun], before: dict[str, int], seconds: float, as_json: bool) -> None:
+def _report(runs: dict[str, TenantRun], seconds: float, as_json: bool) -> None:
     db = open_database(announce=False)
     try:
         reports = tenant_reports(db, list(runs))
@@ -119,13 +118,25 @@ def _report(runs: dict[str, TenantRun], before: dict[str, int], seconds: float, 
             ]
         )
         return
-    note(f"{len(runs)} tenant(s) in {seconds:.1f} s")
-    rows = []
-    for user_id, run in runs.items():
-        report = reports[user_id]
-        status = run.status + (f" ({run.error})" if run.error else "")
-        rows.append([*report.row(report.zoho_calls - before.get(user_id, 0)), status])
+    note(f"{len(runs)} tenant{'' if len(runs) == 1 else 's'} in {seconds:.1f} s")
+    rows = [[*reports[user_id].row(run.api_calls), _status(run)] for user_id, run in runs.items()]
     result_table([*HEADERS[:-1], "Zoho calls this run", "status"], rows)
+    for user_id, run in runs.items():
+        if run.error_type == _REAUTH:
+            note(
+                f"{user_id}: needs re-authorization (Zoho refused its refresh token); after the user connects "
+                f"again: zoho-sync tenant reactivate --user-id {user_id} --refresh-token-stdin"
+            )
+
+
+def _status(run: TenantRun) -> str:
+    """What became of the tenant, as the README words it: re-authorization is reported, not a failure."""
+    if run.error_type == _REAUTH:
+        return "needs re-authorization"
+    if run.status == "skipped":
+        holders = [str(step["heldBy"]) for step in run.steps.values() if step.get("heldBy")]
+        return "skipped (another run works on it" + (f": {holders[0]})" if holders else ")")
+    return run.status + (f" ({run.error})" if run.error else "")
 
 
 def register(commands: Any) -> None:

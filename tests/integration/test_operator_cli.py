@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from books_sync.db import Database
+from books_sync.storage import leases
 from tests.support import MakeOrg, Org
 
 CLI = str(Path(sys.executable).with_name("zoho-sync"))
@@ -398,3 +399,26 @@ def test_a_run_stopped_by_a_signal_says_so_and_status_tells_the_truth(
     (tenant,) = status["tenants"] if isinstance(status, dict) else status
     assert "interrupted" in json.dumps(tenant) and "next run" in str(tenant.get("resumes"))
     assert zs("run", "--user-id", org.user_id).returncode == 0  # the lease is free at once: the process is gone
+
+
+def test_runs_table_says_why_a_tenant_was_skipped_and_reports_reauthorization_not_failure(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Issue 26: a tenant another run holds showed no reason (and the organization's calls, 9, as this run's);
+    one needing re-authorization showed `failed (...)` and no reactivate hint."""
+    held, revoked = make_org(customers=3, invoices=3), make_org(customers=3, invoices=3)
+    holder = "arn:aws:states:us-east-1:123456789012:execution:zoho-books-sync-sync:elsewhere"
+    assert leases.take(db, held.user_id, holder, "invoice-sync", 600) is None
+    skipped = zs("run", "--user-id", held.user_id)
+    (row,) = [line for line in skipped.stdout.splitlines() if line.startswith(held.user_id)]
+    assert f"skipped (another run works on it: {holder})" in row
+    assert re.search(r"\s0\s+skipped", row), row  # this run's Zoho calls: none
+    assert "1 tenant in" in skipped.stderr
+
+    db.run("UPDATE zoho_connections SET access_token = NULL WHERE user_id = :u", u=revoked.user_id)
+    revoked.control.revoke_refresh_token(revoked.refresh_token)
+    result = zs("run", "--user-id", revoked.user_id)
+    assert result.returncode == 3
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith(revoked.user_id)]
+    assert row.rstrip().endswith("needs re-authorization") and "failed" not in row
+    assert f"zoho-sync tenant reactivate --user-id {revoked.user_id} --refresh-token-stdin" in result.stderr

@@ -45,7 +45,7 @@ def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: L
     with tenant_lease(db, tenant.user_id, request.execution_id, step, context) as other:
         if other is not None:
             logger.info("the tenant is in flight in another run; skipped", extra={"heldBy": other.holder})
-            return StepSummary(user_id=tenant.user_id, status="skipped").to_output()
+            return {**StepSummary(user_id=tenant.user_id, status="skipped").to_output(), "heldBy": other.holder}
         step_runs.started(db, tenant.user_id, step, request.execution_id)
         try:
             summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
