@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from books_sync.db import close_database, get_database
-from books_sync.errors import DatabaseError, DatabaseUnavailable
+from books_sync.errors import DatabaseError, DatabaseUnavailable, calls_made
 from books_sync.storage import leases
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
@@ -91,6 +91,7 @@ def _run_steps(
             try:
                 _loop_step(step, handler, event, result, timeout_seconds=timeout_seconds, progress=progress)
             except Exception as exc:  # noqa: BLE001 - reported per tenant, like the state machine's Catch
+                result.api_calls += calls_made(exc)
                 result.error = f"{step}: {type(exc).__name__}: {exc}"
                 result.error_type = type(exc).__name__
                 break

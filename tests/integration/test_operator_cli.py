@@ -422,3 +422,17 @@ def test_runs_table_says_why_a_tenant_was_skipped_and_reports_reauthorization_no
     (row,) = [line for line in result.stdout.splitlines() if line.startswith(revoked.user_id)]
     assert row.rstrip().endswith("needs re-authorization") and "failed" not in row
     assert f"zoho-sync tenant reactivate --user-id {revoked.user_id} --refresh-token-stdin" in result.stderr
+
+
+def test_a_failed_tenants_summary_counts_the_calls_it_made(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26: `apiCalls: 0` after 2 calls. The customer step reads the organization, then its contacts list
+    fails: both calls are counted, in the run's result and in `step_runs`."""
+    org = make_org(customers=3, invoices=3)
+    org.control.inject("contacts.list", "invalid_id", count=10, organization_id=org.organization_id)
+    result = zs("run", "--user-id", org.user_id, "--json")
+    assert result.returncode == 1
+    (run,) = json.loads(result.stdout)
+    assert run["status"] == "failed" and run["apiCalls"] >= 2, run
+    recorded = db.scalar("SELECT api_calls FROM step_runs WHERE user_id = :u AND step = 'customer-sync'", u=org.user_id)
+    assert recorded == run["apiCalls"]
+    org.control.clear_faults()

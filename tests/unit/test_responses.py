@@ -178,3 +178,17 @@ def test_the_quota_reset_is_read_as_seconds_from_now(raw: str | None, seconds: f
     )
     quota = quota_from_headers(headers, now=1795636400.0)
     assert quota is not None and quota.resets_in == seconds
+
+
+def test_an_error_without_zohos_message_keeps_an_excerpt_of_the_answer() -> None:
+    """Issue 26: `HTTP 422, Zoho code None:` lost the reason; a proxy's page or another API's error is quoted."""
+    verdict = classify("contacts.list", 422, b'{"error": "Unprocessable: the gateway refused the request"}')
+    assert isinstance(verdict, Failure)
+    assert "the gateway refused the request" in str(verdict.error) and "code None" in str(verdict.error)
+    page = b"<html>\n  <body>  Bad   request from the proxy " + b"x" * 500 + b"</body></html>"
+    verdict = classify("contacts.list", 400, page)
+    assert isinstance(verdict, Failure)
+    assert "answer is not JSON: '<html> <body> Bad request from the proxy" in str(verdict.error)
+    assert len(str(verdict.error)) < 300  # an excerpt, on one line
+    empty = classify("contacts.list", 400, b"")
+    assert isinstance(empty, Failure) and "(empty)" in str(empty.error)

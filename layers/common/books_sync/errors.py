@@ -127,3 +127,8 @@ class OAuthClientRejected(SettingsError):
 
 class SchemaBehind(RuntimeError):
     """The database's schema is older than this code: the migrations must run first (never silently)."""
+
+
+def calls_made(exc: BaseException) -> int:
+    """The Zoho calls a step made before it failed (set by the frame: a failed run still spent them)."""
+    return int(getattr(exc, "zoho_calls", 0) or 0)

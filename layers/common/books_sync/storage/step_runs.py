@@ -41,8 +41,11 @@ def started(db: Database, user_id: str, step: str, execution_id: str | None) -> 
     )
 
 
-def finished(db: Database, user_id: str, step: str, summary: dict[str, Any] | None, error: str | None) -> None:
-    """The run's end: its summary's status (or `failed` with the error), calls and whether more follows."""
+def finished(
+    db: Database, user_id: str, step: str, summary: dict[str, Any] | None, error: str | None, *, calls: int = 0
+) -> None:
+    """The run's end: its summary's status (or `failed` with the error and the calls it made), calls and
+    whether more follows."""
     status = "failed" if error else str((summary or {}).get("status", "ok"))
     db.run(
         """
@@ -58,7 +61,7 @@ def finished(db: Database, user_id: str, step: str, summary: dict[str, Any] | No
         summary=json.dumps(summary, default=str) if summary is not None else None,
         error=error[:1000] if error else None,
         has_more=bool((summary or {}).get("hasMore")),
-        api_calls=int((summary or {}).get("apiCalls") or 0),
+        api_calls=int((summary or {}).get("apiCalls") or calls),
     )
 
 

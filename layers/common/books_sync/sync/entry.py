@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database, connect_from_settings, get_database
-from books_sync.errors import DatabaseError, DatabaseUnavailable, StepStillRunning, ZohoAuthError
+from books_sync.errors import DatabaseError, DatabaseUnavailable, StepStillRunning, ZohoAuthError, calls_made
 from books_sync.events import StepEvent, parse_step_event
 from books_sync.migrator import require_current
 from books_sync.observability import emit_step_metrics
@@ -51,11 +51,11 @@ def handle_tenant_event(event: Any, context: RemainingTime, step: str, logger: L
             summary = run(db, tenant, settings, request, TimeBudget(context, settings.time_safety_margin_seconds))
         except ZohoAuthError as exc:  # expected: the owner must reconnect; no traceback to read
             logger.warning("the tenant needs re-authorization", extra={"step": step, "error": str(exc)})
-            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
+            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}", calls=calls_made(exc))
             raise
         except Exception as exc:
             logger.exception("step failed", extra={"step": step, "error": type(exc).__name__})
-            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}")
+            step_runs.finished(db, tenant.user_id, step, None, f"{type(exc).__name__}: {exc}", calls=calls_made(exc))
             raise
         except KeyboardInterrupt as exc:  # `zoho-sync run` stopped (Ctrl-C, SIGTERM, SIGHUP): say so, then stop
             _record_interrupted(tenant.user_id, step, str(exc) or "Ctrl-C")

@@ -408,4 +408,8 @@ def run_sync_step(
 ) -> SyncSummary:
     """One invocation for one tenant (the handler holds the tenant's lease: no other run works on it)."""
     client = client or zoho_client(db, tenant, settings, deadline=budget.seconds_left)
-    return step(db, client, tenant, settings, budget).run(full_resync)
+    try:
+        return step(db, client, tenant, settings, budget).run(full_resync)
+    except Exception as exc:
+        exc.zoho_calls = client.calls  # type: ignore[attr-defined]  # read by errors.calls_made
+        raise

@@ -131,6 +131,12 @@ def seconds_until_reset(raw: str | None, now: float | None = None) -> float | No
     return value if 0 <= value <= _LONGEST_RESET else None
 
 
+def excerpt(body: bytes, length: int = 120) -> str:
+    """The start of an answer we cannot read (a proxy's page, another API's error), on one line."""
+    text = " ".join(body[: length * 4].decode("utf-8", errors="replace").split())
+    return repr(text[:length] + ("..." if len(text) > length else "")) if text else "(empty)"
+
+
 def classify(  # noqa: PLR0911 - a decision table
     endpoint: str, status: int, body: bytes, headers: Mapping[str, str] | None = None
 ) -> Verdict:
@@ -152,10 +158,10 @@ def classify(  # noqa: PLR0911 - a decision table
     if payload is None:
         if status == 200:  # truncated or not JSON: usually a proxy hiccup, worth a retry
             return TryAgain("malformed JSON")
-        return Failure(ZohoApiError(endpoint, status, None, "answer is not JSON"))
+        return Failure(ZohoApiError(endpoint, status, None, f"answer is not JSON: {excerpt(body)}"))
     if not isinstance(payload, dict):
         return Failure(ZohoProtocolError(endpoint, f"expected a JSON object, got {type(payload).__name__}"))
-    message = str(payload.get("message", ""))
+    message = str(payload.get("message", "")) or f"no message; the answer: {excerpt(body)}"
     if status == 404 or code == NOT_FOUND_CODE:
         return Failure(ZohoNotFound(endpoint, f"not found (code {code})"))
     if status >= 400:
