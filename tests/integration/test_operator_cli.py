@@ -436,3 +436,37 @@ def test_a_failed_tenants_summary_counts_the_calls_it_made(db: Database, make_or
     recorded = db.scalar("SELECT api_calls FROM step_runs WHERE user_id = :u AND step = 'customer-sync'", u=org.user_id)
     assert recorded == run["apiCalls"]
     org.control.clear_faults()
+
+
+def test_an_unreachable_zoho_is_named_and_a_refused_connection_gives_up_at_once(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Issue 26: the error named neither where nor what to check, and a refused connection took 22 s of retries."""
+    org = make_org(customers=3, invoices=3)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens once it is closed
+    production_backoff = {"ZOHO_BACKOFF_BASE_SECONDS": "1", "ZOHO_BACKOFF_MAX_SECONDS": "10", "ZOHO_MAX_RETRIES": "3"}
+    started = time.monotonic()
+    result = zs("run", "--user-id", org.user_id, "--json",
+                env={"ZOHO_API_BASE_URL": f"http://127.0.0.1:{port}/books/v3", **production_backoff})  # fmt: skip
+    took = time.monotonic() - started
+    (run,) = json.loads(result.stdout)
+    assert result.returncode == 1 and f"connection refused at http://127.0.0.1:{port}" in run["error"]
+    assert "ZOHO_API_BASE_URL" in run["error"] and "attempts" not in run["error"]
+    assert took < 15, took  # no backoff between refusals (1 + 2 + 4 s at least before)
+
+
+def test_without_a_terminal_a_long_step_says_it_still_works_at_least_every_10_seconds(
+    db: Database, make_org: MakeOrg
+) -> None:
+    """Issue 26: a first run without a terminal printed nothing for minutes. One Zoho answer takes 12 s here."""
+    org = make_org(customers=3, invoices=3)
+    org.control.configure(hang_seconds=12.0)
+    org.control.inject("contacts.list", "hang", count=1, organization_id=org.organization_id)
+    try:
+        result = zs("run", "--user-id", org.user_id, env={"ZOHO_READ_TIMEOUT_SECONDS": "20", "ZOHO_MAX_RETRIES": "1"})
+    finally:
+        org.control.configure(hang_seconds=3.0)
+    assert result.returncode == 0, result.stderr
+    assert re.search(rf"{org.user_id}: starting, still working \(1\d s so far\)", result.stderr), result.stderr

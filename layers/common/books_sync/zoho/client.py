@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -51,6 +51,20 @@ PER_PAGE = 200
 _NETWORK_ERRORS = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 _local = threading.local()
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection error is a refusal (nothing listens: a wrong URL, a stopped emulator), whatever
+    requests and urllib3 wrapped it in."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
+            return True
+        wrapped = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = seen.__cause__ or seen.__context__ or wrapped
+    return False
 
 
 def http_session() -> requests.Session:
@@ -195,8 +209,20 @@ class ZohoClient:
         attempts = self.retrying.attempts
         if outcome.problem == "malformed JSON":
             raise ZohoProtocolError(endpoint, f"malformed JSON in {attempts} answers")
+        if outcome.last:
+            raise ZohoUnavailable(endpoint, f"{outcome.problem} at {self._origin()}: {self._what_to_check()}")
         error = ZohoRateLimited if outcome.rate_limited else ZohoUnavailable
-        raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem})")
+        raise error(endpoint, f"gave up after {attempts} attempts ({outcome.problem}) at {self._origin()}")
+
+    def _origin(self) -> str:
+        """Where the calls go (scheme, host and port; never a path or a parameter)."""
+        parts = urlsplit(api_root(self.settings, self.data_center, self.tokens.api_domain))
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def _what_to_check(self) -> str:
+        if self.settings.zoho_api_base_url:
+            return "nothing listens there: check ZOHO_API_BASE_URL (is the emulator running?)"
+        return f"nothing listens there: check the network's way out to Zoho's {self.data_center} data center"
 
     def _send(self, endpoint: str, path: str, query: dict[str, Any]) -> Verdict:
         """One HTTP request, if the data center's breaker lets it go, in the organization's turn, counted
@@ -217,7 +243,9 @@ class ZohoClient:
             )
             body = response.content
         except _NETWORK_ERRORS as exc:
-            verdict: Verdict = TryAgain(type(exc).__name__, unavailable=True)
+            refused = _refused(exc)
+            verdict: Verdict = TryAgain("connection refused" if refused else type(exc).__name__, unavailable=True,
+                                        last=refused)  # fmt: skip
         else:
             quota = quota_from_headers(response.headers)
             if quota is not None:

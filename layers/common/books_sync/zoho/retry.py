@@ -26,6 +26,7 @@ class TryAgain:
     problem: str  # for the final error message, e.g. "HTTP 503" or "ReadTimeout"
     rate_limited: bool = False
     unavailable: bool = False  # 5xx, a timeout, no connection: Zoho itself is failing (the breaker counts it)
+    last: bool = False  # no point trying again (a refused connection: nothing listens at that address)
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:
@@ -69,7 +70,7 @@ class Retrying:
         """`attempt()` until it answers something other than `TryAgain`, at most `attempts` times."""
         outcome = attempt()
         for retry in range(self.max_retries):
-            if not isinstance(outcome, TryAgain):
+            if not isinstance(outcome, TryAgain) or outcome.last:
                 return outcome
             self.retries += 1
             wait = backoff_seconds(retry, self.base_seconds, self.max_seconds, self.rng)
