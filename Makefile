@@ -86,8 +86,7 @@ rds-ca-bundle:
 # sync). Uses your AWS credentials; a migration longer than 15 minutes runs with `zoho-sync migrate` instead.
 migrate-aws: $(STAMP)
 	@test -n "$(STACK)" || { echo "usage: make migrate-aws STACK=<stack name>" >&2; exit 2; }
-	PATH="$(CURDIR)/$(BIN):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam remote invoke MigrateFunction \
-		--stack-name "$(STACK)" --event '{}' --output json
+	$(BIN)/python -m zoho_sync_cli.migrate_aws --stack-name "$(STACK)"
 
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -45,7 +45,10 @@ def serve(args: argparse.Namespace) -> int:
     print(f"  export ZOHO_CLIENT_ID={emulator.client_id} ZOHO_CLIENT_SECRET={emulator.client_secret}")
     if args.org:
         print(f"  organization {args.org}: {customers} customers, {invoices} invoices")
+        print("  then, with those exports:")
+        print("  zoho-sync migrate")
         print(f"  zoho-sync tenant add --user-id demo --organization-id {args.org} --refresh-token {token}")
+        print("  zoho-sync run")
     try:
         running.thread.join()
     finally:

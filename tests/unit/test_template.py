@@ -66,7 +66,9 @@ def of_type(kind: str) -> dict[str, Any]:
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    """The role's statements, a conditional one (`Fn::If`) as when its condition holds."""
+    found = [s for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in found]
 
 
 def role_of(function: str) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
         actions = {
             action for s in granted for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         }
-        kms = [s for s in granted if "kms:Decrypt" in s["Action"]]
+        kms = [s for s in granted if "kms:Decrypt" in s["Action"] and s.get("Sid") != "SecretsKey"]
         token_handlers = ("CustomerSyncFunction", "InvoiceSyncFunction", "TenantBatchFunction", "FreshenFunction")
         if function in (*token_handlers, "MigrateFunction"):
             assert kms and all(s["Resource"] == key for s in kms), function
@@ -119,6 +121,11 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
             "secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject",
             "s3:GetObject",
         }  # fmt: skip
+        (secrets_key,) = [s for s in granted if s.get("Sid") == "SecretsKey"]
+        assert secrets_key["Resource"] == {"Ref": "SecretsKmsKeyArn"}, function
+        assert secrets_key["Condition"] == {
+            "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
+        }
         assert all(s["Resource"] != "*" for s in granted), function
 
 
@@ -325,3 +332,15 @@ def test_tenants_are_routed_quiet_to_express_batches_and_the_rest_to_standard_ch
         "QuietTenants", "RestTenants", "HeavyTenants", "Summarize")  # fmt: skip
     substitutions = resources()["SyncStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert {"TenantBatchFunctionArn", "RestTenantsFunctionArn"} <= set(substitutions)
+
+
+@pytest.mark.parametrize("parameter", ["DatabaseSecretArn", "ZohoOAuthSecretArn", "MigrationDatabaseSecretArn"])
+def test_a_secret_parameter_takes_a_full_arn_only(parameter: str) -> None:
+    """Issue 26: a partial ARN (without the 6-character suffix Secrets Manager adds) passed the pattern, then the
+    IAM policy on it matched no secret."""
+    pattern = re.compile(source()["Parameters"][parameter]["AllowedPattern"])
+    full = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:zoho-books-sync/db-AbC123"
+    assert pattern.fullmatch(full)
+    for wrong in ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:zoho-books-sync/db", "arn:aws:secretsmanager:x",
+                  "zoho-books-sync/db"):  # fmt: skip
+        assert not pattern.fullmatch(wrong), wrong
