@@ -253,12 +253,17 @@ def test_kms_is_asked_at_most_once_per_tenant_run(db: Database, kms_key: str, ma
     reset()  # a new process (a cold Lambda container) for the next run
     counter.attach()
     hourly_run(expire=False)
+    reset()  # a cold process again, the tokens 2 minutes from expiry (within the refresh margin): never opened
+    counter.attach()
+    db.run("UPDATE zoho_connections SET access_token_expires_at = now() + interval '2 minutes'")
+    hourly_run(expire=False)
 
     tenants = len(orgs)
     assert sorted(per_run[0]) == ["Decrypt"] * tenants + ["GenerateDataKey"]
     assert per_run[1] == ["Decrypt"] * tenants and per_run[2] == ["Decrypt"] * tenants
     assert per_run[3] == []
     assert per_run[4] == ["Decrypt"]  # the data key, once for all five
+    assert sorted(per_run[5]) == ["Decrypt"] * tenants + ["GenerateDataKey"]  # refresh tokens; no doomed access token
     print(f"KMS requests per tenant-run over {len(per_run)} runs of {tenants} tenants: "
           + ", ".join(f"{len(run) / tenants:.2f}" for run in per_run))  # fmt: skip
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+import requests
 
 from books_sync.records.organizations import organization_profile
 from books_sync.settings import load_settings
@@ -50,13 +53,20 @@ def test_the_api_domain_of_the_token_answer_wins_and_an_override_wins_over_both(
         "https://www.zohoapis.eu?x=1",
         "https://www.zohoapis.eu:99999",
         "https://[::1]",
+        "https://evil.com\\.zohoapis.eu",  # urlsplit's host; an HTTP library's host is evil.com
+        "https://evil.com%2f.zohoapis.eu",
+        "https://evil.com .zohoapis.eu",
+        "https://www.zohoapis.eu\\@evil.com",
         "",
         None,
     ],
 )
 def test_an_api_domain_that_is_not_zohos_for_the_data_center_is_never_used(api_domain: str | None) -> None:
     """Read back from the database, `api_domain` is checked on every use: the tokens go to Zoho or nowhere."""
-    assert api_root(load_settings({}), "eu", api_domain=api_domain) == "https://www.zohoapis.eu/books/v3"
+    root = api_root(load_settings({}), "eu", api_domain=api_domain)
+    assert root == "https://www.zohoapis.eu/books/v3"
+    prepared = requests.Request("GET", f"{root}/contacts").prepare()  # where an HTTP library would connect
+    assert urlsplit(prepared.url or "").hostname == "www.zohoapis.eu"
 
 
 def test_every_data_center_is_known() -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from books_sync import token_cipher
 from books_sync.db import Database, to_json
 from books_sync.errors import TenantNotActive, UnknownTenant
+from books_sync.settings import get_settings
 from books_sync.storage import sync_state
 from books_sync.token_cipher import TokenCipher
 from books_sync.zoho.auth import AccessToken, TokenState
@@ -178,9 +179,11 @@ def _cipher_for_writing(db: Database, user_id: str) -> TokenCipher:
 
 
 def _unexpired_access_token(row: dict[str, Any], user_id: str) -> str | None:
-    """The row's access token, decrypted only while it is still valid: an expired one costs no key request."""
+    """The row's access token, decrypted only while it is still usable: one that expires within the refresh
+    margin would be refreshed anyway, so neither it nor an expired one costs a key request."""
     expires_at = row["access_token_expires_at"]
-    if not row["access_token"] or expires_at is None or expires_at <= datetime.now(UTC):
+    margin = timedelta(seconds=get_settings().zoho_token_refresh_margin_seconds)
+    if not row["access_token"] or expires_at is None or expires_at - margin <= datetime.now(UTC):
         return None
     return token_cipher.decrypt(row["access_token"], user_id, "access_token", row["token_key_id"])
 

@@ -11,6 +11,7 @@ explicit development setting that points the client at the emulator.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from books_sync.settings import Settings
@@ -34,6 +35,9 @@ def accounts_token_url(settings: Settings, data_center: str) -> str:
     return f"{base}/oauth/v2/token"
 
 
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+")
+
+
 def zoho_api_origin(value: object, data_center: str) -> str | None:
     """`api_domain` when it is an https origin on Zoho's API domain of the data center (`www.zohoapis.eu`,
     `*.zohoapis.eu`), else None: the table's host is used, and no token goes anywhere else."""
@@ -45,6 +49,8 @@ def zoho_api_origin(value: object, data_center: str) -> str | None:
     except ValueError:
         return None
     host = (parts.hostname or "").rstrip(".")
+    if not _HOST_NAME.fullmatch(host):  # DNS labels only: `evil.com\.zohoapis.com` parses as one host here, as
+        return None  # `evil.com` in an HTTP library; no backslash, percent sign, space or other character passes
     domain = DATA_CENTERS[data_center][1].removeprefix("www.")
     on_zoho = host == domain or host.endswith(f".{domain}")
     plain = parts.path in ("", "/") and not parts.query and not parts.fragment and "@" not in parts.netloc
