@@ -20,6 +20,7 @@ from books_sync.storage.tenants import Tenant
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
+from tenants.failure_handler import lambda_handler as record_failure_handler
 from tenants.handler import lambda_handler as tenants_handler
 from tenants.rest_handler import lambda_handler as rest_tenants_handler
 from tenants.summary_handler import lambda_handler as summarize_handler
@@ -35,6 +36,7 @@ HANDLERS: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
     "tenant-batch": tenant_batch_handler,
     "rest-tenants": rest_tenants_handler,
     "summarize": summarize_handler,
+    "record-failure": record_failure_handler,
 }
 
 

@@ -37,6 +37,7 @@ from books_sync.settings import get_settings
 from customer_sync.handler import lambda_handler as customer_sync_handler
 from invoice_sync.handler import lambda_handler as invoice_sync_handler
 from reminders.handler import lambda_handler as reminders_handler
+from tenants.failure_handler import lambda_handler as record_failure_handler
 from tenants.handler import lambda_handler as tenants_handler
 from tenants.rest_handler import lambda_handler as rest_tenants_handler
 from tenants.summary_handler import lambda_handler as summarize_handler
@@ -70,6 +71,7 @@ FUNCTIONS: dict[str, tuple[str, Handler]] = {
     "SummarizeFunctionArn": ("zoho-sync-summarize", summarize_handler),
     "TenantBatchFunctionArn": ("zoho-sync-tenant-batch", tenant_batch_handler),
     "RestTenantsFunctionArn": ("zoho-sync-rest-tenants", rest_tenants_handler),
+    "RecordFailureFunctionArn": ("zoho-sync-record-failure", record_failure_handler),
     "ReadWorkListFunctionArn": ("zoho-sync-read-work-list", read_work_list),  # the runner's own (for_moto)
 }
 

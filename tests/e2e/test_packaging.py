@@ -33,6 +33,7 @@ FUNCTIONS = {
     "InvoiceSyncFunction": "invoice_sync.handler",
     "RemindersFunction": "reminders.handler",
     "SummarizeFunction": "tenants.summary_handler",
+    "RecordFailureFunction": "tenants.failure_handler",
     "MigrateFunction": "migrate_schema.handler",
     "FreshenFunction": "freshen.handler",
 }

@@ -12,6 +12,7 @@ import pytest
 from books_sync.db import Database
 from books_sync.storage import tenants as tenant_store
 from tests.support import Org
+from zoho_sync_cli import local_state_machine
 from zoho_sync_cli.lambda_context import CountdownLambdaContext
 from zoho_sync_cli.local_state_machine import LocalStateMachine
 from zoho_sync_cli.pipeline import run_tenant
@@ -220,3 +221,35 @@ def test_transient_error_is_retried_by_the_state_machine(
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.invocations["zoho-sync-customer-sync"] == 2  # failed once (ZohoUnavailable), then succeeded
     assert counts(db, org.user_id)[0] > 0
+
+
+def test_an_error_before_a_step_records_its_run_is_reported_failed_not_skipped(
+    db: Database, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that dies before `step_runs` has its start (the database out, a crash) leaves no record of
+    its own: the child's Catch records the caught error (RecordFailure), so Summarize says failed and the
+    tenant's run of failures grows, instead of 'skipped' (another run had it) every hour."""
+    org = make_org(customers=5, invoices=5, seed=31)
+
+    def dies_first(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        raise MemoryError("Runtime exited with error: signal: killed")
+
+    monkeypatch.setitem(local_state_machine.FUNCTIONS, "InvoiceSyncFunctionArn", ("zoho-sync-invoice-sync", dies_first))
+    with LocalStateMachine().running() as machine:
+        execution = machine.execute({"userIds": [org.user_id, make_org(customers=3, invoices=3, seed=32).user_id]})
+    assert execution.status == "FAILED" and execution.error == "TenantsFailed"  # both failed: systemic
+    assert execution.outcome(org.user_id) == "failed: MemoryError in invoice-sync"
+    row = db.run("SELECT status, error FROM step_runs WHERE user_id = :u AND step = 'invoice-sync'", u=org.user_id)
+    assert row[0][0] == "failed" and "signal: killed" in row[0][1] and "caught by the state machine" in row[0][1]
+    assert db.scalar("SELECT failed_runs FROM sync_metadata WHERE user_id = :u", u=org.user_id) == 1
+    assert execution.invocations["zoho-sync-record-failure"] == 2
+
+
+def test_a_step_that_recorded_its_failure_keeps_it(db: Database, make_org: MakeOrg, machine: LocalStateMachine) -> None:
+    """RecordFailure never overwrites what the step said, and a tenant disabled since ListTenants stays skipped."""
+    org = make_org(customers=5, invoices=5, seed=33)
+    org.control.inject("invoices.list", "invalid_id", count=1000, organization_id=org.organization_id)
+    execution = machine.execute({})
+    assert execution.outcome(org.user_id) == "failed: ZohoApiError in invoice-sync"
+    error = db.scalar("SELECT error FROM step_runs WHERE user_id = :u AND step = 'invoice-sync'", u=org.user_id)
+    assert error.startswith("ZohoApiError") and "caught by the state machine" not in error

@@ -110,6 +110,13 @@ EXECUTION_EVENT_ERRORS: list[tuple[str, Any, type[Exception], str]] = [
     ("a work list without key", {"executionId": "x", "selection": {"workLists": {"quiet": {"bucket": "b"}}}},
      EventError, r"^selection.workLists.quiet: expected a work list"),
 ]  # fmt: skip
+CAUGHT_EVENT_ERRORS: list[tuple[str, Any, type[Exception], str]] = [
+    ("no executionId", {"userId": ME, "error": {"Error": "X"}}, EventError, r"^executionId: required$"),
+    ("no userId", {"executionId": "x", "error": {"Error": "X"}}, EventError, r"^userId: expected a string"),
+    ("error a string", {"userId": ME, "executionId": "x", "error": "X"}, EventError, r"^error: expected the Catch"),
+    ("an unknown field", {"userId": ME, "executionId": "x", "error": {"Error": "X"}, "step": "reminders"}, EventError,
+     r"^event: unknown field\(s\) 'step'"),
+]  # fmt: skip
 EVENT_ERRORS = (
     [
         pytest.param(step, event, error, message, id=f"{step}: {name}")
@@ -128,6 +135,10 @@ EVENT_ERRORS = (
         pytest.param(step, event, error, message, id=f"{step}: {name}")
         for step in ("rest-tenants", "summarize")
         for name, event, error, message in EXECUTION_EVENT_ERRORS
+    ]
+    + [
+        pytest.param("record-failure", event, error, message, id=f"record-failure: {name}")
+        for name, event, error, message in CAUGHT_EVENT_ERRORS
     ]
 )
 

@@ -9,9 +9,10 @@ import pytest
 from books_sync.db import Database
 from books_sync.errors import EventError, SchemaBehind
 from books_sync.migrator import discover
-from books_sync.storage import leases
+from books_sync.storage import leases, step_runs
 from books_sync.storage import tenants as tenant_store
 from migrate_schema.handler import lambda_handler as migrate_handler
+from tenants.failure_handler import lambda_handler as record_failure
 from tenants.handler import lambda_handler
 from tests.support import work_listed
 from zoho_sync_cli.lambda_context import LocalLambdaContext
@@ -140,3 +141,34 @@ def test_the_selection_stays_small_however_many_tenants(db: Database, work_lists
         assert len(work_listed(out)) == count
         sizes[count] = len(json.dumps(out))
     assert sizes[3000] - sizes[3] <= 4 * len("000") and sizes[3000] < 2000, sizes  # only the counts grow
+
+
+def _caught(user_id: str, error: str, cause: str = "") -> dict[str, object]:
+    return {"userId": user_id, "executionId": "exec-1", "error": {"Error": error, "Cause": cause}}
+
+
+def test_record_failure_names_a_timed_out_step_and_leaves_a_recorded_failure_and_an_inactive_tenant(
+    three_tenants: Database,
+) -> None:
+    """RecordFailure: a step left `running` (a Lambda timeout) gets the caught error; a failure the step
+    recorded is kept; a tenant disabled or removed since ListTenants is not a failure (skipped)."""
+    db = three_tenants
+    step_runs.started(db, "u1", "customer-sync", "exec-1")
+    step_runs.finished(db, "u1", "customer-sync", {"status": "ok"}, None)
+    step_runs.started(db, "u1", "invoice-sync", "exec-1")  # the Lambda timed out here
+    timed_out = record_failure(_caught("u1", "States.Timeout", "Task timed out"), LocalLambdaContext("record"))
+    assert timed_out == {"recorded": "invoice-sync"}
+    row = db.run("SELECT status, error FROM step_runs WHERE user_id = 'u1' AND step = 'invoice-sync'")[0]
+    assert row == ["failed", "States.Timeout (caught by the state machine)"]
+    cause = json.dumps({"errorMessage": "boom", "errorType": "X", "stackTrace": ["secret frame"]})
+    assert record_failure(_caught("u1", "X", cause), LocalLambdaContext("record")) == {"recorded": None}
+    assert db.scalar("SELECT error FROM step_runs WHERE user_id = 'u1' AND step = 'invoice-sync'").startswith("States")
+    gone = record_failure(
+        _caught("u2", "TenantNotActive", json.dumps({"errorMessage": "u2 is disabled"})), LocalLambdaContext("r")
+    )
+    assert gone == {"recorded": None}
+    assert db.scalar("SELECT count(*) FROM step_runs WHERE user_id = 'u2'") == 0
+    before = record_failure(_caught("u2", "DatabaseUnavailable", cause), LocalLambdaContext("record"))
+    assert before == {"recorded": "customer-sync"}  # nothing recorded yet: the first step is the one that failed
+    error = db.scalar("SELECT error FROM step_runs WHERE user_id = 'u2' AND step = 'customer-sync'")
+    assert error == "DatabaseUnavailable: boom (caught by the state machine)"  # the message, never the stack trace

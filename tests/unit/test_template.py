@@ -24,6 +24,7 @@ FUNCTIONS = (
     "RestTenantsFunction",
     "TenantBatchFunction",
     "SummarizeFunction",
+    "RecordFailureFunction",
     "CustomerSyncFunction",
     "InvoiceSyncFunction",
     "RemindersFunction",
@@ -178,7 +179,7 @@ def test_endpoints_are_optional_and_reachable_from_the_functions() -> None:
     assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
 
 
-def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_seven_functions() -> None:
+def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_eight_functions() -> None:
     role = resources()["SyncStateMachineRole"]
     granted = statements(role)
     invoked = {
@@ -186,9 +187,12 @@ def test_the_state_machine_may_start_its_own_child_executions_and_invoke_its_sev
         for s in granted
         if s["Action"] == "lambda:InvokeFunction" or s["Action"] == ["lambda:InvokeFunction"]
     }
-    assert len(invoked) == 7 and "MigrateFunction" not in "".join(invoked) and "Freshen" not in "".join(invoked)
+    assert len(invoked) == 8 and "MigrateFunction" not in "".join(invoked) and "Freshen" not in "".join(invoked)
     (reads,) = [s for s in granted if s["Action"] == "s3:GetObject"]  # the Maps' ItemReader, nothing else
     assert reads["Resource"] == {"Fn::Sub": "${WorkListBucket.Arn}/executions/*"}
+    (writes,) = [s for s in granted if s.get("Sid") == "DistributedMapResults"]  # the Maps' ResultWriter
+    assert writes["Action"] == ["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+    assert writes["Resource"] == {"Fn::Sub": "${WorkListBucket.Arn}/executions/results/*"}
     start = next(s for s in granted if s["Action"] == "states:StartExecution")
     assert start["Resource"]["Fn::Sub"].endswith(":stateMachine:${AWS::StackName}-sync")
     watch = next(s for s in granted if "states:DescribeExecution" in s["Action"])
@@ -303,7 +307,7 @@ def test_the_work_lists_are_private_encrypted_tls_only_and_expire() -> None:
         "SSEAlgorithm": "AES256"
     }
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 15
     (deny,) = resources()["WorkListBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (deny["Effect"], deny["Condition"]) == ("Deny", {"Bool": {"aws:SecureTransport": "false"}})
     for function in ("TenantsFunction", "RestTenantsFunction"):
@@ -322,16 +326,37 @@ def test_tenants_are_routed_quiet_to_express_batches_and_the_rest_to_standard_ch
         assert mapped["ItemReader"]["Parameters"] == {"Bucket.$": f"{key}.bucket", "Key.$": f"{key}.key"}
         assert mapped["ResultPath"] is None and "ItemsPath" not in mapped
         assert mapped["ToleratedFailurePercentage"] == 100
+        assert mapped["ResultWriter"] == {  # no child's output (a failed one's error included) gathers in the state
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket": "${WorkListBucketName}", "Prefix": "executions/results"},
+        }
     assert quiet["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}
     assert heavy["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert quiet["ItemBatcher"]["MaxItemsPerBatchPath"] == "$.selection.quietBatchSize"
     batch = quiet["ItemProcessor"]["States"]["TenantBatch"]
-    assert batch["Resource"] == "${TenantBatchFunctionArn}" and batch["TimeoutSeconds"] < 300
+    assert batch["Resource"] == "${TenantBatchFunctionArn}" and "OutputPath" in batch and batch["OutputPath"] is None
     assert resources()["TenantBatchFunction"]["Properties"]["Timeout"] < batch["TimeoutSeconds"]
+    (retry,) = batch["Retry"]  # a throttle only (it happens before the batch runs): at most 2 + 4 + 8 s more
+    assert retry["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    waits = sum(min(retry["IntervalSeconds"] * retry["BackoffRate"] ** n, retry["MaxDelaySeconds"]) for n in range(3))
+    assert retry["MaxAttempts"] == 3 and batch["TimeoutSeconds"] + waits < 300  # the EXPRESS child's 5 minutes
     assert (states["ListTenants"]["Next"], quiet["Next"], states["RestTenants"]["Next"], heavy["Next"]) == (
         "QuietTenants", "RestTenants", "HeavyTenants", "Summarize")  # fmt: skip
     substitutions = resources()["SyncStateMachine"]["Properties"]["DefinitionSubstitutions"]
     assert {"TenantBatchFunctionArn", "RestTenantsFunctionArn"} <= set(substitutions)
+    assert substitutions["WorkListBucketName"] == {"Ref": "WorkListBucket"}
+
+
+def test_a_caught_step_error_is_recorded_and_a_child_keeps_nothing() -> None:
+    """Every Catch of a tenant's child goes to RecordFailure (a Task: what the step could not record), which
+    ends with {} whatever happens to it."""
+    processor = ASL["States"]["HeavyTenants"]["ItemProcessor"]["States"]
+    catches = [c["Next"] for state in processor.values() for c in state.get("Catch", [])]
+    assert set(catches) == {"TenantFailed", "FailureNotRecorded"} and catches.count("FailureNotRecorded") == 1
+    failed = processor["TenantFailed"]
+    assert failed["Resource"] == "${RecordFailureFunctionArn}" and failed["OutputPath"] is None and failed["End"]
+    assert failed["Parameters"] == {"userId.$": "$.userId", "executionId.$": "$.executionId", "error.$": "$.error"}
+    assert processor["FailureNotRecorded"]["Result"] == {} and processor["TenantDone"]["Result"] == {}
 
 
 @pytest.mark.parametrize("parameter", ["DatabaseSecretArn", "ZohoOAuthSecretArn", "MigrationDatabaseSecretArn"])

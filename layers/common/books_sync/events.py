@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -195,6 +196,38 @@ def parse_batch_event(event: Any) -> BatchEvent:
     batch_input = _require_object(body.get("BatchInput") if body.get("BatchInput") is not None else {})
     _reject_unknown(batch_input, ("executionId", "fullResync", "maxRounds"))
     return BatchEvent(tuple(user_ids), _execution_id(batch_input.get("executionId")), _bool(batch_input, "fullResync"))
+
+
+@dataclass(frozen=True)
+class CaughtFailureEvent:
+    """What a tenant's child execution sends after catching a step's error: `{"userId", "executionId",
+    "error": {"Error": "States.Timeout", "Cause": "..."}}` (the Catch's `$.error`)."""
+
+    user_id: str
+    execution_id: str
+    error: str  # the error's name and, for a Lambda function error, its message (never its stack trace)
+
+
+def _caught_error(value: Any) -> str:
+    body = _require_object(value) if isinstance(value, Mapping) else None
+    if body is None or not isinstance(body.get("Error"), str):
+        raise EventError("error: expected the Catch's {Error, Cause}")
+    cause = body.get("Cause")
+    try:
+        message = json.loads(cause).get("errorMessage") if isinstance(cause, str) else None
+    except (ValueError, AttributeError):
+        message = None
+    name = body["Error"][:100]
+    return f"{name}: {str(message)[:200]}" if message else name
+
+
+def parse_caught_failure_event(event: Any) -> CaughtFailureEvent:
+    body = _require_object(event)
+    _reject_unknown(body, ("userId", "executionId", "error"))
+    execution_id = _execution_id(body.get("executionId"))
+    if execution_id is None:
+        raise EventError("executionId: required")
+    return CaughtFailureEvent(_user_id(body.get("userId"), "userId"), execution_id, _caught_error(body.get("error")))
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,34 @@ class ExecutionStep:
     has_more: bool
 
 
-def of_execution(db: Database, execution_id: str) -> list[ExecutionStep]:
-    """Every step run this execution still owns (a later run of the same step replaces its row)."""
+def of_execution(db: Database, execution_id: str, user_id: str | None = None) -> list[ExecutionStep]:
+    """Every step run this execution still owns (a later run of the same step replaces its row), or
+    one tenant's."""
     rows = db.rows(
         "SELECT user_id, step, status, error, api_calls, has_more FROM step_runs WHERE execution_id = :execution_id "
-        "ORDER BY user_id, step",
+        "AND (CAST(:user_id AS text) IS NULL OR user_id = :user_id) ORDER BY user_id, step",
         execution_id=execution_id,
+        user_id=user_id,
     )
     return [ExecutionStep(**row) for row in rows]
+
+
+def record_caught(db: Database, user_id: str, execution_id: str, steps: tuple[str, ...], error: str) -> str | None:
+    """An error the state machine caught for a tenant, recorded where its step could not record it.
+
+    A step that recorded its failure keeps it. A step left `running` (a Lambda timeout, a crash) gets
+    the caught error. Otherwise the error came before the step recorded its start (the database out,
+    the schema behind, an earlier invocation still running): the first of `steps` this execution has
+    not run is recorded as failed, so the tenant is reported failed, not skipped. Returns that step.
+    """
+    mine = {run.step: run for run in of_execution(db, execution_id, user_id)}
+    if any(run.status == "failed" for run in mine.values()):
+        return None
+    step = next((run.step for run in mine.values() if run.status == "running"), None)
+    step = step or next((name for name in steps if name not in mine), None)
+    if step is None:
+        return None
+    if step not in mine:
+        started(db, user_id, step, execution_id)
+    finished(db, user_id, step, None, f"{error[:300]} (caught by the state machine)")
+    return step
