@@ -4,6 +4,7 @@ else (which database, progress, notes, errors) on stderr, and exit codes with on
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -43,8 +44,24 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+_CAMEL = re.compile(r"[a-z][a-z0-9]*(?:[A-Z][a-z0-9]*)+")  # a field name (data keys have spaces or hyphens)
+
+
+def snake_keys(value: Any) -> Any:
+    """One key style in every `--json` output: snake_case, as the sender's fields and the database's columns
+    (the steps' summaries, camelCase for Step Functions, are converted: `apiCalls` -> `api_calls`)."""
+    if isinstance(value, dict):
+        return {
+            (re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower() if _CAMEL.fullmatch(str(key)) else key): snake_keys(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [snake_keys(item) for item in value]
+    return value
+
+
 def result_json(value: Any) -> None:
-    print(json.dumps(value, default=_plain, ensure_ascii=False, indent=2))
+    print(json.dumps(snake_keys(value), default=_plain, ensure_ascii=False, indent=2))
 
 
 def result_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -121,7 +121,7 @@ def test_a_freshen_confirms_a_quiet_tenant_in_three_calls_and_leaves_fresh_ones_
     org = make_org(customers=3, invoices=0, country_code="GB")
     due_now(db, org)
     sync(org)
-    assert zs("freshen", "--user-id", org.user_id, "--json").stdout.count('"userId"') == 0  # still fresh
+    assert zs("freshen", "--user-id", org.user_id, "--json").stdout.count('"user_id"') == 0  # still fresh
     age(db, org, 16 * 60)
     before = org.control.stats()
     result = zs("freshen", "--json")

@@ -169,6 +169,6 @@ def test_two_runs_in_separate_pid_namespaces_never_hold_one_tenant_at_once(db: D
         org.control.configure(latency_seconds=0)
     assert first.returncode == 0, first_err[-2000:]
     assert second.returncode == 0, second.stderr[-2000:]
-    statuses = {run["userId"]: run["status"] for run in json.loads(first_out)}
-    second_statuses = {run["userId"]: run["status"] for run in json.loads(second.stdout)}
+    statuses = {run["user_id"]: run["status"] for run in json.loads(first_out)}
+    second_statuses = {run["user_id"]: run["status"] for run in json.loads(second.stdout)}
     assert (statuses[org.user_id], second_statuses[org.user_id]) == ("ok", "skipped")

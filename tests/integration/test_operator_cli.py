@@ -81,7 +81,7 @@ def test_run_prints_only_its_result_and_says_where_it_works(db: Database, db_url
     no_traceback(result)
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout)  # stdout is the result alone: no log or metric line
-    assert [(r["userId"], r["status"]) for r in runs] == [(org.user_id, "ok")]
+    assert [(r["user_id"], r["status"]) for r in runs] == [(org.user_id, "ok")]
     assert result.stderr.splitlines()[0].startswith("database: ")
     assert "hunter2" not in result.stderr and '"level"' not in result.stderr  # logs are quiet without -v
     loud = zs("-v", "run", "--user-id", org.user_id)
@@ -432,9 +432,9 @@ def test_a_failed_tenants_summary_counts_the_calls_it_made(db: Database, make_or
     result = zs("run", "--user-id", org.user_id, "--json")
     assert result.returncode == 1
     (run,) = json.loads(result.stdout)
-    assert run["status"] == "failed" and run["apiCalls"] >= 2, run
+    assert run["status"] == "failed" and run["api_calls"] >= 2, run
     recorded = db.scalar("SELECT api_calls FROM step_runs WHERE user_id = :u AND step = 'customer-sync'", u=org.user_id)
-    assert recorded == run["apiCalls"]
+    assert recorded == run["api_calls"]
     org.control.clear_faults()
 
 
@@ -470,3 +470,35 @@ def test_without_a_terminal_a_long_step_says_it_still_works_at_least_every_10_se
         org.control.configure(hang_seconds=3.0)
     assert result.returncode == 0, result.stderr
     assert re.search(rf"{org.user_id}: starting, still working \(1\d s so far\)", result.stderr), result.stderr
+
+
+def _keys(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return {str(k) for k in value} | {k for item in value.values() for k in _keys(item)}
+    if isinstance(value, list):
+        return {k for item in value for k in _keys(item)}
+    return set()
+
+
+def test_every_json_output_has_one_key_style(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26 item 7: snake_case keys in every `--json` output, as the sender's documented fields (which
+    keep their names); `run`, `freshen`, `tenant list` and `status`'s step summaries were camelCase."""
+    org = make_org(customers=20, invoices=40)
+    with_due_reminder(db, org)
+    outputs = {
+        "run": zs("run", "--user-id", org.user_id, "--json"),
+        "freshen": zs("freshen", "--user-id", org.user_id, "--json"),
+        "status": zs("status", "--user-id", org.user_id, "--json"),
+        "tenant list": zs("tenant", "list", "--json"),
+        "reminders due": zs("reminders", "due", "--user-id", org.user_id, "--json"),
+        "reminders due --waiting": zs("reminders", "due", "--waiting", "--json"),
+        "reminders claim": zs("reminders", "claim", "--user-id", org.user_id, "--limit", "1"),
+    }
+    for name, result in outputs.items():
+        keys = _keys(json.loads(result.stdout))
+        assert keys or name == "reminders due --waiting", name  # nothing waits: confirmed by the freshen
+        field_names = {k for k in keys if re.fullmatch(r"[A-Za-z0-9_]+", k)}  # not data keys ("customer-sync")
+        assert all(re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", k) for k in field_names), (name, sorted(field_names))
+    claimed = json.loads(outputs["reminders claim"].stdout)[0]  # the sender's documented fields, unchanged
+    assert {"reminder_id", "claim_id", "phone", "send_at_utc", "invoice_number", "balance"} <= set(claimed)
+    assert json.loads(outputs["run"].stdout)[0]["api_calls"] >= 0
