@@ -17,6 +17,7 @@ from books_sync.errors import UnknownTenant
 from books_sync.storage import deliveries
 from zoho_sync_cli.console import CliError, Exit, note, result_json, result_table
 from zoho_sync_cli.database import open_database
+from zoho_sync_cli.money import money
 from zoho_sync_cli.tenant_cmd import valid_user_id
 
 
@@ -35,9 +36,9 @@ def _rows(found: list[deliveries.Delivery]) -> list[list[object]]:
         [
             d.user_id,
             d.invoice_number or d.zoho_invoice_id,
-            (d.customer_name or "")[:30],
+            d.customer_name or "",
             d.phone + (" (override)" if d.phone_is_override else ""),
-            f"{d.balance} {d.currency_code or ''}".strip(),
+            money(d.balance, d.currency_code),
             f"{d.send_at_local:%Y-%m-%d %H:%M} {d.timezone}",
             f"{d.send_at_utc:%Y-%m-%d %H:%M}",
         ]
@@ -56,7 +57,7 @@ def _waiting_rows(found: list[deliveries.Waiting]) -> list[list[object]]:
         [
             w.user_id,
             w.invoice_number or w.zoho_invoice_id,
-            (w.customer_name or "")[:30],
+            w.customer_name or "",
             f"{w.send_at_utc:%Y-%m-%d %H:%M}",
             f"{w.give_up_at:%Y-%m-%d %H:%M}",
             w.waiting_reason,

@@ -21,6 +21,7 @@ import pytest
 from books_sync.db import Database
 from books_sync.storage import leases
 from tests.support import MakeOrg, Org
+from zoho_sync_cli.tables import cell_width
 
 CLI = str(Path(sys.executable).with_name("zoho-sync"))
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -35,7 +36,7 @@ def zs(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) 
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**{k: v for k, v in os.environ.items() if k != "COLUMNS"}, **(env or {})},  # no terminal: no width
     )
 
 
@@ -235,15 +236,16 @@ def test_version_and_help_name_the_settings() -> None:
 
 def _masked(text: str) -> str:
     """Times change from run to run: the README shows their shape."""
-    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "YYYY-MM-DD hh:mm", text)
+    return re.sub(r"\b\d{2}:\d{2}\b", "hh:mm", re.sub(r"\d{4}-\d{2}-\d{2}", "YYYY-MM-DD", text))
 
 
 def readme_examples(db: Database, make_org: MakeOrg) -> str:
     org = make_org("acme", customers=3, invoices=0, country_code="GB", seed=5, daily_call_budget=1000)
     with_due_reminder(db, org)
     zs("run", "--user-id", org.user_id)
-    status = _masked(zs("status", "--user-id", org.user_id).stdout.rstrip())
-    due = _masked(zs("reminders", "due", "--user-id", org.user_id).stdout.rstrip())
+    narrow = {"COLUMNS": "120"}  # as on a terminal 120 columns wide
+    status = _masked(zs("status", "--user-id", org.user_id, env=narrow).stdout.rstrip())
+    due = _masked(zs("reminders", "due", "--user-id", org.user_id, env=narrow).stdout.rstrip())
     return f"```\n$ zoho-sync status --user-id acme\n{status}\n$ zoho-sync reminders due --user-id acme\n{due}\n```"
 
 
@@ -502,3 +504,20 @@ def test_every_json_output_has_one_key_style(db: Database, make_org: MakeOrg) ->
     claimed = json.loads(outputs["reminders claim"].stdout)[0]  # the sender's documented fields, unchanged
     assert {"reminder_id", "claim_id", "phone", "send_at_utc", "invoice_number", "balance"} <= set(claimed)
     assert json.loads(outputs["run"].stdout)[0]["api_calls"] >= 0
+
+
+def test_tables_fit_the_terminal_and_amounts_have_their_currencys_decimals(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26 item 8: `reminders due` and `status` were up to 270 columns wide (cut by the terminal mid-word),
+    and a balance showed as `4424.3 INR`."""
+    org = make_org(customers=3, invoices=0, country_code="GB")
+    invoice = with_due_reminder(db, org)
+    (listed,) = [i for i in org.control.snapshot(org.organization_id)["invoices"] if i["invoice_number"] == invoice]
+    org.control.update_invoice(org.organization_id, listed["invoice_id"], balance=4424.3, total=4424.3)
+    name = "東京商事株式会社 Tokyo Trading Company"
+    org.control.update_contact(org.organization_id, listed["customer_id"], contact_name=name)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    for command in (["reminders", "due", "--user-id", org.user_id], ["status", "--user-id", org.user_id]):
+        shown = zs(*command, env={"COLUMNS": "72"}).stdout.splitlines()
+        assert len(shown) > 2 and max(cell_width(line) for line in shown) <= 72, "\n".join(shown)
+    due = zs("reminders", "due", "--user-id", org.user_id).stdout
+    assert "4,424.30 GBP" in due and name in due, due  # without a width: one line a row
