@@ -60,6 +60,7 @@ def _demo(stack: LocalStack, db: Database) -> int:
         print("\n== first run: state machine execution with input {} (all tenants) ==")
         first = machine.execute({})
         before = _print_execution(db, first, {})
+        _explain_counts(stack, db)
 
         acme = TENANTS["acme"]["organization_id"]
         snapshot = stack.control.snapshot(acme)
@@ -82,10 +83,25 @@ def _demo(stack: LocalStack, db: Database) -> int:
     reauth = tenant_reports(db, [REVOKED])[REVOKED]
     print(
         f"{REVOKED} needs re-authorization (connection status: {reauth.connection}). After the user "
-        f"reconnects: zoho-sync tenant add --user-id {REVOKED} --organization-id "
-        f"{TENANTS[REVOKED]['organization_id']} --refresh-token-stdin"
+        f"reconnects: zoho-sync tenant reactivate --user-id {REVOKED} --refresh-token-stdin"
     )
     return 0 if ok else 1
+
+
+def _explain_counts(stack: LocalStack, db: Database) -> None:
+    """Why a tenant shows fewer customers than Zoho has: its first sync reads back a window of time."""
+    reports = tenant_reports(db, list(TENANTS))
+    for user_id, spec in TENANTS.items():
+        in_zoho = sum(1 for c in stack.control.snapshot(spec["organization_id"])["contacts"]
+                      if c["contact_type"] == "customer")  # fmt: skip
+        kept = reports[user_id].customers
+        if user_id != REVOKED and kept < in_zoho:
+            days = db.scalar("SELECT customer_sync_window_days FROM sync_metadata WHERE user_id = :u", u=user_id)
+            print(
+                f"{user_id}: {kept:,} of Zoho's {in_zoho:,} customers; the {in_zoho - kept:,} others changed more "
+                f"than {days} days ago and have no invoice in the window (a first sync reads back "
+                f"customer_sync_window_days; a customer who gets an invoice arrives with it)"
+            )
 
 
 def _print_execution(db: Database, execution: Execution, calls_before: dict[str, int]) -> dict[str, int]:

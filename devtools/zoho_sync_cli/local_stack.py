@@ -7,6 +7,7 @@ thread; and the environment pointed at both, exactly as a deployment's configura
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,12 +70,12 @@ def local_stack(*, scratch: bool = True, emulator_port: int = 0) -> Iterator[Loc
     """Start it all. `scratch`: a throw-away embedded Postgres in a temp dir (else the project's)."""
     saved = dict(os.environ)
     scratch_server: EmbeddedServer | None = None
+    scratch_dir: Path | None = None
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
         if scratch:
-            scratch_server = embedded_server(
-                Path(tempfile.mkdtemp(prefix="zoho-sync-")) / "postgres", delete_on_stop=True
-            )
+            scratch_dir = Path(tempfile.mkdtemp(prefix="zoho-sync-"))
+            scratch_server = embedded_server(scratch_dir / "postgres", delete_on_stop=True)
             database_url = scratch_server.url
         else:
             database_url = embedded_server(get_settings().embedded_pg_dir).url
@@ -95,3 +96,5 @@ def local_stack(*, scratch: bool = True, emulator_port: int = 0) -> Iterator[Loc
         get_settings.cache_clear()
         if scratch_server is not None:
             scratch_server.stop()
+        if scratch_dir is not None:
+            shutil.rmtree(scratch_dir, ignore_errors=True)  # the folder the server's own was made in

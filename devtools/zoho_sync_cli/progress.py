@@ -27,7 +27,9 @@ QUIET_SECONDS = 10.0  # without a terminal, a line at least this often while a s
 class StepProgress:
     """Use as a context manager around the runs; `step_done(user_id)` is the pipeline's per-call hook."""
 
-    def __init__(self) -> None:
+    def __init__(self, tenants: int = 1) -> None:
+        self._tenants, self._tenant = tenants, 0  # the tenant being run: n of `tenants`
+        self._details_from: tuple[float, int] | None = None  # when this step call's details began, and how many
         self._live = sys.stderr.isatty()
         self._progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=Console(stderr=True)
@@ -75,17 +77,31 @@ class StepProgress:
 
     def _on_progress(self, step: str, what: str, counts: Mapping[str, int]) -> None:
         rate = counts.get("calls", 0) / max(time.monotonic() - self._started, 0.001) * 60
+        who = f"{self._user} ({self._tenant} of {self._tenants})" if self._tenants > 1 else self._user
         if what == "details":
-            text = f"{self._user} {step}: {counts.get('fetched', 0)} details, {counts.get('calls', 0)} calls"
-        else:
-            text = f"{self._user} {step}: page {counts.get('page', 0)}, {counts.get('calls', 0)} calls"
+            text = f"{who} {step}: {self._details_text(counts)}, {counts.get('calls', 0)} calls"
+        else:  # Zoho's lists say whether more follows, never how much: no total to show
+            text = f"{who} {step}: page {counts.get('page', 0)} (Zoho gives no total), {counts.get('calls', 0)} calls"
         self._doing = f"{text} ({rate:.0f} calls/min)"
         if self._live:
             self._progress.update(self._task, description=self._doing)
 
+    def _details_text(self, counts: Mapping[str, int]) -> str:
+        """`120 of 450 details, about 3 min left` (the rate since this call's details began)."""
+        fetched, total, now = counts.get("fetched", 0), counts.get("total", 0), time.monotonic()
+        if self._details_from is None:
+            self._details_from = (now, 0)
+        began, first = self._details_from
+        if not total:
+            return f"{fetched} details"
+        per_second = (fetched - first) / (now - began) if now > began and fetched > first else 0.0
+        left = f", about {remaining((total - fetched) / per_second)} left" if per_second and total > fetched else ""
+        return f"{fetched} of {total} details{left}"
+
     def step_done(self, user_id: str) -> Callable[[str, dict[str, Any]], None]:
         """One line per step call: status, counts and wall time (bench/large_tenant.py reads these)."""
-        self._user, self._started = user_id, time.monotonic()
+        self._tenant += 1
+        self._user, self._started, self._details_from = user_id, time.monotonic(), None
         self._doing = f"{user_id}: starting"
         last = time.perf_counter()
 
@@ -101,6 +117,15 @@ class StepProgress:
             else:
                 self._say(line)
             self._doing = f"{user_id}: after {step}"
+            self._started, self._details_from = time.monotonic(), None  # the next step call's own rate
             last = now
 
         return show
+
+
+def remaining(seconds: float) -> str:
+    """A time left as a person says it: `40 s`, `3 min`, `2 h 10 min`."""
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"

@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         db.close()
     _skipped_notes(work.skipped)
     started = time.monotonic()
-    with StepProgress() as progress:
+    with StepProgress(len(work.run)) as progress:
         runs = run_all(work.run, args.full_resync, progress)
     _report(runs, time.monotonic() - started, args.json)
     return exit_code(runs, work.skipped)

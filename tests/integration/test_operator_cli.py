@@ -521,3 +521,19 @@ def test_tables_fit_the_terminal_and_amounts_have_their_currencys_decimals(db: D
         assert len(shown) > 2 and max(cell_width(line) for line in shown) <= 72, "\n".join(shown)
     due = zs("reminders", "due", "--user-id", org.user_id).stdout
     assert "4,424.30 GBP" in due and name in due, due  # without a width: one line a row
+
+
+def test_progress_says_which_tenant_of_how_many_and_the_details_left(db: Database, make_org: MakeOrg) -> None:
+    """Issue 26 item 8: progress shows the total and the time left where there is one: the tenants, and the
+    details queue (Zoho's lists give no total: a page's line says so)."""
+    first, second = make_org(customers=2, invoices=2), make_org(customers=40, invoices=80)
+    second.control.configure(latency_seconds=0.3)  # each Zoho answer: about 12 s of details for the second tenant
+    try:
+        result = zs("run", "--user-id", first.user_id, "--user-id", second.user_id)
+    finally:
+        second.control.configure(latency_seconds=0)
+    assert result.returncode == 0, result.stderr
+    found = re.search(
+        rf"{second.user_id} \(2 of 2\) invoice-sync: (\d+) of (\d+) details, about \d+ s left, \d+ calls", result.stderr
+    )
+    assert found and 0 < int(found[1]) < int(found[2]) == 40, result.stderr

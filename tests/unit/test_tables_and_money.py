@@ -1,4 +1,4 @@
-"""What the command line's tables and amounts look like (issue 26 item 8)."""
+"""What the command line's tables, amounts and times left look like (issue 26 item 8)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from zoho_sync_cli.money import money
+from zoho_sync_cli.progress import remaining
 from zoho_sync_cli.tables import cell_width, render
 
 
@@ -62,3 +63,8 @@ def test_a_table_too_wide_to_wrap_is_shown_a_record_at_a_time() -> None:
     blocks = shown.split("\n\n")
     assert len(blocks) == 2 and max(cell_width(line) for line in shown.splitlines()) <= 40, shown
     assert blocks[1].splitlines()[0] == "column 0  value 0 of row 1", shown
+
+
+@pytest.mark.parametrize(("seconds", "said"), [(0.2, "1 s"), (42, "42 s"), (185, "3 min"), (7800, "2 h 10 min")])
+def test_a_time_left_is_said_as_a_person_says_it(seconds: float, said: str) -> None:
+    assert remaining(seconds) == said

@@ -55,6 +55,11 @@ def listen_to_progress(listener: ProgressListener | None) -> None:
     _listeners[:] = [listener] if listener is not None else []
 
 
+def progress_watched() -> bool:
+    """Whether anyone listens: a count only the display needs is not worth a query in Lambda."""
+    return bool(_listeners)
+
+
 def report_progress(step: str, what: str, **counts: int) -> None:
     for listener in _listeners:
         listener(step, what, counts)

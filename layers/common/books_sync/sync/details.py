@@ -15,7 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from books_sync.observability import report_progress
+from books_sync.observability import progress_watched, report_progress
 from books_sync.records.contacts import CustomerRecord
 from books_sync.storage import api_usage, customers, sync_state
 from books_sync.sync.frame import SyncStep, each_committing
@@ -29,6 +29,7 @@ class DetailCounts:
     fetched: int = 0
     failures: int = 0
     gone: int = 0
+    planned: int = 0  # details this run expects to read (counted only when progress is watched)
 
 
 @dataclass
@@ -58,6 +59,8 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
     tried: set[str] = set()
     still_queued: list[str] = []
     left = allowance(step)
+    if progress_watched():  # the display's total: what this run will read at most
+        counts.planned = min(customers.waiting_for_detail(step.db, step.tenant.user_id), max(left, 0))
     while left > 0:
         step.budget.check()  # reading the queue takes time too
         queue = customers.detail_queue(
@@ -95,6 +98,15 @@ def _fetch_batch(
             fetched.failed.append(zoho_id)
             logger.warning("customer detail unusable; asked again later", extra={"zohoCustomerId": zoho_id,
                            "reason": lookup.problem})  # fmt: skip
+        done = (
+            counts.fetched
+            + counts.failures
+            + counts.gone
+            + len(fetched.records)
+            + len(fetched.gone)
+            + len(fetched.failed)
+        )
+        report_progress(step.service, "details", fetched=done, total=counts.planned, calls=step.client.calls)
 
     def commit() -> None:
         db, user_id = step.db, step.tenant.user_id
@@ -104,6 +116,5 @@ def _fetch_batch(
             customers.detail_failed(db, user_id, fetched.failed)
         counts.fetched += len(fetched.records)
         counts.failures += len(fetched.failed)
-        report_progress(step.service, "details", fetched=counts.fetched, calls=step.client.calls)
 
     each_committing(queue, take, commit)
