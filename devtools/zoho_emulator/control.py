@@ -48,8 +48,9 @@ class EmulatorControl:
 
     def configure_org(self, organization_id: str, **options: Any) -> None:
         """Change one organization's profile, daily_limit, rate_limit_headers (None: the setting applies),
-        rate_limit_header_values ({"X-Rate-Limit-Reset": "-5"}: sent instead of the true ones) or
-        ignore_undocumented."""
+        rate_limit_header_values ({"X-Rate-Limit-Reset": "-5"}: sent instead of the true ones),
+        ignore_undocumented, or webhook ({urls: {invoice|contact: url with its placeholder}, headers}: a
+        Zoho-shaped POST when such a record changes)."""
         self._post(f"orgs/{organization_id}/options", options)
 
     def advance_clock(self, seconds: float) -> None:
@@ -84,6 +85,10 @@ class EmulatorControl:
 
     def stats(self) -> dict[str, Any]:
         return dict(self._get("stats"))
+
+    def webhooks_sent(self) -> list[dict[str, Any]]:
+        """Every webhook the emulator posted: kind, id and the status it got back (None: no answer)."""
+        return list(self._get("webhooks/sent"))
 
     def quota(self, organization_id: str) -> dict[str, Any]:
         """The daily quota as the X-Rate-Limit-* headers report it: limit, used, remaining, reset_seconds, enforced."""

@@ -84,6 +84,7 @@ def _rendered(edit: Callable[..., dict[str, Any]], *, takes_body: bool = True) -
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "health", lambda e, r: {"ok": True}),
     ("GET", "stats", lambda e, r: e.stats()),
+    ("GET", "webhooks/sent", lambda e, r: e.webhooks.outcomes()),
     ("POST", "stats/reset", lambda e, r: e.reset_stats()),
     ("POST", "settings", lambda e, r: e.configure(**r.data)),
     ("POST", "clock", _clock),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zoho_emulator.profiles import Profile, parse_profile
+from zoho_emulator.webhooks import parse_webhook
 
 
 @dataclass(frozen=True)
@@ -110,4 +111,5 @@ ORG_OPTION_PARSERS: Mapping[str, Callable[[Any], Any]] = {
     "rate_limit_headers": _optional_bool,
     "rate_limit_header_values": _header_values,
     "ignore_undocumented": _optional_bool,
+    "webhook": parse_webhook,
 }

@@ -21,6 +21,7 @@ from zoho_emulator.rendering import any_record, contact_detail, organization, zo
 from zoho_emulator.router import CallLog, Router
 from zoho_emulator.settings import Settings, WindowLimit
 from zoho_emulator.store import Clock, DataStore, OrgOptions, OrgSpec, Record
+from zoho_emulator.webhooks import WebhookPoster
 from zoho_emulator.wire import ApiError, Response
 
 __all__ = ["ENDPOINTS", "FAULT_KINDS", "PROFILES", "ApiError", "Emulator", "FaultRule", "Response"]
@@ -54,6 +55,7 @@ class Emulator:
         self.limits = Limits(self.settings)
         self.faults = FaultInjector()
         self.log = CallLog()
+        self.webhooks = WebhookPoster()
         self.router = Router(
             lock=self.lock,
             settings=self.settings,
@@ -147,24 +149,33 @@ class Emulator:
 
     # ----------------------------------------------------------------------------- records
 
+    def _notify(self, organization_id: str, kind: str, record: Record) -> Record:
+        """The organization's webhook, when it has one for this module (the body is built now, sent later)."""
+        webhook = self.store.get(organization_id).options.webhook
+        if webhook is not None:
+            self.webhooks.post(webhook, kind, record)
+        return record
+
     @_locked
     def update_contact(self, organization_id: str, contact_id: str, changes: dict[str, Any]) -> Record:
         """Edit a contact. `phone`/`mobile`/`email` go to the primary person (else the first, else the contact)."""
-        return self.store.update_contact(organization_id, contact_id, changes)
+        return self._notify(organization_id, "contact", self.store.update_contact(organization_id, contact_id, changes))
 
     @_locked
     def update_contact_person(
         self, organization_id: str, contact_id: str, person_id: str, changes: dict[str, Any]
     ) -> Record:
         """Edit one contact person (e.g. communication_preference); returns the contact."""
-        return self.store.update_contact_person(organization_id, contact_id, person_id, changes)
+        contact = self.store.update_contact_person(organization_id, contact_id, person_id, changes)
+        return self._notify(organization_id, "contact", contact)
 
     @_locked
     def create_contact(self, organization_id: str, changes: dict[str, Any] | None = None) -> Record:
-        return self.store.create_contact(organization_id, changes)
+        return self._notify(organization_id, "contact", self.store.create_contact(organization_id, changes))
 
     @_locked
     def delete_contact(self, organization_id: str, contact_id: str) -> None:
+        self._notify(organization_id, "contact", dict(self.store.get(organization_id).data.contacts[contact_id]))
         self.store.delete_contact(organization_id, contact_id)
 
     @_locked
@@ -173,11 +184,13 @@ class Emulator:
 
     @_locked
     def create_invoice(self, organization_id: str, customer_id: str, changes: dict[str, Any] | None = None) -> Record:
-        return self.store.create_invoice(organization_id, customer_id, changes)
+        return self._notify(
+            organization_id, "invoice", self.store.create_invoice(organization_id, customer_id, changes)
+        )
 
     @_locked
     def update_invoice(self, organization_id: str, invoice_id: str, changes: dict[str, Any]) -> Record:
-        return self.store.update_invoice(organization_id, invoice_id, changes)
+        return self._notify(organization_id, "invoice", self.store.update_invoice(organization_id, invoice_id, changes))
 
     def pay_invoice(self, organization_id: str, invoice_id: str) -> Record:
         return self.update_invoice(organization_id, invoice_id, {"status": "paid", "balance": 0.0})
@@ -187,6 +200,7 @@ class Emulator:
 
     @_locked
     def delete_invoice(self, organization_id: str, invoice_id: str) -> None:
+        self._notify(organization_id, "invoice", dict(self.store.get(organization_id).data.invoices[invoice_id]))
         self.store.delete_invoice(organization_id, invoice_id)
 
     # ----------------------------------------------------------------------------- tokens

@@ -70,6 +70,7 @@ class OrgOptions:
     # what Zoho's reference does not document is ignored: contacts' last_modified_time filter, and
     # sort_order on every list (each list in its column's ascending order)
     ignore_undocumented: bool | None = None
+    webhook: dict[str, Any] | None = None  # {urls: {invoice|contact: url}, headers}: post when records change
 
     def update(self, **raw: Any) -> None:
         """Validate every given option first, then apply them all."""

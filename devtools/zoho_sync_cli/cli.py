@@ -24,7 +24,7 @@ from books_sync.errors import (
 )
 from books_sync.migrator import current_version, discover, migrate
 from books_sync.settings import SETTINGS
-from zoho_sync_cli import freshen_cmd, logs, reminders_cmd, run_cmd, status_cmd, tenant_cmd
+from zoho_sync_cli import freshen_cmd, logs, reminders_cmd, run_cmd, status_cmd, tenant_cmd, webhooks_cmd
 from zoho_sync_cli.console import CliError, Exit, UsageError, note
 from zoho_sync_cli.database import open_database
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_migrate.add_argument("--to", type=int, metavar="N", help="stop after migration N (default: the newest)")
     p_migrate.set_defaults(func=cmd_migrate)
-    tenant_cmd.register(commands)
+    webhooks_cmd.register(commands, tenant_cmd.register(commands))
     run_cmd.register(commands)
     freshen_cmd.register(commands)
     status_cmd.register(commands)

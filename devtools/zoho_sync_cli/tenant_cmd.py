@@ -206,7 +206,8 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def register(commands: Any) -> None:
+def register(commands: Any) -> Any:
+    """The `tenant` command; returns its actions (other modules add theirs: `tenant webhook`)."""
     tenant = commands.add_parser("tenant", help="add, change, pause or remove tenants", description="Manage tenants.")
     actions = tenant.add_subparsers(dest="tenant_command", required=True, metavar="ACTION")
     _add(actions)
@@ -236,6 +237,7 @@ def register(commands: Any) -> None:
             action.add_argument("--yes", action="store_true", help="yes, delete its data")
         if name == "reactivate":
             _token_options(action, required=False)
+    return actions
 
 
 def _token_options(parser: argparse.ArgumentParser, *, required: bool) -> None:

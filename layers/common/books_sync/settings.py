@@ -114,6 +114,11 @@ class Settings:
     max_step_rounds: int = 8
     # How often the freshen runs (its schedule): it confirms what would otherwise go stale before the next.
     freshen_interval_minutes: float = 5.0
+    # Zoho's webhooks: the receiver's public address (what `tenant webhook` prints), the queue it feeds, and
+    # how long a rotated secret is still accepted (Zoho's webhook form is edited by hand).
+    webhook_base_url: str | None = None
+    webhook_queue_url: str | None = None
+    webhook_previous_secret_hours: float = 24.0
 
     @property
     def breaker(self) -> BreakerSettings:
@@ -528,6 +533,28 @@ SETTINGS: tuple[Setting, ...] = (
         _positive_float,
         _SECONDS,
         "how long an open breaker waits before one probe call; it doubles with each failed probe (at most 15 min)",
+    ),
+    Setting(
+        "WEBHOOK_BASE_URL",
+        "webhook_base_url",
+        _http_url,
+        "an http(s) URL",
+        "the webhook receiver's address (the stack's WebhookUrl; locally what `webhooks serve` prints): `tenant "
+        "webhook` builds each tenant's URL from it",
+    ),
+    Setting(
+        "WEBHOOK_QUEUE_URL",
+        "webhook_queue_url",
+        _text,
+        "an SQS queue URL",
+        "where the receiver queues what a webhook named (the template sets it; `webhooks serve` queues in memory)",
+    ),
+    Setting(
+        "WEBHOOK_PREVIOUS_SECRET_HOURS",
+        "webhook_previous_secret_hours",
+        _positive_float,
+        "a positive number of hours",
+        "how long a tenant's webhook secret is still accepted after `tenant webhook --rotate`",
     ),
     Setting(
         "FRESHEN_INTERVAL_MINUTES",

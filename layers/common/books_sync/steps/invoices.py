@@ -237,6 +237,15 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
 
     # ------------------------------------------------------------------------------ confirm
 
+    def read_by_id(self, zoho_ids: Sequence[str], seen_at: datetime) -> list[str]:
+        """These invoices read from Zoho one by one and applied as a list page would be (a 404 marks one
+        deleted); those Zoho answered are marked seen at `seen_at`. Returns the ids it could not read."""
+        batch = _NotListedOpen(self, self._batch([], seen=True))
+        for zoho_id in zoho_ids:
+            batch.check(zoho_id)
+        batch.write(seen_at)
+        return batch.unanswered
+
     def _to_confirm(self, seen_before: datetime, limit: int) -> list[str]:
         within = sync_state.freshness(self.db, self.tenant.user_id) + self.settings.freshen_lookahead
         return reminders.invoices_to_confirm(
@@ -271,6 +280,7 @@ class _NotListedOpen:
     sync: InvoiceSync
     current: _Invoices
     gone: list[str] = field(default_factory=list)
+    unanswered: list[str] = field(default_factory=list)
 
     def check(self, zoho_id: str) -> None:
         try:
@@ -278,6 +288,7 @@ class _NotListedOpen:
         except ZohoNotFound:
             self.gone.append(zoho_id)
         except (ZohoApiError, ZohoProtocolError) as exc:
+            self.unanswered.append(zoho_id)
             logger.warning("invoice check unanswered; the invoice stays unconfirmed", extra={"zohoInvoiceId": zoho_id,
                            "reason": str(exc)})  # fmt: skip
         else:
@@ -285,6 +296,7 @@ class _NotListedOpen:
                 self.current.look_up([record.zoho_customer_id])
                 self.current.take(record)
             else:
+                self.unanswered.append(zoho_id)
                 logger.warning("invoice detail unusable", extra={"zohoInvoiceId": zoho_id, "reason": record})
 
     def write(self, seen_at: datetime) -> None:

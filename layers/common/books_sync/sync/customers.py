@@ -15,7 +15,7 @@ from books_sync.records.contacts import CustomerRecord, ListedContact, customer_
 from books_sync.records.organizations import OrganizationProfile
 from books_sync.zoho.client import ZohoClient
 
-LookupOutcome = Literal["found", "gone", "unusable"]
+LookupOutcome = Literal["found", "gone", "unusable", "not a customer"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ def fetch_customer(
         detail = client.get_contact(zoho_id)
         if str(detail.get("contact_id")) != zoho_id:
             raise ZohoProtocolError("contacts.get", "the detail is for another contact")
+        if detail.get("contact_type") not in (None, "", "customer"):
+            return CustomerLookup("not a customer")  # a vendor (a webhook on contacts names them too)
         record = record_from_detail(detail, org_country=organization.country_code, org_timezone=organization.timezone)
     except ZohoNotFound:
         return CustomerLookup("gone")

@@ -30,6 +30,7 @@ class DetailCounts:
     failures: int = 0
     gone: int = 0
     planned: int = 0  # details this run expects to read (counted only when progress is watched)
+    failed_ids: list[str] = field(default_factory=list)  # unusable answers, asked again after a wait
 
 
 @dataclass
@@ -92,7 +93,7 @@ def _fetch_batch(
         lookup = step.fetch_customer(zoho_id, list_hash)
         if lookup.record is not None:
             fetched.records.append(lookup.record)
-        elif lookup.outcome == "gone":
+        elif lookup.outcome in ("gone", "not a customer"):  # a customer turned vendor is no customer of ours
             fetched.gone.append(zoho_id)
         else:
             fetched.failed.append(zoho_id)
@@ -116,5 +117,13 @@ def _fetch_batch(
             customers.detail_failed(db, user_id, fetched.failed)
         counts.fetched += len(fetched.records)
         counts.failures += len(fetched.failed)
+        counts.failed_ids += fetched.failed
 
     each_committing(queue, take, commit)
+
+
+def fetch_named(step: SyncStep[Any], zoho_ids: list[str], logger: Logger) -> DetailCounts:
+    """These customers' details now, whatever the queue says (a webhook named them), committed together."""
+    counts = DetailCounts()
+    _fetch_batch(step, [(zoho_id, None) for zoho_id in zoho_ids], counts, logger)
+    return counts

@@ -1,0 +1,237 @@
+"""`zoho-sync tenant webhook` (what to paste into Zoho's webhook form) and `zoho-sync webhooks serve` (the
+receiver and the worker on this machine: the same code as the two Lambda functions, with a queue in memory
+standing in for SQS: a message the worker gives back is delivered again after `VISIBILITY_SECONDS`, at most
+`MAX_RECEIVES` times, then kept as dead-lettered, as SQS's redrive policy does)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from books_sync.db import Database
+from books_sync.settings import get_settings
+from books_sync.storage import tenants, webhooks
+from books_sync.sync.time_budget import TimeBudget
+from books_sync.webhooks.receiver import Answer, receive
+from books_sync.webhooks.request import MAX_BODY_BYTES, Request
+from books_sync.webhooks.secret import HEADER, digest, new_secret
+from books_sync.webhooks.worker import work
+from zoho_sync_cli.console import CliError, Exit, note, result_json
+from zoho_sync_cli.database import open_database
+from zoho_sync_cli.tenant_cmd import valid_user_id
+
+VISIBILITY_SECONDS = 2.0  # SQS's visibility timeout stand-in (the template's is 120 s)
+MAX_RECEIVES = 5  # the template's maxReceiveCount
+BATCH = 10  # messages the worker takes at once (the template's BatchSize)
+
+
+def webhook_url(base_url: str, user_id: str, kind: str) -> str:
+    """The tenant's address for one module's rule: Zoho fills the id from a placeholder (`+ New Placeholder`)."""
+    placeholder = {"invoice": "${invoice.invoice_id}", "contact": "${contact.contact_id}"}[kind]
+    return f"{base_url}/webhooks/{user_id}?kind={kind}&id={placeholder}"
+
+
+def cmd_tenant_webhook(args: argparse.Namespace) -> int:
+    base = get_settings().webhook_base_url
+    if not base:
+        raise CliError("set WEBHOOK_BASE_URL: the stack's WebhookUrl output, or the address `webhooks serve` prints")
+    db = open_database()
+    try:
+        if tenants.get(db, args.user_id) is None:
+            raise CliError(f"unknown tenant {args.user_id!r}")
+        secret = None
+        if args.rotate or not webhooks.has_secret(db, args.user_id):
+            secret = new_secret()
+            keep = timedelta(hours=get_settings().webhook_previous_secret_hours)
+            webhooks.set_secret(db, args.user_id, digest(secret), keep_previous_for=keep)
+    finally:
+        db.close()
+    headers = {HEADER: secret if secret else "(shown only when made: --rotate makes a new one)"}
+    urls = {kind: webhook_url(base, args.user_id, kind) for kind in ("invoice", "contact")}
+    if args.json:
+        result_json({"url": f"{base}/webhooks/{args.user_id}", "urls": urls, "method": "POST", "headers": headers})
+    else:
+        print(f"method: POST\nheader: {HEADER}: {headers[HEADER]}")
+        for kind, url in urls.items():
+            print(f"{kind} rule URL: {url}")
+    if secret:
+        note("the secret is shown this once and stored only as a hash: paste it into Zoho's webhook form now")
+    return Exit.OK
+
+
+@dataclass(order=True)
+class _Message:
+    visible_at: float
+    message_id: str = field(compare=False)
+    body: str = field(compare=False)
+    receives: int = field(default=0, compare=False)
+
+
+class LocalQueue:
+    """SQS as the worker sees it: at-least-once delivery, redelivery after a visibility timeout, a dead-letter
+    list after `MAX_RECEIVES`."""
+
+    def __init__(self) -> None:
+        self._waiting: queue.PriorityQueue[_Message] = queue.PriorityQueue()
+        self.dead: list[str] = []
+        self.sent = 0
+
+    def send(self, body: dict[str, str]) -> None:
+        self.sent += 1
+        self._waiting.put(_Message(time.monotonic(), str(uuid.uuid4()), json.dumps(body)))
+
+    def receive(self, limit: int, wait: float) -> list[_Message]:
+        taken: list[_Message] = []
+        deadline = time.monotonic() + wait
+        while len(taken) < limit:
+            try:
+                message = self._waiting.get(timeout=max(deadline - time.monotonic(), 0.01) if not taken else 0.01)
+            except queue.Empty:
+                break
+            if message.visible_at > time.monotonic():
+                self._waiting.put(message)
+                if taken or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+                continue
+            message.receives += 1
+            taken.append(message)
+        return taken
+
+    def give_back(self, message: _Message) -> None:
+        if message.receives >= MAX_RECEIVES:
+            self.dead.append(message.body)
+            return
+        message.visible_at = time.monotonic() + VISIBILITY_SECONDS
+        self._waiting.put(message)
+
+
+def _worker(stop: threading.Event, inbox: LocalQueue) -> None:
+    settings = get_settings()
+    db = open_database(announce=False)
+    try:
+        while not stop.is_set():
+            batch = inbox.receive(BATCH, wait=0.5)
+            if batch:
+                _work_once(db, settings, inbox, batch)
+    finally:
+        db.close()
+
+
+def _work_once(db: Database, settings: Any, inbox: LocalQueue, batch: list[_Message]) -> None:
+    try:
+        result = work(db, settings, TimeBudget(None, 0), [(m.message_id, m.body) for m in batch])
+    except Exception as exc:  # noqa: BLE001 - as a Lambda error: the whole batch is delivered again
+        note(f"worker: {type(exc).__name__}: {exc}")
+        retry = {m.message_id for m in batch}
+    else:
+        retry = set(result.retry)
+        for turn in result.turns:
+            note(f"  {turn.user_id}: {turn.status}, {turn.read} read for {turn.named} webhooks, "
+                 f"{turn.api_calls} Zoho calls, {turn.cancelled} reminders cancelled")  # fmt: skip
+    for message in batch:
+        if message.message_id in retry:
+            inbox.give_back(message)
+
+
+def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> type[BaseHTTPRequestHandler]:
+    class WebhookHandler(BaseHTTPRequestHandler):
+        server_version = "zoho-sync-webhooks"
+
+        def do_POST(self) -> None:
+            self._handle()
+
+        def do_PUT(self) -> None:
+            self._handle()
+
+        def do_GET(self) -> None:
+            self._handle()
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:  # refused before reading it
+                self._answer(Answer(413, {"error": f"the body is over {MAX_BODY_BYTES} bytes"}))
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            request = Request(
+                method=self.command,
+                path=url.path,
+                query=dict(parse_qsl(url.query, keep_blank_values=True)),
+                headers={name.lower(): value for name, value in self.headers.items()},
+                body=body,
+            )
+            with db_lock:
+                self._answer(receive(request, db, inbox.send))
+
+        def _answer(self, answer: Answer) -> None:
+            data = json.dumps(answer.body).encode()
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Nothing from a request is logged: not even its status line (its URL names the tenant and record)."""
+
+    return WebhookHandler
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    db = open_database()
+    inbox = LocalQueue()
+    server = ThreadingHTTPServer((args.host, args.port), handler_class(threading.Lock(), db, inbox))
+    stop = threading.Event()
+    worker = threading.Thread(target=_worker, args=(stop, inbox), name="webhook-worker", daemon=True)
+    worker.start()
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"webhooks: http://{host}:{port} (receiver and worker; a queue in memory stands in for SQS)", flush=True)
+    print(f"export WEBHOOK_BASE_URL=http://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+        worker.join(timeout=10)
+        db.close()
+        if inbox.dead:
+            note(f"{len(inbox.dead)} message(s) dead-lettered (delivered {MAX_RECEIVES} times without success)")
+    return Exit.OK
+
+
+def register(commands: Any, tenant_actions: Any) -> None:
+    hook = tenant_actions.add_parser(
+        "webhook",
+        help="the webhook to set up in Zoho Books for a tenant (URL, method, header with its secret)",
+        description="Print what to paste into Zoho Books' webhook form for this tenant. The first time (or with "
+        "--rotate) a new secret is made and shown once; it is stored only as a hash, and after a rotation the old "
+        "one is accepted for WEBHOOK_PREVIOUS_SECRET_HOURS.",
+    )
+    hook.add_argument("--user-id", required=True, type=valid_user_id, help="the tenant")
+    hook.add_argument("--rotate", action="store_true", help="make a new secret (the old one keeps working a while)")
+    hook.add_argument("--json", action="store_true", help='{"urls": ..., "method": "POST", "headers": {...}}')
+    hook.set_defaults(func=cmd_tenant_webhook)
+    serve = commands.add_parser("webhooks", help="Zoho's webhooks on this machine", description="Zoho's webhooks.")
+    actions = serve.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    p = actions.add_parser(
+        "serve",
+        help="run the webhook receiver and worker here (a queue in memory stands in for SQS)",
+        description="Receive Zoho's webhooks at http://HOST:PORT/webhooks/<tenant>, queue them in memory and apply "
+        "them (each record read from Zoho by id) until interrupted.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8766, help="port (default: %(default)s; 0 picks a free one)")
+    p.set_defaults(func=cmd_serve)

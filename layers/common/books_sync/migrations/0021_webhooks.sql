@@ -1,0 +1,41 @@
+-- 0021: Zoho's webhooks. A tenant's webhook secret is ours to compare (we make it, the operator pastes it
+-- into Zoho's webhook form as a header), so only its SHA-256 is kept: a random 256-bit secret needs no
+-- slow hash. After a rotation the previous one is accepted until previous_valid_until.
+CREATE TABLE webhook_secrets (
+    user_id text PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+    secret_sha256 bytea NOT NULL CHECK (length(secret_sha256) = 32),
+    previous_sha256 bytea CHECK (length(previous_sha256) = 32),
+    previous_valid_until timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_received_at timestamptz,  -- the last request the receiver accepted
+    last_applied_at timestamptz    -- the last record a webhook brought in
+);
+COMMENT ON TABLE webhook_secrets IS 'per tenant: the hash of its webhook secret (and the previous one, for a while)';
+
+-- What webhooks said changed, one row per record however many webhooks named it (coalesced). The receiver
+-- writes it; a record is to be read when a webhook received after its last read named it
+-- (last_received_at > read_at), and the receiver queues a message only when a record becomes to be read
+-- (or its last message is 5 minutes old: a message lost or dead-lettered), so a burst of webhooks costs one
+-- message and one read. The worker reads the record from Zoho by id, applies it and sets read_at to when
+-- that read began. A failure waits (1 minute, doubling, at most an hour); after 8 attempts the row is dead
+-- (dead_at): `zoho-sync status` counts it, and the hourly run brings the change anyway. Rows read a week
+-- ago are deleted.
+CREATE TABLE webhook_inbox (
+    user_id text NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    kind text NOT NULL CHECK (kind IN ('invoice', 'contact', 'payment')),
+    zoho_id text NOT NULL CHECK (length(zoho_id) BETWEEN 1 AND 64),
+    first_received_at timestamptz NOT NULL,
+    last_received_at timestamptz NOT NULL,
+    received integer NOT NULL DEFAULT 1,   -- webhooks that named it
+    queued_at timestamptz,                 -- the last message queued for it
+    read_at timestamptz,                   -- the start of its last read from Zoho
+    reads integer NOT NULL DEFAULT 0,      -- reads it cost
+    attempts integer NOT NULL DEFAULT 0,   -- failed reads since the last good one
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error text,
+    dead_at timestamptz,
+    PRIMARY KEY (user_id, kind, zoho_id)
+);
+CREATE INDEX webhook_inbox_to_read_idx ON webhook_inbox (user_id, next_attempt_at)
+    WHERE dead_at IS NULL AND (read_at IS NULL OR last_received_at > read_at);
+COMMENT ON TABLE webhook_inbox IS 'records webhooks named, to read from Zoho by id (coalesced per record)';

@@ -1,0 +1,188 @@
+"""SQL for `webhook_secrets` and `webhook_inbox` (migration 0021): whom to believe, and what to read again."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from books_sync.db import Database
+
+MAX_ATTEMPTS = 8  # then the row is dead: counted by `zoho-sync status`, the hourly run brings the change
+REQUEUE_AFTER = timedelta(minutes=5)  # a record still to be read gets a new message after this long
+QUIET = timedelta(seconds=1)  # a record is read once no webhook named it for this long (a burst is one read)...
+LONGEST_WAIT = timedelta(seconds=3)  # ... or once it has waited this long since its message
+
+
+@dataclass(frozen=True)
+class Named:
+    """A record webhooks named, still to be read from Zoho."""
+
+    kind: str
+    zoho_id: str
+    received: int  # how many webhooks named it (coalesced into this one read)
+    attempts: int
+
+
+def secrets_of(db: Database, user_id: str) -> tuple[bytes | None, ...] | None:
+    """The tenant's current hash and, while it is valid, the previous one; None: no webhook secret."""
+    rows = db.run(
+        "SELECT secret_sha256, CASE WHEN previous_valid_until > now() THEN previous_sha256 END "
+        "FROM webhook_secrets WHERE user_id = :user_id",
+        user_id=user_id,
+    )
+    return (bytes(rows[0][0]), bytes(rows[0][1]) if rows[0][1] is not None else None) if rows else None
+
+
+def set_secret(db: Database, user_id: str, sha256: bytes, *, keep_previous_for: timedelta) -> None:
+    """A new secret; the one it replaces stays valid for `keep_previous_for` (Zoho's form is edited by hand)."""
+    db.run(
+        """
+        INSERT INTO webhook_secrets AS w (user_id, secret_sha256) VALUES (:user_id, :sha256)
+        ON CONFLICT (user_id) DO UPDATE SET
+            previous_sha256 = w.secret_sha256,
+            previous_valid_until = now() + make_interval(secs => :keep),
+            secret_sha256 = EXCLUDED.secret_sha256,
+            created_at = now()
+        """,
+        user_id=user_id,
+        sha256=sha256,
+        keep=keep_previous_for.total_seconds(),
+    )
+
+
+def has_secret(db: Database, user_id: str) -> bool:
+    return bool(db.scalar("SELECT count(*) FROM webhook_secrets WHERE user_id = :u", u=user_id))
+
+
+_TO_READ = "dead_at IS NULL AND (read_at IS NULL OR last_received_at > read_at)"
+
+
+def received(db: Database, user_id: str, kind: str, zoho_id: str, received_at: datetime) -> bool:
+    """A record a webhook named, coalesced into its row. True when a message should be queued for it: it
+    has just become to be read, or its last message is `REQUEUE_AFTER` old (lost, or dead-lettered)."""
+    queue = db.scalar(
+        """
+        INSERT INTO webhook_inbox AS i (user_id, kind, zoho_id, first_received_at, last_received_at, queued_at)
+            VALUES (:user_id, :kind, :zoho_id, :at, :at, now())
+            ON CONFLICT (user_id, kind, zoho_id) DO UPDATE SET
+                received = i.received + 1,
+                last_received_at = greatest(i.last_received_at, EXCLUDED.last_received_at),
+                attempts = CASE WHEN i.dead_at IS NULL THEN i.attempts ELSE 0 END,
+                next_attempt_at = CASE WHEN i.dead_at IS NULL THEN i.next_attempt_at ELSE now() END,
+                dead_at = NULL,
+                queued_at = CASE WHEN (i.dead_at IS NULL AND (i.read_at IS NULL OR i.last_received_at > i.read_at))
+                                      AND i.queued_at > now() - CAST(:requeue AS interval)
+                                 THEN i.queued_at ELSE now() END
+        RETURNING queued_at = now()
+        """,
+        user_id=user_id,
+        kind=kind,
+        zoho_id=zoho_id,
+        at=received_at,
+        requeue=_interval(REQUEUE_AFTER),
+    )
+    db.run("UPDATE webhook_secrets SET last_received_at = now() WHERE user_id = :user_id", user_id=user_id)
+    return bool(queue)
+
+
+_READ_AT = (
+    "greatest(next_attempt_at, least(last_received_at + CAST(:quiet AS interval), "
+    "coalesce(queued_at, last_received_at) + CAST(:longest AS interval)))"
+)  # when a record to be read is due: a burst over, or waited long enough; out of its backoff
+
+
+def due(db: Database, user_id: str, limit: int) -> list[Named]:
+    """Records to read now: named since their last read, the burst over (or waited long enough), out of
+    their backoff."""
+    rows = db.rows(
+        f"SELECT kind, zoho_id, received, attempts FROM webhook_inbox WHERE user_id = :user_id AND {_TO_READ} "  # noqa: S608  # nosec B608 - constants
+        f"AND {_READ_AT} <= now() ORDER BY next_attempt_at, kind, zoho_id LIMIT :limit",
+        user_id=user_id,
+        limit=limit,
+        quiet=_interval(QUIET),
+        longest=_interval(LONGEST_WAIT),
+    )
+    return [Named(**row) for row in rows]
+
+
+def seconds_to_next(db: Database, user_id: str) -> float | None:
+    """How long until the tenant's next record to be read is due (0: now); None: none is waiting."""
+    value = db.scalar(
+        f"SELECT greatest(extract(epoch FROM min({_READ_AT}) - now()), 0) FROM webhook_inbox "  # noqa: S608  # nosec B608 - constants
+        f"WHERE user_id = :user_id AND {_TO_READ}",
+        user_id=user_id,
+        quiet=_interval(QUIET),
+        longest=_interval(LONGEST_WAIT),
+    )
+    return float(value) if value is not None else None
+
+
+def _interval(delta: timedelta) -> str:
+    return f"{delta.total_seconds()} seconds"
+
+
+def applied(db: Database, user_id: str, named: Sequence[Named], read_at: datetime) -> None:
+    """Read (from `read_at` on) and applied: what was named before that is covered."""
+    if not named:
+        return
+    db.run(
+        "UPDATE webhook_inbox SET read_at = :read_at, reads = reads + 1, attempts = 0, last_error = NULL "
+        "WHERE user_id = :user_id AND (kind, zoho_id) IN "
+        "(SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])))",
+        user_id=user_id,
+        kinds=[n.kind for n in named],
+        ids=[n.zoho_id for n in named],
+        read_at=read_at,
+    )
+    db.run(
+        "DELETE FROM webhook_inbox WHERE user_id = :user_id AND read_at < now() - interval '7 days' "
+        "AND last_received_at <= read_at",
+        user_id=user_id,
+    )
+    db.run("UPDATE webhook_secrets SET last_applied_at = now() WHERE user_id = :user_id", user_id=user_id)
+
+
+def failed(db: Database, user_id: str, named: Sequence[Named], error: str) -> None:
+    """Asked again after 1 minute, doubling, at most an hour; dead after `MAX_ATTEMPTS`."""
+    if not named:
+        return
+    db.run(
+        """
+        UPDATE webhook_inbox SET attempts = attempts + 1, last_error = :error,
+               next_attempt_at = now() + least(interval '1 minute' * power(2, attempts), interval '1 hour'),
+               dead_at = CASE WHEN attempts + 1 >= :max_attempts THEN now() END
+         WHERE user_id = :user_id AND (kind, zoho_id) IN
+               (SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])))
+        """,
+        user_id=user_id,
+        kinds=[n.kind for n in named],
+        ids=[n.zoho_id for n in named],
+        error=error[:300],
+        max_attempts=MAX_ATTEMPTS,
+    )
+
+
+@dataclass(frozen=True)
+class InboxCounts:
+    waiting: int
+    dead: int
+    last_received_at: datetime | None
+
+
+def counts(db: Database, user_ids: Sequence[str]) -> dict[str, InboxCounts]:
+    """Per tenant with a webhook secret: records waiting, records given up, the last webhook accepted."""
+    rows = db.run(
+        """
+        SELECT w.user_id,
+               count(i.zoho_id) FILTER (WHERE i.dead_at IS NULL
+                                          AND (i.read_at IS NULL OR i.last_received_at > i.read_at)),
+               count(i.zoho_id) FILTER (WHERE i.dead_at IS NOT NULL),
+               w.last_received_at
+          FROM webhook_secrets AS w LEFT JOIN webhook_inbox AS i ON i.user_id = w.user_id
+         WHERE w.user_id = ANY(CAST(:ids AS text[]))
+         GROUP BY w.user_id, w.last_received_at
+        """,
+        ids=list(user_ids),
+    )
+    return {row[0]: InboxCounts(int(row[1]), int(row[2]), row[3]) for row in rows}

@@ -1,0 +1,172 @@
+"""Zoho's webhooks through `zoho-sync webhooks serve` (a subprocess: the receiver, the queue standing in for
+SQS, the worker) with the emulator posting Zoho-shaped webhooks as its data changes, against embedded Postgres."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from books_sync.db import Database
+from books_sync.webhooks.secret import HEADER
+from tests.support import MakeOrg, Org
+
+CLI = str(Path(sys.executable).with_name("zoho-sync"))
+
+
+def zs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture
+def serve(db: Database, zoho: Any) -> Iterator[str]:
+    """`zoho-sync webhooks serve` on a free port; yields its address."""
+    process = subprocess.Popen(
+        [CLI, "webhooks", "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    assert first.startswith("webhooks: http://"), first + (process.stderr.read() if process.stderr else "")
+    try:
+        yield first.split()[1]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def hooked(org: Org, base_url: str) -> dict[str, Any]:
+    """`tenant webhook --json`, pasted into the emulator's organization as a user pastes it into Zoho."""
+    made = zs("tenant", "webhook", "--user-id", org.user_id, "--json", env={"WEBHOOK_BASE_URL": base_url})
+    assert made.returncode == 0, made.stderr
+    form = json.loads(made.stdout)
+    org.control.configure_org(org.organization_id, webhook={"urls": form["urls"], "headers": form["headers"]})
+    return dict(form)
+
+
+def books_calls(org: Org) -> int:
+    """Books API calls (the token endpoint aside) the organization has received."""
+    by_org = org.control.stats().get("by_org", {}).get(org.organization_id, {})
+    return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> float:
+    """How long until `check` holds (fails after `seconds`)."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def pending_of(db: Database, org: Org, invoice_id: str) -> int:
+    sql = (
+        "SELECT count(*) FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id "
+        "WHERE r.user_id = :u AND i.zoho_invoice_id = :i AND r.status = 'pending'"
+    )
+    return int(db.scalar(sql, u=org.user_id, i=invoice_id))
+
+
+def synced_with_reminders(db: Database, make_org: MakeOrg) -> tuple[Org, str]:
+    org = make_org(customers=20, invoices=60, open_share=0.9)
+    assert zs("run", "--user-id", org.user_id).returncode == 0
+    invoice = db.scalar(
+        "SELECT i.zoho_invoice_id FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id "
+        "WHERE r.user_id = :u AND r.status = 'pending' ORDER BY i.zoho_invoice_id LIMIT 1",
+        u=org.user_id,
+    )
+    assert invoice, "the organization has an invoice with pending reminders"
+    return org, str(invoice)
+
+
+def test_a_payment_cancels_its_reminders_within_5_seconds_for_at_most_2_calls(
+    db: Database, make_org: MakeOrg, serve: str
+) -> None:
+    org, invoice = synced_with_reminders(db, make_org)
+    hooked(org, serve)
+    before = books_calls(org)
+    org.control.pay_invoice(org.organization_id, invoice)
+    took = eventually(lambda: pending_of(db, org, invoice) == 0)
+    assert took < 5
+    time.sleep(0.3)  # anything still in flight
+    calls = books_calls(org) - before
+    print(f"payment: reminders cancelled {took:.2f} s after the payment, {calls} Zoho calls")
+    assert calls <= 2
+    assert db.scalar("SELECT status FROM invoices_cache WHERE user_id = :u AND zoho_invoice_id = :i",
+                     u=org.user_id, i=invoice) == "paid"  # fmt: skip
+
+
+def test_void_delete_phone_change_and_opt_out_arrive_by_webhook(db: Database, make_org: MakeOrg, serve: str) -> None:
+    org, invoice = synced_with_reminders(db, make_org)
+    hooked(org, serve)
+    org.control.void_invoice(org.organization_id, invoice)
+    eventually(lambda: pending_of(db, org, invoice) == 0)
+    others = [str(r[0]) for r in db.run(
+        "SELECT DISTINCT i.zoho_invoice_id FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id "
+        "WHERE r.user_id = :u AND r.status = 'pending' ORDER BY 1", u=org.user_id)]  # fmt: skip
+    deleted, moved = others[0], others[1]
+    org.control.delete_invoice(org.organization_id, deleted)
+    eventually(lambda: pending_of(db, org, deleted) == 0)
+    customer = db.scalar(
+        "SELECT c.zoho_customer_id FROM invoices_cache i JOIN customers_cache c ON c.id = i.customer_id "
+        "WHERE i.user_id = :u AND i.zoho_invoice_id = :i",
+        u=org.user_id,
+        i=moved,
+    )
+    org.control.update_contact(org.organization_id, customer, mobile="+44 7911 123456", phone="")
+    phone = "SELECT primary_phone FROM customers_cache WHERE user_id = :u AND zoho_customer_id = :c"
+    eventually(lambda: db.scalar(phone, u=org.user_id, c=customer) == "+447911123456")
+    org.control.update_contact(org.organization_id, customer, payment_reminder_enabled=False)
+    eventually(lambda: pending_of(db, org, moved) == 0)
+
+
+def test_a_forged_or_malformed_request_changes_nothing(db: Database, make_org: MakeOrg, serve: str) -> None:
+    org, invoice = synced_with_reminders(db, make_org)
+    form = hooked(org, serve)
+    url = form["urls"]["invoice"].replace("${invoice.invoice_id}", invoice)
+    secret = form["headers"][HEADER]
+
+    def post(to: str, body: bytes = b"", given: str | None = secret) -> int:
+        return requests.post(to, data=body, headers={HEADER: given} if given else {}, timeout=10).status_code
+
+    answers = {
+        "wrong secret": post(url, given=secret[:-1] + ("x" if secret[-1] != "x" else "y")),
+        "no secret": post(url, given=None),
+        "unknown tenant": post(url.replace(org.user_id, "ghost")),
+        "malformed": post(url.split("?")[0], b"{not json"),
+        "bad id": post(url.replace(invoice, "1;DROP")),
+        "oversized": post(url, b"x" * 70_000),
+    }
+    assert answers == {"wrong secret": 401, "no secret": 401, "unknown tenant": 401, "malformed": 400,
+                       "bad id": 400, "oversized": 413}  # fmt: skip
+    assert db.scalar("SELECT count(*) FROM webhook_inbox WHERE user_id = :u", u=org.user_id) == 0  # nothing queued
+    assert pending_of(db, org, invoice) > 0
+
+
+def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, make_org: MakeOrg, serve: str) -> None:
+    """1,000 webhooks for 50 records cost at most a read per record per worker turn, not 1,000 reads."""
+    org, _ = synced_with_reminders(db, make_org)
+    form = hooked(org, serve)
+    ids = [str(r[0]) for r in db.run("SELECT zoho_invoice_id FROM invoices_cache WHERE user_id = :u "
+                                      "ORDER BY zoho_invoice_id LIMIT 50", u=org.user_id)]  # fmt: skip
+    session = requests.Session()
+    before = books_calls(org)
+    for n in range(1000):
+        url = form["urls"]["invoice"].replace("${invoice.invoice_id}", ids[n % 50])
+        assert session.post(url, headers=form["headers"], timeout=10).status_code == 202
+    eventually(lambda: db.scalar("SELECT count(*) FROM webhook_inbox WHERE user_id = :u AND read_at IS NOT NULL "
+                                 "AND last_received_at <= read_at", u=org.user_id) == 50, seconds=60)  # fmt: skip
+    reads = int(db.scalar("SELECT sum(reads) FROM webhook_inbox WHERE user_id = :u", u=org.user_id))
+    named = int(db.scalar("SELECT sum(received) FROM webhook_inbox WHERE user_id = :u", u=org.user_id))
+    print(f"burst: {named} webhooks for 50 invoices, {reads} reads")
+    assert named == 1000 and 50 <= reads <= 100, (named, reads)  # a read per record, again if named while read
+    assert books_calls(org) - before <= reads + 5  # a Books call per read (the reminders rules need none)
