@@ -32,7 +32,11 @@ SELECT u.id AS user_id,
        (SELECT count(*) FROM invoice_sync_skips s WHERE s.user_id = u.id) AS held_back_invoices,
        (SELECT count(*) FROM customers_cache c WHERE c.user_id = u.id AND c.deleted_at IS NULL
            AND c.detail_hash IS DISTINCT FROM c.sync_hash) AS customers_waiting_for_detail,
-       coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining, a.zoho_resets_at
+       coalesce(a.calls, 0) AS zoho_calls_today, a.zoho_limit, a.zoho_remaining, a.zoho_resets_at,
+       (SELECT w.last_received_at FROM webhook_secrets w WHERE w.user_id = u.id) AS last_webhook_at,
+       (SELECT count(*) FROM webhook_inbox i WHERE i.user_id = u.id AND i.dead_at IS NULL
+           AND (i.read_at IS NULL OR i.last_received_at > i.read_at)) AS webhook_records_waiting,
+       (SELECT count(*) FROM webhook_inbox i WHERE i.user_id = u.id AND i.dead_at IS NOT NULL) AS webhook_records_dead
   FROM users AS u
   JOIN zoho_connections AS z ON z.user_id = u.id
   LEFT JOIN sync_metadata AS m ON m.user_id = u.id
@@ -66,6 +70,9 @@ class TenantStatus:
     overdue_reminders: int
     held_back_invoices: int
     customers_waiting_for_detail: int
+    last_webhook_at: datetime | None  # the last webhook the receiver accepted (None: no webhook set up or none yet)
+    webhook_records_waiting: int  # records webhooks named, still to be read from Zoho
+    webhook_records_dead: int  # given up after 8 failed reads: the hourly run brings their changes
     resumes: str | None  # when a deferred or unfinished sync goes on
     steps: dict[str, dict[str, Any]]
 
@@ -195,6 +202,9 @@ def _waiting_notes(s: TenantStatus) -> None:
         confirmed = f"Zoho confirmed its data as of {_when(s.confirmed_at)} UTC"
         note(f"{s.user_id}: {s.waiting_reminders} due reminder(s) wait, {s.waiting_reason} ({confirmed}; "
              "`zoho-sync reminders due` lists them)")  # fmt: skip
+    if s.webhook_records_dead:
+        note(f"{s.user_id}: {s.webhook_records_dead} record(s) named by webhooks could not be read from Zoho after 8 "
+             "tries (webhook_inbox.last_error); the hourly run brings their changes")  # fmt: skip
     if s.missed_today:
         note(f"{s.user_id}: {s.missed_today} reminder(s) given up in the last 24 h, never confirmed by Zoho within "
              "their grace (reminders.cancel_reason says why)")  # fmt: skip

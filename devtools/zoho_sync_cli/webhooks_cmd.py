@@ -51,7 +51,7 @@ def cmd_tenant_webhook(args: argparse.Namespace) -> int:
         secret = None
         if args.rotate or not webhooks.has_secret(db, args.user_id):
             secret = new_secret()
-            keep = timedelta(hours=get_settings().webhook_previous_secret_hours)
+            keep = timedelta(hours=get_settings().webhook_rotation_grace_hours)
             webhooks.set_secret(db, args.user_id, digest(secret), keep_previous_for=keep)
     finally:
         db.close()
@@ -218,7 +218,7 @@ def register(commands: Any, tenant_actions: Any) -> None:
         help="the webhook to set up in Zoho Books for a tenant (URL, method, header with its secret)",
         description="Print what to paste into Zoho Books' webhook form for this tenant. The first time (or with "
         "--rotate) a new secret is made and shown once; it is stored only as a hash, and after a rotation the old "
-        "one is accepted for WEBHOOK_PREVIOUS_SECRET_HOURS.",
+        "one is accepted for WEBHOOK_ROTATION_GRACE_HOURS.",
     )
     hook.add_argument("--user-id", required=True, type=valid_user_id, help="the tenant")
     hook.add_argument("--rotate", action="store_true", help="make a new secret (the old one keeps working a while)")

@@ -36,6 +36,8 @@ FUNCTIONS = {
     "RecordFailureFunction": "tenants.failure_handler",
     "MigrateFunction": "migrate_schema.handler",
     "FreshenFunction": "freshen.handler",
+    "WebhookReceiverFunction": "webhooks.receiver_handler",
+    "WebhookWorkerFunction": "webhooks.worker_handler",
 }
 # boto3 and what it needs: what the python3.12 runtime has besides the standard library (its site-packages).
 RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")

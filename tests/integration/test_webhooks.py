@@ -103,6 +103,10 @@ def test_a_payment_cancels_its_reminders_within_5_seconds_for_at_most_2_calls(
     assert calls <= 2
     assert db.scalar("SELECT status FROM invoices_cache WHERE user_id = :u AND zoho_invoice_id = :i",
                      u=org.user_id, i=invoice) == "paid"  # fmt: skip
+    (status,) = json.loads(zs("status", "--user-id", org.user_id, "--json").stdout)
+    assert status["last_webhook_at"] and (status["webhook_records_waiting"], status["webhook_records_dead"]) == (0, 0)
+    db.run("UPDATE webhook_inbox SET dead_at = now(), last_error = 'ZohoUnavailable' WHERE user_id = :u", u=org.user_id)
+    assert "1 record(s) named by webhooks could not be read" in zs("status", "--user-id", org.user_id).stderr
 
 
 def test_void_delete_phone_change_and_opt_out_arrive_by_webhook(db: Database, make_org: MakeOrg, serve: str) -> None:
@@ -170,3 +174,50 @@ def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, m
     print(f"burst: {named} webhooks for 50 invoices, {reads} reads")
     assert named == 1000 and 50 <= reads <= 100, (named, reads)  # a read per record, again if named while read
     assert books_calls(org) - before <= reads + 5  # a Books call per read (the reminders rules need none)
+
+
+def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batches(
+    db: Database, make_org: MakeOrg, configure: Callable[..., None]
+) -> None:
+    """The two Lambda handlers with moto's SQS: a function URL event queued once (a second webhook for the
+    record while it waits is coalesced), a forged one not at all; the SQS event applied, a bad message given
+    back (it will rest in the dead-letter queue)."""
+    from moto import mock_aws
+    from webhooks.receiver_handler import _sqs
+    from webhooks.receiver_handler import lambda_handler as receiver
+    from webhooks.worker_handler import lambda_handler as worker
+
+    from zoho_sync_cli.lambda_context import LocalLambdaContext
+
+    org, invoice = synced_with_reminders(db, make_org)
+    made = zs("tenant", "webhook", "--user-id", org.user_id, "--json", env={"WEBHOOK_BASE_URL": "https://x.example"})
+    secret = json.loads(made.stdout)["headers"][HEADER]
+
+    def event(given: str) -> dict[str, Any]:
+        return {
+            "rawPath": f"/webhooks/{org.user_id}",
+            "queryStringParameters": {"kind": "invoice", "id": invoice},
+            "headers": {HEADER.lower(): given, "content-type": "application/json"},
+            "requestContext": {"http": {"method": "POST"}},
+            "body": "{}",
+            "isBase64Encoded": False,
+        }
+
+    with mock_aws():
+        _sqs.cache_clear()
+        import boto3
+
+        queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="hooks")["QueueUrl"]
+        configure(WEBHOOK_QUEUE_URL=queue_url, AWS_DEFAULT_REGION="us-east-1")
+        answers = [receiver(event(given), LocalLambdaContext("r"))["statusCode"] for given in (secret, secret, "nope")]
+        assert answers == [202, 202, 401]
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queued = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        assert [json.loads(m["Body"])["id"] for m in queued] == [invoice]  # one message for two webhooks
+        _sqs.cache_clear()
+    org.control.pay_invoice(org.organization_id, invoice)
+    time.sleep(1.1)  # the burst is over: the record is due
+    records = [{"messageId": "m1", "body": queued[0]["Body"]}, {"messageId": "m2", "body": "{not json"}]
+    answer = worker({"Records": records}, LocalLambdaContext("w"))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert pending_of(db, org, invoice) == 0

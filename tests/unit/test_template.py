@@ -30,7 +30,10 @@ FUNCTIONS = (
     "RemindersFunction",
     "FreshenFunction",
     "MigrateFunction",
+    "WebhookReceiverFunction",
+    "WebhookWorkerFunction",
 )
+WEBHOOK_FUNCTIONS = {"WebhookReceiverFunction", "WebhookWorkerFunction"}
 VPC_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 
 
@@ -105,7 +108,10 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
             action for s in granted for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         }
         kms = [s for s in granted if "kms:Decrypt" in s["Action"] and s.get("Sid") != "SecretsKey"]
-        token_handlers = ("CustomerSyncFunction", "InvoiceSyncFunction", "TenantBatchFunction", "FreshenFunction")
+        token_handlers = (
+            "CustomerSyncFunction", "InvoiceSyncFunction", "TenantBatchFunction", "FreshenFunction",
+            "WebhookWorkerFunction",
+        )  # fmt: skip
         if function in (*token_handlers, "MigrateFunction"):
             assert kms and all(s["Resource"] == key for s in kms), function
             assert all(kms_context_condition(s) for s in kms), function
@@ -118,7 +124,18 @@ def test_each_role_reads_only_its_secrets_and_only_token_handlers_use_the_key() 
             ], function
         else:
             assert not s3, f"{function} never touches the work lists"
-        assert actions <= {
+        sqs = {a for a in actions if a.startswith("sqs:")}
+        expected_sqs = {
+            "WebhookReceiverFunction": {"sqs:SendMessage"},
+            "WebhookWorkerFunction": {
+                "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+            },
+        }.get(function, set())  # fmt: skip
+        assert sqs == expected_sqs, function
+        assert all(
+            s["Resource"] == {"Fn::GetAtt": ["WebhookQueue", "Arn"]} for s in granted if "sqs:" in str(s["Action"])
+        )
+        assert actions - sqs <= {
             "secretsmanager:GetSecretValue", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "s3:PutObject",
             "s3:GetObject",
         }  # fmt: skip
@@ -227,7 +244,7 @@ def test_lambda_errors_and_throttles_are_alarmed_for_the_state_machines_function
     for alarm, metric in (("LambdaErrorsAlarm", "Errors"), ("LambdaThrottlesAlarm", "Throttles")):
         metrics = resources()[alarm]["Properties"]["Metrics"]
         watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in metrics if "MetricStat" in m}
-        assert watched == set(FUNCTIONS) - {"MigrateFunction"}, alarm
+        assert watched == set(FUNCTIONS) - {"MigrateFunction"} - WEBHOOK_FUNCTIONS, alarm
         assert all(m["MetricStat"]["Metric"]["MetricName"] == metric for m in metrics if "MetricStat" in m)
 
 
@@ -369,3 +386,26 @@ def test_a_secret_parameter_takes_a_full_arn_only(parameter: str) -> None:
     for wrong in ("arn:aws:secretsmanager:eu-west-1:123456789012:secret:zoho-books-sync/db", "arn:aws:secretsmanager:x",
                   "zoho-books-sync/db"):  # fmt: skip
         assert not pattern.fullmatch(wrong), wrong
+
+
+def test_webhooks_arrive_at_a_function_url_and_go_through_a_queue_with_a_dead_letter_queue() -> None:
+    """Issue 24: the receiver's URL (no IAM auth: Zoho cannot sign with SigV4; each tenant's secret is checked),
+    an encrypted queue whose messages rest in a dead-letter queue after 5 deliveries (alarmed), a worker fed by it
+    with partial batch responses and a bounded concurrency (database connections)."""
+    url = resources()["WebhookReceiverFunctionUrl"]["Properties"]
+    assert url["AuthType"] == "NONE"
+    queue = resources()["WebhookQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]},
+                                      "maxReceiveCount": 5}  # fmt: skip
+    assert queue["SqsManagedSseEnabled"] and resources()["WebhookDeadLetterQueue"]["Properties"]["SqsManagedSseEnabled"]
+    assert queue["VisibilityTimeout"] >= resources()["WebhookWorkerFunction"]["Properties"]["Timeout"]
+    (mapping,) = of_type("AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WebhookConcurrency"}}
+    alarm = resources()["WebhookDeadLettersAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "QueueName"]}
+    errors = json.dumps(resources()["WebhookErrorsAlarm"]["Properties"]["Metrics"])
+    assert all(function in errors for function in WEBHOOK_FUNCTIONS)
+    variables = resources()["WebhookReceiverFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["WEBHOOK_QUEUE_URL"] == {"Ref": "WebhookQueue"}
+    assert source()["Outputs"]["WebhookUrl"]["Value"] == {"Fn::GetAtt": ["WebhookReceiverFunctionUrl", "FunctionUrl"]}

@@ -118,7 +118,7 @@ class Settings:
     # how long a rotated secret is still accepted (Zoho's webhook form is edited by hand).
     webhook_base_url: str | None = None
     webhook_queue_url: str | None = None
-    webhook_previous_secret_hours: float = 24.0
+    webhook_rotation_grace_hours: float = 24.0
 
     @property
     def breaker(self) -> BreakerSettings:
@@ -550,8 +550,8 @@ SETTINGS: tuple[Setting, ...] = (
         "where the receiver queues what a webhook named (the template sets it; `webhooks serve` queues in memory)",
     ),
     Setting(
-        "WEBHOOK_PREVIOUS_SECRET_HOURS",
-        "webhook_previous_secret_hours",
+        "WEBHOOK_ROTATION_GRACE_HOURS",
+        "webhook_rotation_grace_hours",
         _positive_float,
         "a positive number of hours",
         "how long a tenant's webhook secret is still accepted after `tenant webhook --rotate`",

@@ -109,13 +109,13 @@ def due(db: Database, user_id: str, limit: int) -> list[Named]:
 def seconds_to_next(db: Database, user_id: str) -> float | None:
     """How long until the tenant's next record to be read is due (0: now); None: none is waiting."""
     value = db.scalar(
-        f"SELECT greatest(extract(epoch FROM min({_READ_AT}) - now()), 0) FROM webhook_inbox "  # noqa: S608  # nosec B608 - constants
+        f"SELECT extract(epoch FROM min({_READ_AT}) - now()) FROM webhook_inbox "  # noqa: S608  # nosec B608 - constants
         f"WHERE user_id = :user_id AND {_TO_READ}",
         user_id=user_id,
         quiet=_interval(QUIET),
         longest=_interval(LONGEST_WAIT),
     )
-    return float(value) if value is not None else None
+    return max(float(value), 0.0) if value is not None else None  # (greatest() would make a NULL 0)
 
 
 def _interval(delta: timedelta) -> str:
@@ -161,28 +161,3 @@ def failed(db: Database, user_id: str, named: Sequence[Named], error: str) -> No
         error=error[:300],
         max_attempts=MAX_ATTEMPTS,
     )
-
-
-@dataclass(frozen=True)
-class InboxCounts:
-    waiting: int
-    dead: int
-    last_received_at: datetime | None
-
-
-def counts(db: Database, user_ids: Sequence[str]) -> dict[str, InboxCounts]:
-    """Per tenant with a webhook secret: records waiting, records given up, the last webhook accepted."""
-    rows = db.run(
-        """
-        SELECT w.user_id,
-               count(i.zoho_id) FILTER (WHERE i.dead_at IS NULL
-                                          AND (i.read_at IS NULL OR i.last_received_at > i.read_at)),
-               count(i.zoho_id) FILTER (WHERE i.dead_at IS NOT NULL),
-               w.last_received_at
-          FROM webhook_secrets AS w LEFT JOIN webhook_inbox AS i ON i.user_id = w.user_id
-         WHERE w.user_id = ANY(CAST(:ids AS text[]))
-         GROUP BY w.user_id, w.last_received_at
-        """,
-        ids=list(user_ids),
-    )
-    return {row[0]: InboxCounts(int(row[1]), int(row[2]), row[3]) for row in rows}
