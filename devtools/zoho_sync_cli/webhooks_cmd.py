@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.settings import get_settings
 from books_sync.storage import tenants, webhooks
@@ -24,9 +25,10 @@ from books_sync.sync.time_budget import TimeBudget
 from books_sync.webhooks.receiver import Answer, receive
 from books_sync.webhooks.request import MAX_BODY_BYTES, Request
 from books_sync.webhooks.secret import HEADER, digest, new_secret
-from books_sync.webhooks.worker import work
+from books_sync.webhooks.worker import Worker, work
 from zoho_sync_cli.console import CliError, Exit, note, result_json
 from zoho_sync_cli.database import open_database
+from zoho_sync_cli.pipeline import INSTANCE, RUN_HOLDER, free_if_abandoned, heartbeat
 from zoho_sync_cli.tenant_cmd import valid_user_id
 
 VISIBILITY_SECONDS = 2.0  # SQS's visibility timeout stand-in (the template's is 120 s)
@@ -115,10 +117,15 @@ class LocalQueue:
         self._waiting.put(message)
 
 
+WORKER = Worker(holder=f"{RUN_HOLDER}:{INSTANCE}:webhooks", before_turns=free_if_abandoned)  # as `run` holds leases
+
+
 def _worker(stop: threading.Event, inbox: LocalQueue) -> None:
     settings = get_settings()
     db = open_database(announce=False)
     try:
+        for user_id, kind, zoho_id in webhooks.tenants_waiting(db):  # what a killed serve left (SQS keeps it)
+            inbox.send({"userId": user_id, "kind": kind, "id": zoho_id, "receivedAt": utcnow().isoformat()})
         while not stop.is_set():
             batch = inbox.receive(BATCH, wait=0.5)
             if batch:
@@ -129,7 +136,7 @@ def _worker(stop: threading.Event, inbox: LocalQueue) -> None:
 
 def _work_once(db: Database, settings: Any, inbox: LocalQueue, batch: list[_Message]) -> None:
     try:
-        result = work(db, settings, TimeBudget(None, 0), [(m.message_id, m.body) for m in batch])
+        result = work(db, settings, TimeBudget(None, 0), [(m.message_id, m.body) for m in batch], WORKER)
     except Exception as exc:  # noqa: BLE001 - as a Lambda error: the whole batch is delivered again
         note(f"worker: {type(exc).__name__}: {exc}")
         retry = {m.message_id for m in batch}
@@ -194,12 +201,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = ThreadingHTTPServer((args.host, args.port), handler_class(threading.Lock(), db, inbox))
     stop = threading.Event()
     worker = threading.Thread(target=_worker, args=(stop, inbox), name="webhook-worker", daemon=True)
-    worker.start()
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"webhooks: http://{host}:{port} (receiver and worker; a queue in memory stands in for SQS)", flush=True)
     print(f"export WEBHOOK_BASE_URL=http://{host}:{port}", flush=True)
     try:
-        server.serve_forever()
+        with heartbeat():  # a later `zoho-sync` frees this process's leases at once if it is killed
+            worker.start()
+            server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:

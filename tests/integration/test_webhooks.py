@@ -28,17 +28,22 @@ def zs(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPro
     )
 
 
-@pytest.fixture
-def serve(db: Database, zoho: Any) -> Iterator[str]:
-    """`zoho-sync webhooks serve` on a free port; yields its address."""
+def start_serving(port: int = 0) -> tuple[subprocess.Popen[str], str]:
+    """`zoho-sync webhooks serve` (a free port unless given), and its address."""
     process = subprocess.Popen(
-        [CLI, "webhooks", "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [CLI, "webhooks", "serve", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("webhooks: http://"), first + (process.stderr.read() if process.stderr else "")
+    return process, first.split()[1]
+
+
+@pytest.fixture
+def serve(db: Database, zoho: Any) -> Iterator[str]:
+    process, address = start_serving()
     try:
-        yield first.split()[1]
+        yield address
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -221,3 +226,32 @@ def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batche
     answer = worker({"Records": records}, LocalLambdaContext("w"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert pending_of(db, org, invoice) == 0
+
+
+def test_a_worker_killed_mid_apply_loses_nothing(db: Database, make_org: MakeOrg, zoho: Any) -> None:
+    """SIGKILL while the worker waits for Zoho's answer: the record stays to be read; the next `serve` (SQS
+    would deliver the message again) frees the dead process's lease at once and applies it."""
+    org, invoice = synced_with_reminders(db, make_org)
+    first, address = start_serving()
+    try:
+        form = hooked(org, address)
+        zoho.configure(hang_seconds=30.0)
+        zoho.inject("invoices.get", "hang", count=1, organization_id=org.organization_id)
+        org.control.pay_invoice(org.organization_id, invoice)
+        eventually(lambda: org.control.stats()["by_org"].get(org.organization_id, {}).get("invoices.get", 0) > 0)
+        first.kill()  # mid-read: the lease is held, nothing applied
+        first.wait(timeout=30)
+        assert pending_of(db, org, invoice) > 0
+        assert db.scalar("SELECT count(*) FROM tenant_leases WHERE user_id = :u", u=org.user_id) == 1
+    finally:
+        zoho.configure(hang_seconds=2.5)
+        if first.poll() is None:
+            first.kill()
+    port = int(address.rsplit(":", 1)[1])
+    second, _ = start_serving(port)  # the URL Zoho has stays the same
+    try:
+        took = eventually(lambda: pending_of(db, org, invoice) == 0, seconds=10)
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+    assert took < 10 and form["urls"]["invoice"].startswith(address)

@@ -161,3 +161,12 @@ def failed(db: Database, user_id: str, named: Sequence[Named], error: str) -> No
         error=error[:300],
         max_attempts=MAX_ATTEMPTS,
     )
+
+
+def tenants_waiting(db: Database) -> list[tuple[str, str, str]]:
+    """One record to be read of each tenant that has some (kind, id): what a restarted worker starts from."""
+    rows = db.run(
+        f"SELECT DISTINCT ON (user_id) user_id, kind, zoho_id FROM webhook_inbox WHERE {_TO_READ} "  # noqa: S608  # nosec B608 - a constant
+        "ORDER BY user_id, next_attempt_at"
+    )
+    return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]

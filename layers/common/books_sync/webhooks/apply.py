@@ -54,11 +54,18 @@ class WebhookTurn:
 
 
 def apply_webhooks(
-    db: Database, tenant: Tenant, settings: Settings, budget: TimeBudget, *, now: Callable[[], datetime] = utcnow
+    db: Database,
+    tenant: Tenant,
+    settings: Settings,
+    budget: TimeBudget,
+    *,
+    holder: str | None = None,
+    now: Callable[[], datetime] = utcnow,
 ) -> WebhookTurn:
-    """One turn for the tenant: its due records read and applied, then its reminders refreshed."""
+    """One turn for the tenant: its due records read and applied, then its reminders refreshed. `holder`: the
+    lease's holder (a `zoho-sync` process names itself, so a later one frees the lease of a killed one)."""
     turn = WebhookTurn(tenant.user_id)
-    holder = f"{HOLDER}:{uuid.uuid4()}"
+    holder = holder or f"{HOLDER}:{uuid.uuid4()}"
     if leases.take(db, tenant.user_id, holder, HOLDER, LEASE_SECONDS) is not None:
         turn.status = "busy"
         return turn

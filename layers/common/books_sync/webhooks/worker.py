@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
@@ -34,7 +34,18 @@ class WorkResult:
     inactive: int = 0  # messages of tenants not active (disabled, re-authorization): dropped, runs catch up
 
 
-def work(db: Database, settings: Settings, budget: TimeBudget, messages: Sequence[tuple[str, str]]) -> WorkResult:
+@dataclass(frozen=True)
+class Worker:
+    """Who works: the lease holder to use (None: one per turn), and what to do before a tenant's turns
+    (`zoho-sync webhooks serve` frees the lease a killed `zoho-sync` process left)."""
+
+    holder: str | None = None
+    before_turns: Callable[[str], None] = lambda user_id: None
+
+
+def work(
+    db: Database, settings: Settings, budget: TimeBudget, messages: Sequence[tuple[str, str]], worker: Worker = Worker()
+) -> WorkResult:
     """`messages`: (message id, body). Every tenant named gets its turns."""
     result = WorkResult()
     by_tenant: dict[str, list[str]] = defaultdict(list)
@@ -49,14 +60,17 @@ def work(db: Database, settings: Settings, budget: TimeBudget, messages: Sequenc
         if tenant is None or tenant.status != "active":
             result.inactive += len(message_ids)
             continue
-        if not _turns(db, tenant, settings, budget, result):
+        worker.before_turns(user_id)
+        if not _turns(db, tenant, settings, budget, result, worker.holder):
             result.retry += message_ids
     if result.malformed:
         logger.warning("malformed webhook messages", extra={"count": result.malformed})
     return result
 
 
-def _turns(db: Database, tenant: tenants.Tenant, settings: Settings, budget: TimeBudget, result: WorkResult) -> bool:
+def _turns(  # noqa: PLR0917 - the worker's whole context, passed down once
+    db: Database, tenant: tenants.Tenant, settings: Settings, budget: TimeBudget, result: WorkResult, holder: str | None
+) -> bool:
     """Turns while records wait, sleeping the few seconds until a burst is over; False when some are left
     for a later delivery (busy, failed, or waiting longer than `WAIT_SECONDS`)."""
     for _ in range(TURNS):
@@ -66,7 +80,7 @@ def _turns(db: Database, tenant: tenants.Tenant, settings: Settings, budget: Tim
         if wait > WAIT_SECONDS:
             return False  # in its backoff: the next delivery
         time.sleep(wait)
-        turn = apply_webhooks(db, tenant, settings, budget)
+        turn = apply_webhooks(db, tenant, settings, budget, holder=holder)
         result.turns.append(turn)
         if turn.status in ("busy", "failed") or turn.failed_ids:
             return False
