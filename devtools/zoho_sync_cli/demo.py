@@ -9,15 +9,19 @@ in Zoho and the execution runs again: an incremental run.
 from __future__ import annotations
 
 import os
+import time
 from datetime import date, timedelta
 from typing import Any
 
 from books_sync.db import Database
 from books_sync.settings import get_settings
+from books_sync.storage import webhooks
+from books_sync.webhooks.secret import HEADER, digest, new_secret
 from zoho_sync_cli.local_stack import LocalStack, local_stack
 from zoho_sync_cli.local_state_machine import Execution, LocalStateMachine
 from zoho_sync_cli.report import HEADERS, tenant_reports
 from zoho_sync_cli.tables import render
+from zoho_sync_cli.webhooks_cmd import running_webhooks, webhook_url
 
 TENANTS: dict[str, dict[str, Any]] = {
     "acme": {"organization_id": "60010000001", "customers": 150, "invoices": 600, "seed": 1, "country_code": "IN"},
@@ -74,9 +78,10 @@ def _demo(stack: LocalStack, db: Database) -> int:
         print("== second run: incremental ==")
         second = machine.execute({})
         _print_execution(db, second, before)
+    by_webhook = _payment_by_webhook(stack, db)
 
     healthy = [u for u in TENANTS if u != REVOKED]
-    ok = all(second.outcome(user_id) == "synced" for user_id in healthy)
+    ok = all(second.outcome(user_id) == "synced" for user_id in healthy) and by_webhook
     print()
     if ok:
         print(f"healthy tenants synced: {', '.join(healthy)}")
@@ -86,6 +91,49 @@ def _demo(stack: LocalStack, db: Database) -> int:
         f"reconnects: zoho-sync tenant reactivate --user-id {REVOKED} --refresh-token-stdin"
     )
     return 0 if ok else 1
+
+
+def _payment_by_webhook(stack: LocalStack, db: Database) -> bool:
+    """acme's Zoho posts webhooks to the receiver and worker (`webhooks serve`, in process): a payment cancels
+    the invoice's pending reminders within seconds."""
+    print("\n== webhooks: acme's Zoho posts to the receiver; the worker reads what changed ==")
+    acme = TENANTS["acme"]["organization_id"]
+    row = db.run(
+        "SELECT i.zoho_invoice_id, i.invoice_number, count(*) FROM reminders r JOIN invoices_cache i ON i.id = "
+        "r.invoice_id WHERE r.user_id = 'acme' AND r.status = 'pending' GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 1"
+    )[0]
+    with running_webhooks() as (address, _):
+        secret = new_secret()
+        webhooks.set_secret(db, "acme", digest(secret), keep_previous_for=timedelta(0))
+        urls = {kind: webhook_url(address, "acme", kind) for kind in ("invoice", "contact")}
+        stack.control.configure_org(acme, webhook={"urls": urls, "headers": {HEADER: secret}})
+        calls = _books_calls(stack, acme)
+        started = time.monotonic()
+        stack.control.pay_invoice(acme, row[0])
+        while _pending(db, row[0]) and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        took, calls = time.monotonic() - started, _books_calls(stack, acme) - calls
+    done = _pending(db, row[0]) == 0
+    print(
+        f"acme's invoice {row[1]} paid in Zoho: its {row[2]} pending reminder(s) "
+        + (f"cancelled {took:.1f} s later, by webhook, for {calls} Zoho call(s)" if done else "still pending")
+    )
+    return done
+
+
+def _pending(db: Database, zoho_invoice_id: str) -> int:
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id WHERE r.user_id = 'acme' "
+            "AND i.zoho_invoice_id = :i AND r.status = 'pending'",
+            i=zoho_invoice_id,
+        )
+    )
+
+
+def _books_calls(stack: LocalStack, organization_id: str) -> int:
+    by_org = stack.control.stats().get("by_org", {}).get(organization_id, {})
+    return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
 
 
 def _explain_counts(stack: LocalStack, db: Database) -> None:

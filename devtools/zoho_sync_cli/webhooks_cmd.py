@@ -11,6 +11,8 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -195,26 +197,35 @@ def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> t
     return WebhookHandler
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    db = open_database()
+@contextmanager
+def running_webhooks(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[str, LocalQueue]]:
+    """The receiver (an HTTP server) and the worker, each on a thread of its own, for the block; yields the
+    address and the queue."""
+    db = open_database(announce=False)
     inbox = LocalQueue()
-    server = ThreadingHTTPServer((args.host, args.port), handler_class(threading.Lock(), db, inbox))
+    server = ThreadingHTTPServer((host, port), handler_class(threading.Lock(), db, inbox))
     stop = threading.Event()
     worker = threading.Thread(target=_worker, args=(stop, inbox), name="webhook-worker", daemon=True)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    print(f"webhooks: http://{host}:{port} (receiver and worker; a queue in memory stands in for SQS)", flush=True)
-    print(f"export WEBHOOK_BASE_URL=http://{host}:{port}", flush=True)
+    receiver = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
     try:
         with heartbeat():  # a later `zoho-sync` frees this process's leases at once if it is killed
             worker.start()
-            server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+            receiver.start()
+            yield f"http://{server.server_address[0]!s}:{int(server.server_address[1])}", inbox
     finally:
+        server.shutdown()
         stop.set()
         server.server_close()
         worker.join(timeout=10)
         db.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    with running_webhooks(args.host, args.port) as (address, inbox):
+        print(f"webhooks: {address} (receiver and worker; a queue in memory stands in for SQS)", flush=True)
+        print(f"export WEBHOOK_BASE_URL={address}", flush=True)
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
         if inbox.dead:
             note(f"{len(inbox.dead)} message(s) dead-lettered (delivered {MAX_RECEIVES} times without success)")
     return Exit.OK

@@ -1,4 +1,4 @@
-"""`make demo` as a new user runs it: the `zoho-sync demo` command in a subprocess (issue 26 item 8)."""
+"""`make demo` as a new user runs it: the `zoho-sync demo` command in a subprocess (issues 26 and 24)."""
 
 from __future__ import annotations
 
@@ -33,5 +33,7 @@ def test_the_demo_explains_its_numbers_agrees_with_run_and_leaves_no_folder_behi
                       result.stdout, re.M)  # fmt: skip
     assert shown and int(shown[1].replace(",", "")) + int(shown[2]) == 1500, result.stdout
     assert re.search(rf"^globex\s+active\s+{int(shown[1].replace(',', ''))}\s", result.stdout, re.M), result.stdout
+    paid = re.search(r"pending reminder\(s\) cancelled ([\d.]+) s later, by webhook, for (\d) Zoho call", result.stdout)
+    assert paid and float(paid[1]) < 5 and int(paid[2]) <= 2, result.stdout  # issue 24: a payment in seconds
     hint = "zoho-sync tenant reactivate --user-id initech --refresh-token-stdin"  # as `run` says it
     assert hint in result.stdout and "tenant add" not in result.stdout
