@@ -119,6 +119,8 @@ def cmd_update(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in vars(args).items() if k in tenants.UPDATABLE and v is not None}
     if args.reminder_offsets is not None:
         changes["reminder_offsets_days"] = sorted(set(args.reminder_offsets))
+    if args.poll_hours_with_webhooks == 0:
+        changes["poll_hours_with_webhooks"] = None  # off
     if not changes:
         raise UsageError("nothing to change: give one of the options (see --help)")
     db = open_database()
@@ -314,6 +316,13 @@ def _update(actions: Any) -> None:
         metavar="N",
         help="a reminder goes out only on data Zoho confirmed at most N minutes ago (default 15)",
     )
+    update.add_argument(
+        "--poll-hours-with-webhooks",
+        type=_poll_hours,
+        metavar="N",
+        help="while webhooks reach the tenant, a quiet tenant is synced every N hours (2-24) instead of hourly; "
+        "0 turns it off (the default). The freshen still confirms it before each reminder",
+    )
     update.set_defaults(func=cmd_update)
 
 
@@ -324,6 +333,13 @@ def _number(raw: str, low: int, high: int | None, what: str) -> int:
         raise argparse.ArgumentTypeError(f"expected {what}, got {raw!r}") from None
     if value < low or (high is not None and value > high):
         raise argparse.ArgumentTypeError(f"expected {what}, got {raw!r}")
+    return value
+
+
+def _poll_hours(raw: str) -> int:
+    value = _number(raw, 0, 24, "0 (off) or 2 to 24 hours")
+    if value == 1:
+        raise argparse.ArgumentTypeError("expected 0 (off) or 2 to 24 hours, got '1' (hourly is what off means)")
     return value
 
 

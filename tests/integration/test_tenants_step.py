@@ -45,6 +45,7 @@ def test_empty_input_selects_every_active_tenant_and_reports_the_others(three_te
         "notSynced": [{"userId": "u3", "status": "needs_reauth", "reason": "refresh token revoked"}],
         "inFlight": [],
         "backingOff": [],
+        "restingOnWebhooks": [],
         "overlapping": None,
         "counts": {
             "tenants": 2,
@@ -55,6 +56,7 @@ def test_empty_input_selects_every_active_tenant_and_reports_the_others(three_te
             "notSynced": 1,
             "inFlight": 0,
             "backingOff": 0,
+            "restingOnWebhooks": 0,
         },
     }
 

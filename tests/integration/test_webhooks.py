@@ -19,7 +19,7 @@ import requests
 from books_sync.db import Database
 from books_sync.storage.webhooks import LONGEST_WAIT
 from books_sync.webhooks.secret import HEADER
-from tests.support import MakeOrg, Org
+from tests.support import MakeOrg, Org, work_listed
 
 CLI = str(Path(sys.executable).with_name("zoho-sync"))
 
@@ -260,3 +260,34 @@ def test_a_worker_killed_mid_apply_loses_nothing(db: Database, make_org: MakeOrg
         second.terminate()
         second.wait(timeout=30)
     assert took < 10 and form["urls"]["invoice"].startswith(address)
+
+
+def test_webhooks_may_make_a_quiet_tenants_hourly_run_rarer_but_only_when_asked(
+    db: Database, make_org: MakeOrg, work_lists: str
+) -> None:
+    """Issue 24 item 3: with `--poll-hours-with-webhooks 6`, a scheduled execution leaves out a quiet tenant that
+    webhooks reached and a run confirmed within 6 hours (reported `restingOnWebhooks`); without a recent webhook,
+    with an older confirmation, with the setting off, or named, it runs."""
+    from tenants.handler import lambda_handler as list_tenants
+    from zoho_sync_cli.lambda_context import LocalLambdaContext
+
+    org, _ = synced_with_reminders(db, make_org)
+
+    def scheduled() -> dict[str, Any]:
+        return dict(list_tenants({}, LocalLambdaContext("tenants")))
+
+    assert zs("tenant", "update", "--user-id", org.user_id, "--poll-hours-with-webhooks", "1").returncode == 2
+    assert zs("tenant", "update", "--user-id", org.user_id, "--poll-hours-with-webhooks", "6").returncode == 0
+    assert org.user_id in work_listed(scheduled(), "quiet")  # no webhook yet
+    hooked(org, "http://127.0.0.1:9")
+    db.run("UPDATE webhook_secrets SET last_received_at = now() - interval '2 hours' WHERE user_id = :u", u=org.user_id)
+    rested = scheduled()
+    assert org.user_id not in work_listed(rested) and rested["restingOnWebhooks"] == [org.user_id]
+    assert rested["counts"]["restingOnWebhooks"] == 1
+    named = dict(list_tenants({"userIds": [org.user_id]}, LocalLambdaContext("tenants")))
+    assert org.user_id in work_listed(named)
+    db.run("UPDATE sync_metadata SET confirmed_at = now() - interval '7 hours' WHERE user_id = :u", u=org.user_id)
+    assert org.user_id in work_listed(scheduled())  # its data was confirmed too long ago
+    db.run("UPDATE sync_metadata SET confirmed_at = now() WHERE user_id = :u", u=org.user_id)
+    assert zs("tenant", "update", "--user-id", org.user_id, "--poll-hours-with-webhooks", "0").returncode == 0
+    assert org.user_id in work_listed(scheduled())  # off

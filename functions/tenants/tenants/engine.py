@@ -15,7 +15,7 @@ from typing import Any
 from books_sync.db import Database
 from books_sync.events import ListTenantsEvent
 from books_sync.settings import Settings
-from books_sync.storage import failures, leases, step_runs, sync_state, tenants
+from books_sync.storage import failures, leases, step_runs, sync_state, tenants, webhooks
 
 REPORTED = 100  # ids listed per report; the counts say how many there are
 
@@ -74,6 +74,7 @@ class TenantSelection:
     not_synced: list[NotSynced] = field(default_factory=list)
     in_flight: list[InFlight] = field(default_factory=list)
     backing_off: list[BackingOff] = field(default_factory=list)
+    resting_on_webhooks: list[str] = field(default_factory=list)  # quiet, kept current by webhooks: next time
     overlapping: str | None = None  # the live all-tenant execution this scheduled start leaves the work to
 
     @property
@@ -107,6 +108,7 @@ class TenantSelection:
                 {"userId": b.user_id, "failedRuns": b.failed_runs, "retryAfter": b.retry_after}
                 for b in self.backing_off[:REPORTED]
             ],
+            "restingOnWebhooks": self.resting_on_webhooks[:REPORTED],
             "overlapping": self.overlapping,
             "counts": {
                 "tenants": len(self.user_ids),
@@ -117,6 +119,7 @@ class TenantSelection:
                 "notSynced": len(self.not_synced),
                 "inFlight": len(self.in_flight),
                 "backingOff": len(self.backing_off),
+                "restingOnWebhooks": len(self.resting_on_webhooks),
             },
         }
 
@@ -153,8 +156,11 @@ def _select(db: Database, request: ListTenantsEvent, pace: Pace) -> TenantSelect
     resting = {} if request.user_ids is not None else failures.waiting(db, active)  # named ones run anyway
     selected = [user_id for user_id in active if user_id not in held and user_id not in resting]
     heavy = set(selected) if request.full_resync else sync_state.needing_the_standard_path(db, selected)
+    quiet = [user_id for user_id in selected if user_id not in heavy]
+    on_webhooks = [] if request.user_ids is not None or request.full_resync else webhooks.resting(db, quiet)
     return TenantSelection(
-        user_ids=selected,
+        user_ids=[user_id for user_id in selected if user_id not in on_webhooks],
+        resting_on_webhooks=on_webhooks,
         full_resync=request.full_resync,
         pace=pace,
         heavy=frozenset(heavy),

@@ -39,3 +39,9 @@ CREATE TABLE webhook_inbox (
 CREATE INDEX webhook_inbox_to_read_idx ON webhook_inbox (user_id, next_attempt_at)
     WHERE dead_at IS NULL AND (read_at IS NULL OR last_received_at > read_at);
 COMMENT ON TABLE webhook_inbox IS 'records webhooks named, to read from Zoho by id (coalesced per record)';
+
+-- Webhooks may make the hourly run of a quiet tenant rarer (off by default): with poll_hours_with_webhooks
+-- set, a scheduled execution leaves a quiet tenant out while webhooks reached it and a run confirmed its
+-- data within that many hours. The freshen still confirms it before each reminder leaves.
+ALTER TABLE sync_metadata
+    ADD COLUMN poll_hours_with_webhooks integer CHECK (poll_hours_with_webhooks BETWEEN 2 AND 24);

@@ -297,6 +297,7 @@ _SETTINGS: dict[str, tuple[str, str]] = {
     "reminder_repeat_max": ("sync_metadata", "reminder_repeat_max"),
     "reminder_grace_hours": ("sync_metadata", "reminder_grace_hours"),
     "reminder_freshness_minutes": ("sync_metadata", "reminder_freshness_minutes"),
+    "poll_hours_with_webhooks": ("sync_metadata", "poll_hours_with_webhooks"),
 }
 UPDATABLE = frozenset(_SETTINGS)
 _KEY = {"users": "id", "zoho_connections": "user_id", "sync_metadata": "user_id"}

@@ -170,3 +170,19 @@ def tenants_waiting(db: Database) -> list[tuple[str, str, str]]:
         "ORDER BY user_id, next_attempt_at"
     )
     return [(str(row[0]), str(row[1]), str(row[2])) for row in rows]
+
+
+def resting(db: Database, user_ids: list[str]) -> list[str]:
+    """Of these tenants, those a scheduled run may leave out this hour: `poll_hours_with_webhooks` set, a
+    webhook accepted and their data confirmed within that many hours."""
+    rows = db.run(
+        """
+        SELECT m.user_id FROM sync_metadata AS m JOIN webhook_secrets AS w ON w.user_id = m.user_id
+         WHERE m.user_id = ANY(CAST(:ids AS text[])) AND m.poll_hours_with_webhooks IS NOT NULL
+           AND w.last_received_at > now() - make_interval(hours => m.poll_hours_with_webhooks)
+           AND m.confirmed_at > now() - make_interval(hours => m.poll_hours_with_webhooks)
+         ORDER BY m.user_id
+        """,
+        ids=user_ids,
+    )
+    return [str(row[0]) for row in rows]
