@@ -81,6 +81,7 @@ class OrgData:
     currency_code: str
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)  # made by pay_invoice
     next_id: int = 0
 
     def new_id(self) -> str:

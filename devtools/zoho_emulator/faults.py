@@ -39,6 +39,7 @@ Endpoint = Literal[
     "contacts.get",
     "invoices.list",
     "invoices.get",
+    "customerpayments.get",
 ]
 ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 
@@ -59,6 +60,7 @@ _CANNED: dict[str, tuple[int, dict[str, Any]]] = {
 _INVALID_FIELD = {
     "contacts.get": "contact_id",
     "invoices.get": "invoice_id",
+    "customerpayments.get": "payment_id",
     "token": "refresh_token",
 }
 

@@ -25,7 +25,7 @@ from zoho_emulator.settings import Settings
 from zoho_emulator.store import DataStore, StoredOrg
 from zoho_emulator.wire import ApiError, Response
 
-_RESOURCES = ("contacts", "invoices", "organizations")
+_RESOURCES = ("contacts", "invoices", "organizations", "customerpayments")
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,8 @@ def route(method: str, path: str) -> tuple[Endpoint, str | None] | None:
     parts = [p for p in path[len("/books/v3/") :].split("/") if p]
     if not parts or len(parts) > 2 or parts[0] not in _RESOURCES:
         return None
+    if parts[0] == "customerpayments" and len(parts) == 1:
+        return None  # one payment by id only
     endpoint = cast(Endpoint, f"{parts[0]}.{'list' if len(parts) == 1 else 'get'}")
     return endpoint, parts[1] if len(parts) == 2 else None
 
@@ -228,6 +230,11 @@ class Router:
             if invoice is None:
                 raise ApiError(404, 1002, "Invoice does not exist.")
             return {"code": 0, "message": "success", "invoice": invoice_detail(org, invoice)}
+        if call.endpoint == "customerpayments.get":
+            payment = org.payments.get(call.resource_id or "")
+            if payment is None:
+                raise ApiError(404, 1002, "Payment does not exist.")
+            return {"code": 0, "message": "success", "payment": payment}
         kind = cast(RecordKind, call.endpoint.split(".", maxsplit=1)[0])
         listing = rules.lists[kind]
         if stored.options.ignore_undocumented:

@@ -192,8 +192,14 @@ class Emulator:
     def update_invoice(self, organization_id: str, invoice_id: str, changes: dict[str, Any]) -> Record:
         return self._notify(organization_id, "invoice", self.store.update_invoice(organization_id, invoice_id, changes))
 
+    @_locked
     def pay_invoice(self, organization_id: str, invoice_id: str) -> Record:
-        return self.update_invoice(organization_id, invoice_id, {"status": "paid", "balance": 0.0})
+        """The invoice paid in full by a customer payment (recorded, and announced to a payments webhook)."""
+        invoice = self.store.get(organization_id).data.invoices[invoice_id]
+        payment = self.store.record_payment(organization_id, invoice, self.clock.now())
+        paid = self.update_invoice(organization_id, invoice_id, {"status": "paid", "balance": 0.0})
+        self._notify(organization_id, "payment", payment)
+        return paid
 
     def void_invoice(self, organization_id: str, invoice_id: str) -> Record:
         return self.update_invoice(organization_id, invoice_id, {"status": "void", "balance": 0.0})

@@ -258,6 +258,25 @@ class DataStore:
         self._touch(stored, invoice)
         return invoice
 
+    def record_payment(self, organization_id: str, invoice: Record, when: datetime) -> Record:
+        """A customer payment of the invoice's balance, as `GET /customerpayments/{id}` shows it."""
+        stored = self.get(organization_id)
+        payment_id = stored.data.new_id()
+        amount = invoice.get("balance") or invoice.get("total") or 0
+        stored.data.payments[payment_id] = payment = {
+            "payment_id": payment_id,
+            "payment_mode": "cash",
+            "amount": amount,
+            "date": when.date().isoformat(),
+            "customer_id": invoice.get("customer_id"),
+            "customer_name": invoice.get("customer_name"),
+            "invoices": [
+                {"invoice_id": invoice["invoice_id"], "invoice_number": invoice.get("invoice_number"),
+                 "amount_applied": amount, "balance_amount": 0}
+            ],
+        }  # fmt: skip
+        return payment
+
     def delete_invoice(self, organization_id: str, invoice_id: str) -> None:
         stored = self.get(organization_id)
         del stored.data.invoices[invoice_id]

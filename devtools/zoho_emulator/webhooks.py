@@ -17,16 +17,20 @@ from typing import Any
 
 import requests
 
-PLACEHOLDERS = {"invoice": "${invoice.invoice_id}", "contact": "${contact.contact_id}"}
+PLACEHOLDERS = {
+    "invoice": "${invoice.invoice_id}",
+    "contact": "${contact.contact_id}",
+    "payment": "${payment.payment_id}",
+}
 
 
 def parse_webhook(value: Any) -> dict[str, Any] | None:
-    """`{"urls": {"invoice": url, "contact": url}, "headers": {name: value}}` (as `tenant webhook --json`)."""
+    """`{"urls": {"invoice"|"contact"|"payment": url}, "headers": {name: value}}` (as `tenant webhook --json`)."""
     if value is None:
         return None
     urls, headers = (value.get("urls"), value.get("headers", {})) if isinstance(value, dict) else (None, None)
     if not isinstance(urls, dict) or not urls or not set(urls) <= set(PLACEHOLDERS):
-        raise ValueError("webhook: expected {urls: {invoice|contact: url}, headers: {name: value}}")
+        raise ValueError("webhook: expected {urls: {invoice|contact|payment: url}, headers: {name: value}}")
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in [*urls.values(), *headers.values()]):
         raise ValueError("webhook: urls and headers are strings")
     return {"urls": dict(urls), "headers": dict(headers)}

@@ -40,7 +40,11 @@ BATCH = 10  # messages the worker takes at once (the template's BatchSize)
 
 def webhook_url(base_url: str, user_id: str, kind: str) -> str:
     """The tenant's address for one module's rule: Zoho fills the id from a placeholder (`+ New Placeholder`)."""
-    placeholder = {"invoice": "${invoice.invoice_id}", "contact": "${contact.contact_id}"}[kind]
+    placeholder = {
+        "invoice": "${invoice.invoice_id}",
+        "contact": "${contact.contact_id}",
+        "payment": "${payment.payment_id}",
+    }[kind]
     return f"{base_url}/webhooks/{user_id}?kind={kind}&id={placeholder}"
 
 
@@ -60,7 +64,7 @@ def cmd_tenant_webhook(args: argparse.Namespace) -> int:
     finally:
         db.close()
     headers = {HEADER: secret if secret else "(shown only when made: --rotate makes a new one)"}
-    urls = {kind: webhook_url(base, args.user_id, kind) for kind in ("invoice", "contact")}
+    urls = {kind: webhook_url(base, args.user_id, kind) for kind in ("invoice", "contact", "payment")}
     if args.json:
         result_json({"url": f"{base}/webhooks/{args.user_id}", "urls": urls, "method": "POST", "headers": headers})
     else:

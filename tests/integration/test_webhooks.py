@@ -51,12 +51,14 @@ def serve(db: Database, zoho: Any) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def hooked(org: Org, base_url: str) -> dict[str, Any]:
-    """`tenant webhook --json`, pasted into the emulator's organization as a user pastes it into Zoho."""
+def hooked(org: Org, base_url: str, rules: tuple[str, ...] = ("invoice", "contact")) -> dict[str, Any]:
+    """`tenant webhook --json`, pasted into the emulator's organization as a user pastes it into Zoho (a workflow
+    rule with a webhook on each module of `rules`)."""
     made = zs("tenant", "webhook", "--user-id", org.user_id, "--json", env={"WEBHOOK_BASE_URL": base_url})
     assert made.returncode == 0, made.stderr
     form = json.loads(made.stdout)
-    org.control.configure_org(org.organization_id, webhook={"urls": form["urls"], "headers": form["headers"]})
+    urls = {kind: url for kind, url in form["urls"].items() if kind in rules}
+    org.control.configure_org(org.organization_id, webhook={"urls": urls, "headers": form["headers"]})
     return dict(form)
 
 
@@ -83,8 +85,8 @@ def pending_of(db: Database, org: Org, invoice_id: str) -> int:
     return int(db.scalar(sql, u=org.user_id, i=invoice_id))
 
 
-def synced_with_reminders(db: Database, make_org: MakeOrg) -> tuple[Org, str]:
-    org = make_org(customers=20, invoices=60, open_share=0.9)
+def synced_with_reminders(db: Database, make_org: MakeOrg, profile: str = "observed") -> tuple[Org, str]:
+    org = make_org(customers=20, invoices=60, open_share=0.9, profile=profile)
     assert zs("run", "--user-id", org.user_id).returncode == 0
     invoice = db.scalar(
         "SELECT i.zoho_invoice_id FROM reminders r JOIN invoices_cache i ON i.id = r.invoice_id "
@@ -114,6 +116,20 @@ def test_a_payment_cancels_its_reminders_within_5_seconds_for_at_most_2_calls(
     assert status["last_webhook_at"] and (status["webhook_records_waiting"], status["webhook_records_dead"]) == (0, 0)
     db.run("UPDATE webhook_inbox SET dead_at = now(), last_error = 'ZohoUnavailable' WHERE user_id = :u", u=org.user_id)
     assert "1 record(s) named by webhooks could not be read" in zs("status", "--user-id", org.user_id).stderr
+
+
+def test_a_payment_webhook_reads_the_payment_then_its_invoice(db: Database, make_org: MakeOrg, serve: str) -> None:
+    """A rule on Customer Payments: two Zoho calls, the payment and the invoice it was applied to, each as Zoho's
+    reference documents it (the documented profile refuses anything else)."""
+    org, invoice = synced_with_reminders(db, make_org, profile="documented")
+    hooked(org, serve, rules=("payment",))
+    before = books_calls(org)
+    org.control.pay_invoice(org.organization_id, invoice)
+    assert eventually(lambda: pending_of(db, org, invoice) == 0) < 5
+    time.sleep(0.3)
+    assert books_calls(org) - before == 2
+    assert [s["kind"] for s in org.control.webhooks_sent()[-1:]] == ["payment"]
+    assert org.control.stats()["off_reference"] == []
 
 
 def test_void_delete_phone_change_and_opt_out_arrive_by_webhook(db: Database, make_org: MakeOrg, serve: str) -> None:

@@ -6,6 +6,7 @@ correct when Zoho ignores it (`UNDOCUMENTED`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -55,8 +56,13 @@ def _declared(template: str) -> frozenset[str]:
 def _template(path: str) -> str | None:
     """`/contacts/123` → `/contacts/{contact_id}`; None for a path the subset does not have."""
     parts = path.strip("/").split("/")
-    names = {"contacts": "contact_id", "invoices": "invoice_id", "organizations": "organization_id"}
-    if not parts or parts[0] not in names or len(parts) > 2:
+    names = {
+        "contacts": "contact_id",
+        "invoices": "invoice_id",
+        "organizations": "organization_id",
+        "customerpayments": "payment_id",
+    }
+    if not parts or parts[0] not in names or len(parts) > 2 or parts == ["customerpayments"]:
         return None
     return f"/{parts[0]}" if len(parts) == 1 else f"/{parts[0]}/{{{names[parts[0]]}}}"
 
@@ -105,7 +111,7 @@ def _required(template: str) -> tuple[str, ...]:
 
 
 def _validate(template: str, query: dict[str, str]) -> list[str]:
-    path = template.replace("{contact_id}", "0").replace("{invoice_id}", "0").replace("{organization_id}", "0")
+    path = re.sub(r"\{[a-z_]+\}", "0", template)  # any record's id
     parameters = RequestParameters(query=ImmutableMultiDict(query), header=Headers(), cookie=ImmutableMultiDict())
     request = _Request(HOST, f"/books/v3{path}", "get", parameters)
     return [_said(error) for error in _reference().iter_request_errors(request)]

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 
 from books_sync.clock import utcnow
 from books_sync.db import Database
-from books_sync.errors import OAuthClientRejected, OutOfTime, ZohoError
+from books_sync.errors import OAuthClientRejected, OutOfTime, ZohoApiError, ZohoError, ZohoNotFound, ZohoProtocolError
 from books_sync.settings import Settings
 from books_sync.steps.customers import CustomerSync
 from books_sync.steps.invoices import InvoiceSync
@@ -107,9 +107,27 @@ class _Reader:
         logger.info("webhooks applied", extra={"userId": user_id, "read": turn.read, "calls": turn.api_calls})
 
     def _read(self, client: ZohoClient, named: list[webhooks.Named], read_at: datetime) -> list[str]:
-        """Contacts first (an invoice read next links to its customer as it is now); the ids not answered."""
+        """Contacts first (an invoice read next links to its customer as it is now), then each payment's
+        invoices with the invoices named; the ids not answered."""
         step_of = (self.db, client, self.tenant, self.settings, self.budget)
         contacts = [n.zoho_id for n in named if n.kind == "contact"]
-        invoices = [n.zoho_id for n in named if n.kind == "invoice"]
         unanswered = fetch_named(CustomerSync(*step_of), contacts, logger).failed_ids if contacts else []
-        return unanswered + (InvoiceSync(*step_of).read_by_id(invoices, read_at) if invoices else [])
+        paid = {p: _paid_invoices(client, p) for p in [n.zoho_id for n in named if n.kind == "payment"]}
+        invoices = [n.zoho_id for n in named if n.kind == "invoice"]
+        invoices += [i for ids in paid.values() for i in ids or [] if i not in invoices]
+        unanswered += InvoiceSync(*step_of).read_by_id(invoices, read_at) if invoices else []
+        return unanswered + [p for p, ids in paid.items() if ids is None or set(ids) & set(unanswered)]
+
+
+def _paid_invoices(client: ZohoClient, payment_id: str) -> list[str] | None:
+    """The invoices a payment was applied to (`GET /customerpayments/{id}`); None when Zoho's answer was not
+    usable. A payment deleted since (404) names none: the hourly run sees its invoice reopened."""
+    try:
+        applied = client.get_customer_payment(payment_id).get("invoices")
+    except ZohoNotFound:
+        return []
+    except (ZohoApiError, ZohoProtocolError):
+        return None
+    rows = applied if isinstance(applied, list) else []
+    ids = [str(row.get("invoice_id")) for row in rows if isinstance(row, dict) and row.get("invoice_id")]
+    return [i for i in ids if len(i) <= 64]

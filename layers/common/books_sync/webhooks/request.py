@@ -16,9 +16,9 @@ from typing import Literal
 
 from books_sync.webhooks.secret import HEADER, matches
 
-Kind = Literal["invoice", "contact"]  # payments (the payment, then its invoices): not yet
-KINDS: dict[str, Kind] = {"invoice": "invoice", "contact": "contact"}
-ID_FIELDS: dict[Kind, str] = {"invoice": "invoice_id", "contact": "contact_id"}
+Kind = Literal["invoice", "contact", "payment"]
+KINDS: dict[str, Kind] = {"invoice": "invoice", "contact": "contact", "payment": "payment"}
+ID_FIELDS: dict[Kind, str] = {"invoice": "invoice_id", "contact": "contact_id", "payment": "payment_id"}
 MAX_BODY_BYTES = 64 * 1024  # Zoho's default payload of one record is a few KB
 _PATH = re.compile(r"/webhooks/([A-Za-z0-9_.:@-]{1,128})/?")
 _ZOHO_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -72,7 +72,7 @@ def read_notice(request: Request, secrets_of: SecretsOf) -> Notice | Refusal:
 def _named(request: Request) -> tuple[Kind, str] | str:
     kind = KINDS.get(request.query.get("kind", ""))
     if "kind" in request.query and kind is None:
-        return "kind: expected invoice or contact"
+        return "kind: expected invoice, contact or payment"
     if kind is not None and "id" in request.query:
         return (kind, request.query["id"]) if _ZOHO_ID.fullmatch(request.query["id"]) else "id: not a Zoho id"
     return _from_payload(request.body, kind)
@@ -93,4 +93,4 @@ def _from_payload(body: bytes, kind: Kind | None) -> tuple[Kind, str] | str:
             if isinstance(zoho_id, int | str) and not isinstance(zoho_id, bool) and _ZOHO_ID.fullmatch(str(zoho_id)):
                 return name, str(zoho_id)
             return f"{name}.{ID_FIELDS[name]}: missing or not a Zoho id"
-    return "no invoice or contact in the payload"
+    return "no invoice, contact or payment in the payload"

@@ -360,6 +360,10 @@ class ZohoClient:
     def get_invoice(self, invoice_id: str) -> dict[str, Any]:
         return self._object("invoices.get", f"invoices/{self._id(invoice_id)}", "invoice")
 
+    def get_customer_payment(self, payment_id: str) -> dict[str, Any]:
+        """`GET /customerpayments/{id}`: the payment with the invoices it was applied to (`invoices[].invoice_id`)."""
+        return self._object("customerpayments.get", f"customerpayments/{self._id(payment_id)}", "payment")
+
     def get_organization(self) -> dict[str, Any]:
         return self._object("organizations.get", f"organizations/{self._id(self.organization_id)}", "organization")
 
