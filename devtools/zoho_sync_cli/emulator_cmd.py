@@ -17,8 +17,12 @@ def serve(args: argparse.Namespace) -> int:
     from zoho_emulator.server import start
     from zoho_emulator.state import Emulator
 
-    if not args.org and (args.customers is not None or args.invoices is not None or args.refresh_token):
-        raise CliError("--customers, --invoices and --refresh-token describe an organization: give --org too")
+    if not args.org and (
+        args.customers is not None or args.invoices is not None or args.refresh_token or args.webhook_url
+    ):
+        raise CliError(
+            "--customers, --invoices, --refresh-token and --webhook-url describe an organization: give --org"
+        )
     rate_limit = _rate_limit(args.rate_limit) if args.rate_limit else None
     # The organization exists before the port accepts a connection: a client that connects as soon
     # as it can (a benchmark, a script) never waits on, or times out during, its generation.
@@ -33,6 +37,8 @@ def serve(args: argparse.Namespace) -> int:
         emulator.add_org(args.org, seed=args.seed, customers=customers, invoices=invoices)
         note(f"generated in {time.monotonic() - started:.1f} s")
         emulator.add_refresh_token(token, [args.org])
+        if args.webhook_url:
+            emulator.configure_org(args.org, webhook=_webhook(args.webhook_url, args.webhook_secret))
     if rate_limit:
         emulator.set_rate_limit(*rate_limit)
     try:
@@ -54,6 +60,15 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         running.stop()
     return Exit.OK
+
+
+def _webhook(tenant_url: str, secret: str | None) -> dict[str, Any]:
+    """`tenant webhook --json`'s `url` and secret, as a rule per module with a webhook would post them."""
+    from books_sync.webhooks.secret import HEADER
+    from zoho_emulator.webhooks import PLACEHOLDERS
+
+    urls = {kind: f"{tenant_url}?kind={kind}&id={placeholder}" for kind, placeholder in PLACEHOLDERS.items()}
+    return {"urls": urls, "headers": {HEADER: secret} if secret else {}}
 
 
 def _rate_limit(raw: str) -> tuple[int, float]:
@@ -106,4 +121,11 @@ def register(commands: Any, func: Callable[[argparse.Namespace], int]) -> None:
     emulator.add_argument(
         "--daily-limit", type=_count, metavar="N", help="enforce N calls a day per organization (default: none)"
     )
+    emulator.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="post Zoho-shaped webhooks for --org's changes (invoices, contacts, payments) to this tenant address "
+        "(`tenant webhook --json`'s url, from `webhooks serve`)",
+    )
+    emulator.add_argument("--webhook-secret", metavar="S", help="the tenant's webhook secret, sent as Zoho would")
     emulator.set_defaults(func=func)

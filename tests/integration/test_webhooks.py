@@ -4,6 +4,7 @@ SQS, the worker) with the emulator posting Zoho-shaped webhooks as its data chan
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import subprocess
@@ -177,6 +178,14 @@ def test_a_forged_or_malformed_request_changes_nothing(db: Database, make_org: M
                        "bad id": 400, "oversized": 413}  # fmt: skip
     assert db.scalar("SELECT count(*) FROM webhook_inbox WHERE user_id = :u", u=org.user_id) == 0  # nothing queued
     assert pending_of(db, org, invoice) > 0
+    assert secret not in json.dumps(db.rows("SELECT * FROM webhook_secrets"), default=str)  # only its hash is kept
+    rotated = zs("tenant", "webhook", "--user-id", org.user_id, "--rotate", "--json", env={"WEBHOOK_BASE_URL": serve})
+    fresh = json.loads(rotated.stdout)["headers"][HEADER]
+    assert fresh != secret and (post(url, given=fresh), post(url, given=secret)) == (202, 202)  # the old for a while
+    shown = zs("tenant", "webhook", "--user-id", org.user_id, "--json", env={"WEBHOOK_BASE_URL": serve}).stdout
+    assert fresh not in shown and "shown only when made" in shown
+    db.run("UPDATE webhook_secrets SET previous_valid_until = now() WHERE user_id = :u", u=org.user_id)
+    assert (post(url, given=fresh), post(url, given=secret)) == (202, 401)
 
 
 def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, make_org: MakeOrg, serve: str) -> None:
@@ -203,7 +212,7 @@ def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, m
 
 
 def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batches(
-    db: Database, make_org: MakeOrg, configure: Callable[..., None]
+    db: Database, make_org: MakeOrg, configure: Callable[..., None], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The two Lambda handlers with moto's SQS: a function URL event queued once (a second webhook for the
     record while it waits is coalesced), a forged one not at all; the SQS event applied, a bad message given
@@ -235,7 +244,10 @@ def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batche
 
         queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="hooks")["QueueUrl"]
         configure(WEBHOOK_QUEUE_URL=queue_url, AWS_DEFAULT_REGION="us-east-1")
-        answers = [receiver(event(given), LocalLambdaContext("r"))["statusCode"] for given in (secret, secret, "nope")]
+        with caplog.at_level(logging.DEBUG):
+            answers = [receiver(event(g), LocalLambdaContext("r"))["statusCode"] for g in (secret, secret, "nope")]
+        logged = " ".join(str(record.__dict__) for record in caplog.records)  # messages and their extra keys
+        assert logged and secret not in logged and "nope" not in logged  # the request is not logged, but ids
         assert answers == [202, 202, 401]
         sqs = boto3.client("sqs", region_name="us-east-1")
         queued = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -307,3 +319,49 @@ def test_webhooks_may_make_a_quiet_tenants_hourly_run_rarer_but_only_when_asked(
     db.run("UPDATE sync_metadata SET confirmed_at = now() WHERE user_id = :u", u=org.user_id)
     assert zs("tenant", "update", "--user-id", org.user_id, "--poll-hours-with-webhooks", "0").returncode == 0
     assert org.user_id in work_listed(scheduled())  # off
+
+
+def test_the_emulator_command_posts_webhooks_where_it_is_told() -> None:
+    """`zoho-sync emulator --org O --webhook-url URL --webhook-secret S`: a change in O is posted to URL with the
+    record's kind and id, and the secret in the header, as a Zoho rule with a webhook would."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from zoho_emulator.control import EmulatorControl
+
+    got: list[tuple[str, str | None]] = []
+
+    class Catch(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            got.append((self.path, self.headers.get(HEADER)))
+            self.send_response(202)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    catcher = HTTPServer(("127.0.0.1", 0), Catch)
+    threading.Thread(target=catcher.serve_forever, daemon=True).start()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{catcher.server_address[1]}/webhooks/u1"
+    emulator = subprocess.Popen(
+        [CLI, "emulator", "--port", str(port), "--org", "777", "--customers", "5", "--invoices", "10",
+         "--webhook-url", url, "--webhook-secret", "s3cret"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert emulator.stdout is not None and "Zoho Books emulator" in emulator.stdout.readline()
+        control = EmulatorControl(f"http://127.0.0.1:{port}")
+        invoice = control.snapshot("777")["invoices"][0]["invoice_id"]
+        control.pay_invoice("777", invoice)
+        eventually(lambda: len(got) >= 2)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+        catcher.shutdown()
+    assert (f"/webhooks/u1?kind=invoice&id={invoice}", "s3cret") in got
+    assert any(path.startswith("/webhooks/u1?kind=payment&id=") for path, _ in got)
