@@ -365,3 +365,31 @@ def test_the_emulator_command_posts_webhooks_where_it_is_told() -> None:
         catcher.shutdown()
     assert (f"/webhooks/u1?kind=invoice&id={invoice}", "s3cret") in got
     assert any(path.startswith("/webhooks/u1?kind=payment&id=") for path, _ in got)
+
+
+def test_a_read_zoho_refuses_waits_and_is_given_up_after_8_tries(db: Database, make_org: MakeOrg) -> None:
+    """Zoho refusing the invoice's read: the record waits (1 minute, doubling), its message is given back, and
+    after 8 failed reads the record is dead (status counts it; the hourly run brings the change)."""
+    from books_sync.settings import get_settings
+    from books_sync.storage import webhooks
+    from books_sync.sync.time_budget import TimeBudget
+    from books_sync.webhooks.worker import work
+
+    org, invoice = synced_with_reminders(db, make_org)
+    org.control.inject("invoices.get", "invalid_id", count=1000, organization_id=org.organization_id)
+    message = json.dumps({"userId": org.user_id, "kind": "invoice", "id": invoice, "receivedAt": "2026-01-01T00:00:00"})
+    db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at) "
+           "VALUES (:u, 'invoice', :i, now() - interval '5 seconds', now() - interval '5 seconds')",
+           u=org.user_id, i=invoice)  # fmt: skip
+    for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
+        result = work(db, get_settings(), TimeBudget(None, 0), [("m1", message)])
+        assert result.retry == ["m1"], attempt
+        row = db.rows("SELECT attempts, next_attempt_at - now() AS wait, dead_at, last_error FROM webhook_inbox "
+                      "WHERE user_id = :u", u=org.user_id)[0]  # fmt: skip
+        assert row["attempts"] == attempt and "unusable" in row["last_error"]
+        if attempt < webhooks.MAX_ATTEMPTS:
+            assert row["dead_at"] is None and 55 * 2 ** (attempt - 1) <= min(row["wait"].total_seconds(), 3600) + 5
+            db.run("UPDATE webhook_inbox SET next_attempt_at = now() - interval '1 second' WHERE user_id = :u",
+                   u=org.user_id)  # fmt: skip
+    assert row["dead_at"] is not None
+    assert pending_of(db, org, invoice) > 0  # nothing applied from a refused read
