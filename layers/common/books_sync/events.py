@@ -11,7 +11,7 @@ from typing import Any
 from books_sync.errors import EventError
 
 MAX_USER_IDS = 1000
-_USER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+USER_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")  # what a tenant id may be, everywhere
 
 
 def _require_object(event: Any) -> Mapping[str, Any]:
@@ -37,7 +37,7 @@ def _reject_unknown(event: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 def _user_id(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise EventError(f"{field}: expected a string, got {type(value).__name__}")
-    if not _USER_ID.fullmatch(value):
+    if not USER_ID.fullmatch(value):
         raise EventError(f"{field}: {_shown(value)} is not a valid user id (1-128 of A-Z a-z 0-9 _ . : @ -)")
     return value
 
@@ -155,12 +155,17 @@ class ExecutionEvent:
     heavy: WorkListRef
 
 
-def parse_execution_event(event: Any) -> ExecutionEvent:
-    body = _require_object(event)
-    _reject_unknown(body, ("executionId", "selection", "rest"))
+def _required_execution_id(body: Mapping[str, Any]) -> str:
     execution_id = _execution_id(body.get("executionId"))
     if execution_id is None:
         raise EventError("executionId: required")
+    return execution_id
+
+
+def parse_execution_event(event: Any) -> ExecutionEvent:
+    body = _require_object(event)
+    _reject_unknown(body, ("executionId", "selection", "rest"))
+    execution_id = _required_execution_id(body)
     selection = body.get("selection")
     if not isinstance(selection, Mapping):
         raise EventError("selection: expected ListTenants' output (an object)")
@@ -224,9 +229,7 @@ def _caught_error(value: Any) -> str:
 def parse_caught_failure_event(event: Any) -> CaughtFailureEvent:
     body = _require_object(event)
     _reject_unknown(body, ("userId", "executionId", "error"))
-    execution_id = _execution_id(body.get("executionId"))
-    if execution_id is None:
-        raise EventError("executionId: required")
+    execution_id = _required_execution_id(body)
     return CaughtFailureEvent(_user_id(body.get("userId"), "userId"), execution_id, _caught_error(body.get("error")))
 
 

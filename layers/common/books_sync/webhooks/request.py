@@ -14,13 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from books_sync.events import USER_ID
 from books_sync.webhooks.secret import HEADER, matches
 
 Kind = Literal["invoice", "contact", "payment"]
 KINDS: dict[str, Kind] = {"invoice": "invoice", "contact": "contact", "payment": "payment"}
 ID_FIELDS: dict[Kind, str] = {"invoice": "invoice_id", "contact": "contact_id", "payment": "payment_id"}
 MAX_BODY_BYTES = 64 * 1024  # Zoho's default payload of one record is a few KB
-_PATH = re.compile(r"/webhooks/([A-Za-z0-9_.:@-]{1,128})/?")
+_PATH = re.compile(rf"/webhooks/({USER_ID.pattern})/?")
 _ZOHO_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
