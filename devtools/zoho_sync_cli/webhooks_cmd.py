@@ -126,23 +126,43 @@ class LocalQueue:
 WORKER = Worker(holder=f"{RUN_HOLDER}:{INSTANCE}:webhooks", before_turns=free_if_abandoned)  # as `run` holds leases
 
 
+class Connection:
+    """One connection, shared under a lock, opened again when the database went away (a restart)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._db = open_database(announce=False)
+
+    def get(self) -> Database:
+        if not self._db.is_alive():
+            self._db.close()
+            self._db = open_database(announce=False)
+        return self._db
+
+    def close(self) -> None:
+        self._db.close()
+
+
 def _worker(stop: threading.Event, inbox: LocalQueue) -> None:
     settings = get_settings()
-    db = open_database(announce=False)
+    connection = Connection()
     try:
-        for user_id, kind, zoho_id in webhooks.tenants_waiting(db):  # what a killed serve left (SQS keeps it)
+        for user_id, kind, zoho_id in webhooks.tenants_waiting(connection.get()):  # what a killed serve left
             inbox.send({"userId": user_id, "kind": kind, "id": zoho_id, "receivedAt": utcnow().isoformat()})
         while not stop.is_set():
             batch = inbox.receive(BATCH, wait=0.5)
             if batch:
-                _work_once(db, settings, inbox, batch)
+                _work_once(connection, settings, inbox, batch)
+    except Exception as exc:  # noqa: BLE001 - said, not silent: the receiver goes on, the sweep reads later
+        note(f"webhook worker stopped: {type(exc).__name__}: {exc}")
     finally:
-        db.close()
+        connection.close()
 
 
-def _work_once(db: Database, settings: Any, inbox: LocalQueue, batch: list[_Message]) -> None:
+def _work_once(connection: Connection, settings: Any, inbox: LocalQueue, batch: list[_Message]) -> None:
     try:
-        result = work(db, settings, TimeBudget(None, 0), [(m.message_id, m.body) for m in batch], WORKER)
+        messages = [(m.message_id, m.body) for m in batch]
+        result = work(connection.get(), settings, TimeBudget(None, 0), messages, WORKER)
     except Exception as exc:  # noqa: BLE001 - as a Lambda error: the whole batch is delivered again
         note(f"worker: {type(exc).__name__}: {exc}")
         retry = {m.message_id for m in batch}
@@ -156,7 +176,7 @@ def _work_once(db: Database, settings: Any, inbox: LocalQueue, batch: list[_Mess
             inbox.give_back(message)
 
 
-def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> type[BaseHTTPRequestHandler]:
+def handler_class(connection: Connection, inbox: LocalQueue) -> type[BaseHTTPRequestHandler]:
     class WebhookHandler(BaseHTTPRequestHandler):
         server_version = "zoho-sync-webhooks"
 
@@ -170,11 +190,18 @@ def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> t
             self._handle()
 
         def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:  # refused before reading it
-                self._answer(Answer(413, {"error": f"the body is over {MAX_BODY_BYTES} bytes"}))
+            answer = self._receive()
+            self._answer(answer)  # written after the lock is let go: a slow client holds no one up
+
+        def _receive(self) -> Answer:
+            raw = self.headers.get("Content-Length") or "0"
+            length = int(raw) if raw.isdigit() else -1
+            if length < 0:
                 self.close_connection = True
-                return
+                return Answer(400, {"error": "Content-Length: expected a number of bytes"})
+            if length > MAX_BODY_BYTES:  # refused before reading it
+                self.close_connection = True
+                return Answer(413, {"error": f"the body is over {MAX_BODY_BYTES} bytes"})
             body = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
             request = Request(
@@ -184,8 +211,8 @@ def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> t
                 headers={name.lower(): value for name, value in self.headers.items()},
                 body=body,
             )
-            with db_lock:
-                self._answer(receive(request, db, inbox.send))
+            with connection.lock:
+                return receive(request, connection.get(), inbox.send)
 
         def _answer(self, answer: Answer) -> None:
             data = json.dumps(answer.body).encode()
@@ -204,10 +231,10 @@ def handler_class(db_lock: threading.Lock, db: Database, inbox: LocalQueue) -> t
 @contextmanager
 def running_webhooks(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[str, LocalQueue]]:
     """The receiver (an HTTP server) and the worker, each on a thread of its own, for the block; yields the
-    address and the queue."""
-    db = open_database(announce=False)
+    address and the queue. Both stop before the heartbeat does: no lease outlives it unannounced."""
+    connection = Connection()
     inbox = LocalQueue()
-    server = ThreadingHTTPServer((host, port), handler_class(threading.Lock(), db, inbox))
+    server = ThreadingHTTPServer((host, port), handler_class(connection, inbox))
     stop = threading.Event()
     worker = threading.Thread(target=_worker, args=(stop, inbox), name="webhook-worker", daemon=True)
     receiver = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
@@ -215,13 +242,15 @@ def running_webhooks(host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[s
         with heartbeat():  # a later `zoho-sync` frees this process's leases at once if it is killed
             worker.start()
             receiver.start()
-            yield f"http://{server.server_address[0]!s}:{int(server.server_address[1])}", inbox
+            try:
+                yield f"http://{server.server_address[0]!s}:{int(server.server_address[1])}", inbox
+            finally:
+                server.shutdown()
+                stop.set()
+                worker.join(timeout=30)
     finally:
-        server.shutdown()
-        stop.set()
         server.server_close()
-        worker.join(timeout=10)
-        db.close()
+        connection.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

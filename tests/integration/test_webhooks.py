@@ -18,8 +18,12 @@ import pytest
 import requests
 
 from books_sync.db import Database
+from books_sync.settings import get_settings
+from books_sync.storage import webhooks
 from books_sync.storage.webhooks import LONGEST_WAIT
+from books_sync.sync.time_budget import TimeBudget
 from books_sync.webhooks.secret import HEADER
+from books_sync.webhooks.worker import work
 from tests.support import MakeOrg, Org, work_listed
 
 CLI = str(Path(sys.executable).with_name("zoho-sync"))
@@ -252,6 +256,14 @@ def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batche
         sqs = boto3.client("sqs", region_name="us-east-1")
         queued = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         assert [json.loads(m["Body"])["id"] for m in queued] == [invoice]  # one message for two webhooks
+        db.run("UPDATE webhook_inbox SET read_at = clock_timestamp() WHERE user_id = :u", u=org.user_id)  # as read
+        configure(WEBHOOK_QUEUE_URL=queue_url + "-gone")  # the queue refuses: the record must not look queued
+        assert receiver(event(secret), LocalLambdaContext("r"))["statusCode"] == 503
+        assert db.scalar("SELECT queued_at FROM webhook_inbox WHERE user_id = :u", u=org.user_id) is None
+        configure(WEBHOOK_QUEUE_URL=queue_url)
+        assert receiver(event(secret), LocalLambdaContext("r"))["statusCode"] == 202  # Zoho's next try queues it
+        again = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        assert len(again) == 1
         _sqs.cache_clear()
     org.control.pay_invoice(org.organization_id, invoice)
     time.sleep(1.1)  # the burst is over: the record is due
@@ -309,11 +321,17 @@ def test_webhooks_may_make_a_quiet_tenants_hourly_run_rarer_but_only_when_asked(
     assert org.user_id in work_listed(scheduled(), "quiet")  # no webhook yet
     hooked(org, "http://127.0.0.1:9")
     db.run("UPDATE webhook_secrets SET last_received_at = now() - interval '2 hours' WHERE user_id = :u", u=org.user_id)
+    assert org.user_id in work_listed(scheduled())  # webhooks came, but none was ever applied: not working
+    db.run("UPDATE webhook_secrets SET last_applied_at = now() - interval '2 hours' WHERE user_id = :u", u=org.user_id)
     rested = scheduled()
     assert org.user_id not in work_listed(rested) and rested["restingOnWebhooks"] == [org.user_id]
     assert rested["counts"]["restingOnWebhooks"] == 1
     named = dict(list_tenants({"userIds": [org.user_id]}, LocalLambdaContext("tenants")))
     assert org.user_id in work_listed(named)
+    db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at, queued_at) "
+           "VALUES (:u, 'invoice', '1', now(), now(), now() - interval '11 minutes')", u=org.user_id)  # fmt: skip
+    assert org.user_id in work_listed(scheduled())  # a record stuck unread: webhooks are not keeping it current
+    db.run("DELETE FROM webhook_inbox WHERE user_id = :u", u=org.user_id)
     db.run("UPDATE sync_metadata SET confirmed_at = now() - interval '7 hours' WHERE user_id = :u", u=org.user_id)
     assert org.user_id in work_listed(scheduled())  # its data was confirmed too long ago
     db.run("UPDATE sync_metadata SET confirmed_at = now() WHERE user_id = :u", u=org.user_id)
@@ -367,29 +385,83 @@ def test_the_emulator_command_posts_webhooks_where_it_is_told() -> None:
     assert any(path.startswith("/webhooks/u1?kind=payment&id=") for path, _ in got)
 
 
-def test_a_read_zoho_refuses_waits_and_is_given_up_after_8_tries(db: Database, make_org: MakeOrg) -> None:
-    """Zoho refusing the invoice's read: the record waits (1 minute, doubling), its message is given back, and
-    after 8 failed reads the record is dead (status counts it; the hourly run brings the change)."""
-    from books_sync.settings import get_settings
-    from books_sync.storage import webhooks
-    from books_sync.sync.time_budget import TimeBudget
-    from books_sync.webhooks.worker import work
-
+def test_a_read_zoho_refuses_waits_for_the_sweep_and_is_given_up_after_8_tries(db: Database, make_org: MakeOrg) -> None:
+    """Zoho refusing the invoice's read: the message is not given back (a delay is not a dead letter); the record
+    waits (1 minute, doubling) and the freshen's sweep reads it again once its wait is over; after 8 failed
+    reads it is dead (status counts it; the hourly run brings the change)."""
     org, invoice = synced_with_reminders(db, make_org)
     org.control.inject("invoices.get", "invalid_id", count=1000, organization_id=org.organization_id)
     message = json.dumps({"userId": org.user_id, "kind": "invoice", "id": invoice, "receivedAt": "2026-01-01T00:00:00"})
     db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at) "
            "VALUES (:u, 'invoice', :i, now() - interval '5 seconds', now() - interval '5 seconds')",
            u=org.user_id, i=invoice)  # fmt: skip
+    assert work(db, get_settings(), TimeBudget(None, 0), [("m1", message)]).retry == []
     for attempt in range(1, webhooks.MAX_ATTEMPTS + 1):
-        result = work(db, get_settings(), TimeBudget(None, 0), [("m1", message)])
-        assert result.retry == ["m1"], attempt
         row = db.rows("SELECT attempts, next_attempt_at - now() AS wait, dead_at, last_error FROM webhook_inbox "
                       "WHERE user_id = :u", u=org.user_id)[0]  # fmt: skip
         assert row["attempts"] == attempt and "unusable" in row["last_error"]
-        if attempt < webhooks.MAX_ATTEMPTS:
-            assert row["dead_at"] is None and 55 * 2 ** (attempt - 1) <= min(row["wait"].total_seconds(), 3600) + 5
-            db.run("UPDATE webhook_inbox SET next_attempt_at = now() - interval '1 second' WHERE user_id = :u",
-                   u=org.user_id)  # fmt: skip
+        if attempt == webhooks.MAX_ATTEMPTS:
+            break
+        assert row["dead_at"] is None and 55 * 2 ** (attempt - 1) <= min(row["wait"].total_seconds(), 3600) + 5
+        db.run("UPDATE webhook_inbox SET next_attempt_at = now() - interval '1 second', queued_at = now() - "
+               "interval '6 minutes' WHERE user_id = :u", u=org.user_id)  # fmt: skip  # its wait over, its message old
+        swept = zs("freshen", "--user-id", org.user_id, "--json")
+        assert json.loads(swept.stdout)["counts"]["webhook_records_read"] == 0, swept.stderr  # read, refused
     assert row["dead_at"] is not None
     assert pending_of(db, org, invoice) > 0  # nothing applied from a refused read
+
+
+def test_the_freshen_reads_what_no_worker_read(db: Database, make_org: MakeOrg) -> None:
+    """A message lost (the queue down when the receiver sent it, or dead-lettered), or a tenant inactive when it
+    came: the freshen's sweep reads the record once its message is 5 minutes old."""
+    org, invoice = synced_with_reminders(db, make_org)
+    org.control.pay_invoice(org.organization_id, invoice)
+    db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at, queued_at) "
+           "VALUES (:u, 'invoice', :i, now(), now(), NULL)", u=org.user_id, i=invoice)  # fmt: skip
+    swept = json.loads(zs("freshen", "--user-id", org.user_id, "--json").stdout)
+    assert swept["counts"]["webhook_records_read"] == 1 and pending_of(db, org, invoice) == 0
+
+
+def test_one_tenants_error_gives_back_its_messages_only(
+    db: Database, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error in our code for one tenant does not cost the batch: the others are read, its messages go back."""
+    from books_sync.webhooks import worker as worker_module
+
+    (a, invoice_a), (b, invoice_b) = synced_with_reminders(db, make_org), synced_with_reminders(db, make_org)
+    for org, invoice in ((a, invoice_a), (b, invoice_b)):
+        org.control.pay_invoice(org.organization_id, invoice)
+        db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at) "
+               "VALUES (:u, 'invoice', :i, now() - interval '5 seconds', now() - interval '5 seconds')",
+               u=org.user_id, i=invoice)  # fmt: skip
+    real = worker_module.apply_webhooks
+
+    def broken_for_a(db: Database, tenant: Any, *args: Any, **kwargs: Any) -> Any:
+        if tenant.user_id == a.user_id:
+            raise KeyError("a bug")
+        return real(db, tenant, *args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "apply_webhooks", broken_for_a)
+    messages = [(f"m-{org.user_id}", json.dumps({"userId": org.user_id, "kind": "invoice", "id": "1",
+                                                 "receivedAt": "2026-01-01T00:00:00"})) for org in (a, b)]  # fmt: skip
+    result = work(db, get_settings(), TimeBudget(None, 0), messages)
+    assert result.retry == [f"m-{a.user_id}"]
+    assert pending_of(db, b, invoice_b) == 0 and pending_of(db, a, invoice_a) > 0
+
+
+def test_a_refused_payment_does_not_hold_back_the_rest(db: Database, make_org: MakeOrg) -> None:
+    """A payment Zoho refuses to show (a grant without the payments scope answers 401): only that record waits;
+    the invoice named beside it is read and applied."""
+    org, invoice = synced_with_reminders(db, make_org)
+    org.control.pay_invoice(org.organization_id, invoice)
+    org.control.inject("customerpayments.get", "401", count=1000, organization_id=org.organization_id)
+    for kind, zoho_id in (("payment", "999"), ("invoice", invoice)):
+        db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at) "
+               "VALUES (:u, :k, :i, now() - interval '5 seconds', now() - interval '5 seconds')",
+               u=org.user_id, k=kind, i=zoho_id)  # fmt: skip
+    message = json.dumps({"userId": org.user_id, "kind": "invoice", "id": invoice, "receivedAt": "2026-01-01T00:00:00"})
+    work(db, get_settings(), TimeBudget(None, 0), [("m1", message)])
+    assert pending_of(db, org, invoice) == 0
+    rows = {r["kind"]: r["attempts"] for r in db.rows("SELECT kind, attempts FROM webhook_inbox WHERE user_id = :u",
+                                                       u=org.user_id)}  # fmt: skip
+    assert rows == {"payment": 1, "invoice": 0}

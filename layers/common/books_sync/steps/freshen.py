@@ -25,10 +25,12 @@ from books_sync.settings import Settings
 from books_sync.steps.customers import CustomerSync
 from books_sync.steps.invoices import ConfirmingInvoiceSync
 from books_sync.steps.reminders import refresh_reminders
-from books_sync.storage import leases, reminders, step_runs, tenants
+from books_sync.storage import leases, reminders, step_runs, tenants, webhooks
 from books_sync.storage.tenants import Tenant
 from books_sync.sync.frame import SyncStep, run_sync_step
 from books_sync.sync.time_budget import TimeBudget
+from books_sync.webhooks.apply import WebhookTurn
+from books_sync.webhooks.worker import turns
 
 logger = Logger(service="freshen", child=True)
 
@@ -64,6 +66,7 @@ class FreshenSummary:
     tenants: list[TenantFreshen] = field(default_factory=list)
     missed: dict[str, int] = field(default_factory=dict)  # reminders given up unconfirmed, by reason
     not_reached: int = 0  # tenants left for the next freshen (time ran out)
+    webhook_records_read: int = 0  # records webhooks named that no worker had read (the sweep)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for tenant in self.tenants if tenant.outcome == outcome)
@@ -79,6 +82,7 @@ class FreshenSummary:
                 "notReached": self.not_reached,
                 "missed": sum(self.missed.values()),
                 "apiCalls": sum(tenant.api_calls for tenant in self.tenants),
+                "webhookRecordsRead": self.webhook_records_read,
             },
         }
 
@@ -102,6 +106,7 @@ def freshen(
         logger.warning(
             "reminders given up: not confirmed by Zoho within their grace", extra={"byReason": summary.missed}
         )
+    summary.webhook_records_read = _sweep_webhooks(db, settings, budget, user_ids)
     wanted = reminders.tenants_to_freshen(db, lookahead=settings.freshen_lookahead, user_ids=user_ids)
     for index, user_id in enumerate(wanted):
         if budget.should_stop():
@@ -112,6 +117,22 @@ def freshen(
             summary.tenants.append(freshen_tenant(db, tenant, settings, budget))
     logger.info("freshen done", extra={"counts": summary.to_output()["counts"]})
     return summary
+
+
+def _sweep_webhooks(db: Database, settings: Settings, budget: TimeBudget, user_ids: list[str] | None) -> int:
+    """Records webhooks named that no worker read (a message lost or dead-lettered, a tenant busy or inactive
+    then, Zoho down), read now that their wait is over: nothing a webhook said is left behind."""
+    read = 0
+    for user_id in webhooks.left_unread(db, limit=REPORTED):
+        tenant = tenants.get(db, user_id)
+        if (user_ids is not None and user_id not in user_ids) or tenant is None or tenant.status != "active":
+            continue
+        done: list[WebhookTurn] = []
+        turns(db, tenant, settings, budget, done)
+        read += sum(turn.read for turn in done)
+    if read:
+        logger.info("webhook records no worker had read, read now", extra={"count": read})
+    return read
 
 
 def freshen_tenant(db: Database, tenant: Tenant, settings: Settings, budget: TimeBudget) -> TenantFreshen:

@@ -58,13 +58,18 @@ def has_secret(db: Database, user_id: str) -> bool:
 _TO_READ = "dead_at IS NULL AND (read_at IS NULL OR last_received_at > read_at)"
 
 
-def received(db: Database, user_id: str, kind: str, zoho_id: str, received_at: datetime) -> bool:
-    """A record a webhook named, coalesced into its row. True when a message should be queued for it: it
-    has just become to be read, or its last message is `REQUEUE_AFTER` old (lost, or dead-lettered)."""
+def database_now(db: Database) -> datetime:
+    """The database's clock: every time in these tables is its, so no two hosts' clocks are compared."""
+    return db.scalar("SELECT clock_timestamp()")  # type: ignore[no-any-return]
+
+
+def received(db: Database, user_id: str, kind: str, zoho_id: str) -> bool:
+    """A record a webhook named (now, by the database's clock), coalesced into its row. True when a message
+    should be queued for it: it has just become to be read, or its last message is `REQUEUE_AFTER` old."""
     queue = db.scalar(
         """
         INSERT INTO webhook_inbox AS i (user_id, kind, zoho_id, first_received_at, last_received_at, queued_at)
-            VALUES (:user_id, :kind, :zoho_id, :at, :at, now())
+            VALUES (:user_id, :kind, :zoho_id, clock_timestamp(), clock_timestamp(), now())
             ON CONFLICT (user_id, kind, zoho_id) DO UPDATE SET
                 received = i.received + 1,
                 last_received_at = greatest(i.last_received_at, EXCLUDED.last_received_at),
@@ -79,11 +84,32 @@ def received(db: Database, user_id: str, kind: str, zoho_id: str, received_at: d
         user_id=user_id,
         kind=kind,
         zoho_id=zoho_id,
-        at=received_at,
         requeue=_interval(REQUEUE_AFTER),
     )
     db.run("UPDATE webhook_secrets SET last_received_at = now() WHERE user_id = :user_id", user_id=user_id)
     return bool(queue)
+
+
+def not_queued(db: Database, user_id: str, kind: str, zoho_id: str) -> None:
+    """Its message could not be sent: the next webhook for it (or the freshen's sweep) queues one."""
+    db.run(
+        "UPDATE webhook_inbox SET queued_at = NULL WHERE user_id = :user_id AND kind = :kind AND zoho_id = :zoho_id",
+        user_id=user_id,
+        kind=kind,
+        zoho_id=zoho_id,
+    )
+
+
+def left_unread(db: Database, limit: int) -> list[str]:
+    """Tenants with records to read that are due and whose message is `REQUEUE_AFTER` old (lost, dead-lettered,
+    given back while the tenant was busy or Zoho down): the freshen's sweep reads them."""
+    rows = db.run(
+        f"SELECT DISTINCT user_id FROM webhook_inbox WHERE {_TO_READ} AND next_attempt_at <= now() "  # noqa: S608  # nosec B608 - a constant
+        "AND coalesce(queued_at, '-infinity') < now() - CAST(:requeue AS interval) ORDER BY user_id LIMIT :limit",
+        requeue=_interval(REQUEUE_AFTER),
+        limit=limit,
+    )
+    return [str(row[0]) for row in rows]
 
 
 _READ_AT = (
@@ -127,7 +153,9 @@ def applied(db: Database, user_id: str, named: Sequence[Named], read_at: datetim
     if not named:
         return
     db.run(
-        "UPDATE webhook_inbox SET read_at = :read_at, reads = reads + 1, attempts = 0, last_error = NULL "
+        "UPDATE webhook_inbox SET read_at = :read_at, reads = reads + 1, attempts = 0, last_error = NULL, "
+        # named again while it was read: its longest wait starts over (a burst still going is read once more)
+        "queued_at = CASE WHEN last_received_at > :read_at THEN now() ELSE queued_at END "
         "WHERE user_id = :user_id AND (kind, zoho_id) IN "
         "(SELECT * FROM unnest(CAST(:kinds AS text[]), CAST(:ids AS text[])))",
         user_id=user_id,
@@ -180,7 +208,13 @@ def resting(db: Database, user_ids: list[str]) -> list[str]:
         SELECT m.user_id FROM sync_metadata AS m JOIN webhook_secrets AS w ON w.user_id = m.user_id
          WHERE m.user_id = ANY(CAST(:ids AS text[])) AND m.poll_hours_with_webhooks IS NOT NULL
            AND w.last_received_at > now() - make_interval(hours => m.poll_hours_with_webhooks)
+           AND w.last_applied_at > now() - make_interval(hours => m.poll_hours_with_webhooks)
            AND m.confirmed_at > now() - make_interval(hours => m.poll_hours_with_webhooks)
+           AND NOT EXISTS (SELECT 1 FROM webhook_inbox AS i  -- webhooks working: nothing stuck or given up
+                            WHERE i.user_id = m.user_id
+                              AND (i.dead_at IS NOT NULL
+                                   OR ((i.read_at IS NULL OR i.last_received_at > i.read_at)
+                                       AND coalesce(i.queued_at, i.first_received_at) < now() - interval '10 minutes')))
          ORDER BY m.user_id
         """,
         ids=user_ids,

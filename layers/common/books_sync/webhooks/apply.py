@@ -11,16 +11,14 @@ for the next try, and that run reads them anyway), the shared pace, budget and b
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from aws_lambda_powertools import Logger
 
-from books_sync.clock import utcnow
 from books_sync.db import Database
-from books_sync.errors import OAuthClientRejected, OutOfTime, ZohoApiError, ZohoError, ZohoNotFound, ZohoProtocolError
+from books_sync.errors import OAuthClientRejected, OutOfTime, ZohoDeferral, ZohoError, ZohoNotFound
 from books_sync.settings import Settings
 from books_sync.steps.customers import CustomerSync
 from books_sync.steps.invoices import InvoiceSync
@@ -37,14 +35,14 @@ logger = Logger(service="webhooks", child=True)
 HOLDER = "webhook"  # its leases' holder prefix and step name
 LEASE_SECONDS = 300.0
 READS_PER_TURN = 50  # records read in one turn; the rest in the next
-WebhookStatus = Literal["applied", "nothing to do", "busy", "failed"]
+WebhookStatus = Literal["applied", "nothing to do", "busy", "deferred", "failed"]
 
 
 @dataclass
 class WebhookTurn:
     user_id: str
     status: WebhookStatus = "nothing to do"
-    read: int = 0  # records read from Zoho
+    read: int = 0  # records read from Zoho and applied (a refused read is not)
     named: int = 0  # webhooks that named them
     api_calls: int = 0
     cancelled: int = 0  # reminders cancelled by what was read
@@ -60,7 +58,6 @@ def apply_webhooks(
     budget: TimeBudget,
     *,
     holder: str | None = None,
-    now: Callable[[], datetime] = utcnow,
 ) -> WebhookTurn:
     """One turn for the tenant: its due records read and applied, then its reminders refreshed. `holder`: the
     lease's holder (a `zoho-sync` process names itself, so a later one frees the lease of a killed one)."""
@@ -73,7 +70,7 @@ def apply_webhooks(
         named = webhooks.due(db, tenant.user_id, READS_PER_TURN + 1)
         turn.left, named = max(len(named) - READS_PER_TURN, 0), named[:READS_PER_TURN]
         if named:
-            _Reader(db, tenant, settings, budget).apply(named, turn, now())
+            _Reader(db, tenant, settings, budget).apply(named, turn, webhooks.database_now(db))
     finally:
         leases.give_back(db, tenant.user_id, holder)
     return turn
@@ -93,7 +90,10 @@ class _Reader:
             unanswered = self._read(client, named, read_at)
         except OAuthClientRejected:
             raise  # ours to fix, the same for every tenant
-        except (ZohoError, OutOfTime) as exc:  # Zoho down, the day's calls spent, no time: all asked again
+        except (ZohoDeferral, OutOfTime) as exc:  # Zoho down, the day's calls spent, no time: no fault of theirs
+            turn.status, turn.error = "deferred", f"{type(exc).__name__}: {exc}"[:300]
+            return  # still to be read: the next delivery or the freshen's sweep, no attempt charged
+        except ZohoError as exc:
             turn.status, turn.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
             webhooks.failed(db, user_id, named, turn.error)
             return
@@ -102,7 +102,8 @@ class _Reader:
         webhooks.failed(db, user_id, [n for n in named if n.zoho_id in unanswered], "Zoho's answer was unusable")
         webhooks.applied(db, user_id, [n for n in named if n.zoho_id not in unanswered], read_at)
         turn.cancelled = refresh_reminders(db, self.tenant).cancelled
-        turn.status, turn.read, turn.named = "applied", len(named), sum(n.received for n in named)
+        turn.status, turn.read = "applied", len(named) - len([n for n in named if n.zoho_id in unanswered])
+        turn.named = sum(n.received for n in named)
         turn.failed_ids = unanswered
         logger.info("webhooks applied", extra={"userId": user_id, "read": turn.read, "calls": turn.api_calls})
 
@@ -126,7 +127,9 @@ def _paid_invoices(client: ZohoClient, payment_id: str) -> list[str] | None:
         applied = client.get_customer_payment(payment_id).get("invoices")
     except ZohoNotFound:
         return []
-    except (ZohoApiError, ZohoProtocolError):
+    except ZohoDeferral:
+        raise  # the whole turn waits
+    except ZohoError:  # refused (a grant without the payments scope: a refresh, then 401), unusable: this one only
         return None
     rows = applied if isinstance(applied, list) else []
     ids = [str(row.get("invoice_id")) for row in rows if isinstance(row, dict) and row.get("invoice_id")]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from books_sync.clock import utcnow
 from books_sync.db import Database
 from books_sync.errors import EventError
@@ -20,6 +22,7 @@ from books_sync.storage import webhooks
 from books_sync.webhooks.request import KINDS, Kind, Notice, Refusal, Request, read_notice
 
 Enqueue = Callable[[dict[str, str]], None]
+logger = Logger(service="webhooks", child=True)
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,13 @@ def receive(request: Request, db: Database, enqueue: Enqueue, *, now: Callable[[
     found = read_notice(request, lambda user_id: webhooks.secrets_of(db, user_id))
     if isinstance(found, Refusal):
         return Answer(found.status, {"error": found.reason})
-    at = now()
-    if webhooks.received(db, found.user_id, found.kind, found.zoho_id, at):
-        enqueue(message(found, at))
+    if webhooks.received(db, found.user_id, found.kind, found.zoho_id):
+        try:
+            enqueue(message(found, now()))
+        except Exception:  # the queue refused or timed out: the next webhook for it, or the sweep, queues it
+            webhooks.not_queued(db, found.user_id, found.kind, found.zoho_id)
+            logger.exception("could not queue a webhook's record", extra={"userId": found.user_id})
+            return Answer(503, {"error": "accepted but not queued; send it again"})
     return Answer(202, {"accepted": {"kind": found.kind, "id": found.zoho_id}})
 
 

@@ -1,7 +1,13 @@
-"""The worker: queued messages in (each says a tenant has records to read), one or more turns per tenant,
-and which messages to deliver again (the tenant was busy, Zoho failed, more to read). The same for SQS
-and `webhooks serve`. The records themselves are in `webhook_inbox` (the receiver coalesced them there), so
-a message delivered twice (SQS delivers at least once) or a replayed webhook costs a re-read at most.
+"""The worker: queued messages in (each says a tenant has records to read), turns per tenant, and which
+messages to deliver again. The same for SQS and `webhooks serve`. The records themselves are in
+`webhook_inbox` (the receiver coalesced them there), so a message delivered twice (SQS delivers at least
+once) or a replayed webhook costs a re-read at most.
+
+A message is delivered again only when it cannot be handled at all (malformed, or an error in our code):
+after 5 deliveries it rests in the dead-letter queue, alarmed. Records a turn could not read (the tenant
+busy for long, Zoho down or refusing, no time left, more than the turns read) stay to be read, and the
+freshen's sweep reads them within minutes once their wait is over: neither the queue nor its alarm is
+used for what is only a delay.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 from aws_lambda_powertools import Logger
 
 from books_sync.db import Database
-from books_sync.errors import EventError
+from books_sync.errors import DatabaseUnavailable, EventError
 from books_sync.settings import Settings
 from books_sync.storage import tenants, webhooks
 from books_sync.sync.time_budget import TimeBudget
@@ -23,7 +29,8 @@ from books_sync.webhooks.receiver import parse_message
 
 logger = Logger(service="webhooks", child=True)
 TURNS = 5  # per tenant and delivery: records named again while they were read are read again at once
-WAIT_SECONDS = 5.0  # a record due later than this (its backoff) waits for the next delivery
+WAIT_SECONDS = 5.0  # a record due later than this (its backoff) is left to the sweep
+BUSY_TRIES, BUSY_SECONDS = 3, 2.0  # the tenant's lease held (a step): asked again, then left to the sweep
 
 
 @dataclass
@@ -46,7 +53,8 @@ class Worker:
 def work(
     db: Database, settings: Settings, budget: TimeBudget, messages: Sequence[tuple[str, str]], worker: Worker = Worker()
 ) -> WorkResult:
-    """`messages`: (message id, body). Every tenant named gets its turns."""
+    """`messages`: (message id, body). Every tenant named gets its turns; one tenant's error gives back its
+    messages only."""
     result = WorkResult()
     by_tenant: dict[str, list[str]] = defaultdict(list)
     for message_id, body in messages:
@@ -58,30 +66,41 @@ def work(
     for user_id, message_ids in by_tenant.items():
         tenant = tenants.get(db, user_id)
         if tenant is None or tenant.status != "active":
-            result.inactive += len(message_ids)
+            result.inactive += len(message_ids)  # its records wait: the sweep reads them once it is active again
             continue
-        worker.before_turns(user_id)
-        if not _turns(db, tenant, settings, budget, result, worker.holder):
+        try:
+            worker.before_turns(user_id)
+            turns(db, tenant, settings, budget, result.turns, worker.holder)
+        except DatabaseUnavailable:
+            raise  # everyone's trouble: the whole batch again
+        except Exception:
+            logger.exception("webhook turn failed", extra={"userId": user_id})
             result.retry += message_ids
     if result.malformed:
         logger.warning("malformed webhook messages", extra={"count": result.malformed})
     return result
 
 
-def _turns(  # noqa: PLR0917 - the worker's whole context, passed down once
-    db: Database, tenant: tenants.Tenant, settings: Settings, budget: TimeBudget, result: WorkResult, holder: str | None
-) -> bool:
-    """Turns while records wait, sleeping the few seconds until a burst is over; False when some are left
-    for a later delivery (busy, failed, or waiting longer than `WAIT_SECONDS`)."""
+def turns(  # noqa: PLR0917 - the worker's whole context, passed down once
+    db: Database,
+    tenant: tenants.Tenant,
+    settings: Settings,
+    budget: TimeBudget,
+    done: list[WebhookTurn],
+    holder: str | None = None,
+) -> None:
+    """Turns while records are due or about to be (a burst ending: a few seconds' sleep), while the tenant's
+    lease frees within a few seconds, and while there is time; what is left waits for the sweep."""
+    busy = 0
     for _ in range(TURNS):
         wait = webhooks.seconds_to_next(db, tenant.user_id)
-        if wait is None:
-            return True
-        if wait > WAIT_SECONDS:
-            return False  # in its backoff: the next delivery
+        if wait is None or wait > WAIT_SECONDS or budget.should_stop():
+            return
         time.sleep(wait)
         turn = apply_webhooks(db, tenant, settings, budget, holder=holder)
-        result.turns.append(turn)
-        if turn.status in ("busy", "failed") or turn.failed_ids:
-            return False
-    return webhooks.seconds_to_next(db, tenant.user_id) is None
+        done.append(turn)
+        if turn.status == "busy" and busy < BUSY_TRIES:  # a quiet batch holds it for a second or two
+            busy += 1
+            time.sleep(BUSY_SECONDS)
+        elif turn.status != "applied" or turn.failed_ids:
+            return
