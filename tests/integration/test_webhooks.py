@@ -426,7 +426,7 @@ def test_one_tenants_error_gives_back_its_messages_only(
     db: Database, make_org: MakeOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error in our code for one tenant does not cost the batch: the others are read, its messages go back."""
-    from books_sync.webhooks import worker as worker_module
+    from books_sync.webhooks.apply import apply_webhooks as real
 
     (a, invoice_a), (b, invoice_b) = synced_with_reminders(db, make_org), synced_with_reminders(db, make_org)
     for org, invoice in ((a, invoice_a), (b, invoice_b)):
@@ -434,14 +434,13 @@ def test_one_tenants_error_gives_back_its_messages_only(
         db.run("INSERT INTO webhook_inbox (user_id, kind, zoho_id, first_received_at, last_received_at) "
                "VALUES (:u, 'invoice', :i, now() - interval '5 seconds', now() - interval '5 seconds')",
                u=org.user_id, i=invoice)  # fmt: skip
-    real = worker_module.apply_webhooks
 
     def broken_for_a(db: Database, tenant: Any, *args: Any, **kwargs: Any) -> Any:
         if tenant.user_id == a.user_id:
             raise KeyError("a bug")
         return real(db, tenant, *args, **kwargs)
 
-    monkeypatch.setattr(worker_module, "apply_webhooks", broken_for_a)
+    monkeypatch.setattr("books_sync.webhooks.worker.apply_webhooks", broken_for_a)
     messages = [(f"m-{org.user_id}", json.dumps({"userId": org.user_id, "kind": "invoice", "id": "1",
                                                  "receivedAt": "2026-01-01T00:00:00"})) for org in (a, b)]  # fmt: skip
     result = work(db, get_settings(), TimeBudget(None, 0), messages)
