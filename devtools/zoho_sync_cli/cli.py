@@ -149,7 +149,8 @@ def _run(args: argparse.Namespace) -> int:
         return Exit.FAILED
     except KeyboardInterrupt as exc:
         why = f" ({exc})" if isinstance(exc, Stopped) else ""
-        note(f"zoho-sync: interrupted{why}: every committed page is kept; the next run resumes")
+        resumes = ": every committed page is kept; the next run resumes" if args.command in ("run", "freshen") else ""
+        note(f"zoho-sync: interrupted{why}{resumes}")
         return 128 + exc.signum if isinstance(exc, Stopped) else Exit.INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, never a traceback
         note(f"zoho-sync: unexpected error: {type(exc).__name__}: {_one_line(exc)} (run with -v for the logs)")
