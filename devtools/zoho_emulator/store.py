@@ -87,6 +87,8 @@ class StoredOrg:
     options: OrgOptions
     deleted_contacts: dict[str, Record] = field(default_factory=dict)
     sorted_cache: dict[tuple[RecordKind, tuple[str, ...], bool], list[Entry]] = field(default_factory=dict)
+    # a list query's matching ids in order (whatever its page): the pages of one pass slice it, O(page) each
+    filtered_cache: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
 
     def records(self, kind: RecordKind) -> dict[str, Record]:
         return self.data.contacts if kind == "contacts" else self.data.invoices
@@ -182,6 +184,7 @@ class DataStore:
         if record is not None:
             record["last_modified_time"] = self.clock.tick()
         stored.sorted_cache.clear()
+        stored.filtered_cache.clear()
 
     # ------------------------------------------------------------------------------------ contacts
 
