@@ -58,26 +58,19 @@ def planned_reminders(
 
 
 def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetime] = utcnow) -> RemindersSummary:
-    """Apply the schedule to the tenant's reminders: create, move, bring back, cancel with a reason."""
+    """Apply the schedule to the tenant's reminders: create, move, bring back, cancel with a reason. The open
+    invoices are planned `reminders.CHUNK` at a time (memory flat at any size), in one transaction."""
     summary = RemindersSummary(user_id=tenant.user_id)
     with db.transaction():  # two refreshes of one tenant wait for each other (a lock that ends with the commit)
         leases.serialize_in_transaction(db, f"reminders:{tenant.user_id}")
         policy = sync_state.reminder_policy(db, tenant.user_id)
         found = reminders.candidates(db, tenant.user_id)
-        planned, summary.skipped_no_due_date = planned_reminders(found, policy, tenant.organization_timezone, now())
-        applied = reminders.apply(db, tenant.user_id, planned)
-        reasons = reminders.cancel_unwanted(db, tenant.user_id, planned, policy.basis)
+        while found.invoice_ids:
+            _apply_chunk(db, tenant, policy, found, now(), summary)
+            found = reminders.candidates(db, tenant.user_id, after=found.last)
+        _count(summary, reminders.cancel_unwanted(db, tenant.user_id, [], policy.basis, None))  # invoices closed
         sync_state.mark_reminders_run(db, tenant.user_id)
     summary.pending = reminders.pending_count(db, tenant.user_id)
-    summary.skipped_no_phone = found.without_phone
-    summary.skipped_reminders_off = found.reminders_off
-    summary.waiting_for_customer_detail = found.waiting_for_detail
-    summary.created = applied.created + applied.reactivated
-    summary.reactivated = applied.reactivated
-    summary.rescheduled = applied.rescheduled
-    summary.cancel_reasons = dict(reasons)
-    if applied.cancelled_past:
-        summary.cancel_reasons[reminders.CancelReason.MOVED_INTO_PAST] = applied.cancelled_past
     summary.cancelled = sum(summary.cancel_reasons.values())
     if summary.skipped_no_phone:
         logger.info(
@@ -85,3 +78,30 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
         )
     logger.info("reminders step done", extra={"summary": summary.to_output()})  # "created" is a LogRecord field
     return summary
+
+
+def _apply_chunk(  # noqa: PLR0917 - one chunk's whole context
+    db: Database,
+    tenant: Tenant,
+    policy: ReminderPolicy,
+    found: reminders.Candidates,
+    now: datetime,
+    summary: RemindersSummary,
+) -> None:
+    planned, without_date = planned_reminders(found, policy, tenant.organization_timezone, now)
+    applied = reminders.apply(db, tenant.user_id, planned)
+    _count(summary, reminders.cancel_unwanted(db, tenant.user_id, planned, policy.basis, found.invoice_ids))
+    summary.skipped_no_due_date += without_date
+    summary.skipped_no_phone += found.without_phone
+    summary.skipped_reminders_off += found.reminders_off
+    summary.waiting_for_customer_detail += found.waiting_for_detail
+    summary.created += applied.created + applied.reactivated
+    summary.reactivated += applied.reactivated
+    summary.rescheduled += applied.rescheduled
+    if applied.cancelled_past:
+        _count(summary, {reminders.CancelReason.MOVED_INTO_PAST: applied.cancelled_past})
+
+
+def _count(summary: RemindersSummary, reasons: dict[str, int]) -> None:
+    for reason, cancelled in reasons.items():
+        summary.cancel_reasons[reason] = summary.cancel_reasons.get(reason, 0) + cancelled

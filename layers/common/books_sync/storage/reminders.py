@@ -7,7 +7,7 @@ reaches every pending reminder at once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -68,10 +68,19 @@ class Candidates:
     without_phone: int  # open invoices whose customer (detail known) has no phone to use
     reminders_off: int  # open invoices whose customer turned payment reminders off in Zoho
     waiting_for_detail: int  # open invoices whose customer's detail is not read yet (or changed since)
+    invoice_ids: list[str] = field(default_factory=list)  # every open invoice of the chunk, ready or not
+
+    @property
+    def last(self) -> str | None:
+        return self.invoice_ids[-1] if self.invoice_ids else None
 
 
-def candidates(db: Database, user_id: str) -> Candidates:
-    """Open invoices of live customers; reminders are planned only where the customer is reminder-ready."""
+CHUNK = 5_000  # open invoices planned at a time: memory stays flat whatever the tenant's size
+
+
+def candidates(db: Database, user_id: str, *, after: str | None = None, limit: int | None = None) -> Candidates:
+    """Open invoices of live customers, by our id after `after`, at most `limit` (`CHUNK`); reminders are
+    planned only where the customer is reminder-ready."""
     rows = db.rows(
         """
         SELECT i.id::text AS invoice_id, i.due_date, i.payment_expected_date, c.timezone, c.reminder_ready,
@@ -80,8 +89,13 @@ def candidates(db: Database, user_id: str) -> Candidates:
           FROM open_invoices AS i
           JOIN customers_cache AS c ON c.id = i.customer_id
          WHERE i.user_id = :user_id AND c.deleted_at IS NULL
+           AND (CAST(:after AS uuid) IS NULL OR i.id > CAST(:after AS uuid))
+         ORDER BY i.id
+         LIMIT :limit
         """,
         user_id=user_id,
+        after=after,
+        limit=limit or CHUNK,
     )
     ready = [
         DueInvoice(row["invoice_id"], row["due_date"], row["payment_expected_date"], row["timezone"])
@@ -90,7 +104,8 @@ def candidates(db: Database, user_id: str) -> Candidates:
     ]
     waiting = sum(1 for row in rows if not row["detail_current"])
     off = sum(1 for row in rows if row["detail_current"] and row["reminders_off"])
-    return Candidates(ready, len(rows) - len(ready) - waiting - off, off, waiting)
+    ids = [row["invoice_id"] for row in rows]
+    return Candidates(ready, len(rows) - len(ready) - waiting - off, off, waiting, ids)
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,10 @@ WITH wanted AS (
       JOIN customers_cache AS c ON c.id = i.customer_id
      WHERE r.user_id = :user_id AND r.status = 'pending'
        AND NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
+       -- a chunk's invoices; or (no chunk) every reminder whose invoice is no open invoice of a live customer
+       AND CASE WHEN CAST(:invoice_ids AS uuid[]) IS NOT NULL THEN r.invoice_id = ANY(CAST(:invoice_ids AS uuid[]))
+                ELSE NOT EXISTS (SELECT 1 FROM open_invoices AS o JOIN customers_cache AS oc ON oc.id = o.customer_id
+                                  WHERE o.id = r.invoice_id AND oc.deleted_at IS NULL) END
 )
 UPDATE reminders AS r
    SET status = 'cancelled', cancel_reason = x.reason, claim_id = NULL, claimed_until = NULL, updated_at = now()
@@ -179,13 +198,18 @@ RETURNING r.cancel_reason
 """
 
 
-def cancel_unwanted(db: Database, user_id: str, wanted: Sequence[Wanted], basis: str) -> dict[str, int]:
-    """Cancel pending (or claimed) reminders that are no longer wanted, with the reason; counts per reason."""
+def cancel_unwanted(
+    db: Database, user_id: str, wanted: Sequence[Wanted], basis: str, invoice_ids: Sequence[str] | None
+) -> dict[str, int]:
+    """Cancel pending (or claimed) reminders that are no longer wanted, with the reason; counts per reason.
+    `invoice_ids`: a chunk of open invoices, `wanted` their planned reminders; None: the reminders of every
+    invoice that is no longer open (or whose customer is gone)."""
     rows = db.run(
         _CANCEL,
         user_id=user_id,
         rows=to_json([w.as_row() for w in wanted]),
         basis=basis,
+        invoice_ids=list(invoice_ids) if invoice_ids is not None else None,
         **CancelReason.parameters(),
     )
     reasons: dict[str, int] = {}
