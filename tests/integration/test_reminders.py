@@ -270,3 +270,43 @@ def test_planning_in_chunks_gives_the_same_schedule_as_planning_at_once(
     run_both()
     after = schedule(twins[0])
     assert after == schedule(twins[1]) and any(row[4] == "invoice paid" for row in after)
+
+
+def test_nothing_changed_nothing_planned_again_but_any_input_changed_is(db: Database, make_org: MakeOrg) -> None:
+    """Issue 28: a quiet run at 100,000 customers spent 9.6 s planning unchanged invoices again. The step now plans
+    only when an input changed since (triggers stamp it, whatever writes it: an operator's UPDATE too), the
+    settings changed, or 6 hours passed; and then it plans everything."""
+    org = make_org(customers=20, invoices=60, seed=78, open_share=0.9)
+
+    def an_hour_later() -> None:  # every stamp an hour older: the next hourly run
+        for table in ("invoices_cache", "customers_cache"):
+            db.run(f"UPDATE {table} SET plan_inputs_changed_at = plan_inputs_changed_at - interval '1 hour' "  # noqa: S608
+                   "WHERE user_id = :u", u=org.user_id)  # fmt: skip
+        db.run("UPDATE sync_metadata SET reminders_planned_at = reminders_planned_at - interval '1 hour' "
+               "WHERE user_id = :u", u=org.user_id)  # fmt: skip
+
+    sync(org)
+    assert call_step("reminders", org)["planUnchanged"] == 0  # changes within 2 minutes of the last plan: again
+    an_hour_later()
+    assert call_step("reminders", org)["planUnchanged"] == 0  # (they might have been committed while it ran)
+    assert call_step("reminders", org)["planUnchanged"] == 1  # nothing changed since: not planned again
+    without_phone = db.scalar(
+        "SELECT c.zoho_customer_id FROM customers_cache c JOIN open_invoices i ON i.customer_id = c.id "
+        "WHERE c.user_id = :u AND c.primary_phone IS NULL AND c.detail_hash = c.sync_hash "
+        "AND c.payment_reminder_enabled IS NOT FALSE LIMIT 1",
+        u=org.user_id,
+    )
+    assert without_phone, "the organization has an open invoice of a customer without a phone"
+    db.run("UPDATE customers_cache SET phone_override = '+442079460001' WHERE user_id = :u AND zoho_customer_id = :z",
+           u=org.user_id, z=without_phone)  # fmt: skip
+    replanned = call_step("reminders", org)
+    assert replanned["planUnchanged"] == 0 and replanned["created"] > 0  # the override's reminders, at once
+    an_hour_later()
+    call_step("reminders", org)
+    assert call_step("reminders", org)["planUnchanged"] == 1
+    db.run("UPDATE sync_metadata SET reminder_local_hour = 11 WHERE user_id = :u", u=org.user_id)
+    moved = call_step("reminders", org)
+    assert moved["planUnchanged"] == 0 and moved["rescheduled"] > 0  # the settings changed: everything moves
+    db.run("UPDATE sync_metadata SET reminders_planned_at = now() - interval '7 hours' WHERE user_id = :u",
+           u=org.user_id)  # fmt: skip
+    assert call_step("reminders", org)["planUnchanged"] == 0  # planned again every 6 hours whatever happened

@@ -45,3 +45,41 @@ COMMENT ON TABLE webhook_inbox IS 'records webhooks named, to read from Zoho by 
 -- data within that many hours. The freshen still confirms it before each reminder leaves.
 ALTER TABLE sync_metadata
     ADD COLUMN poll_hours_with_webhooks integer CHECK (poll_hours_with_webhooks BETWEEN 2 AND 24);
+
+-- The reminders step plans every open invoice again only when something it plans from changed (issue 28: a
+-- 100,000-customer tenant's quiet run spent 9.6 s re-planning 300,000 unchanged invoices). Triggers stamp
+-- plan_inputs_changed_at whenever a planning input changes, whatever writes it (the sync, a webhook, an
+-- operator's UPDATE of phone_override); reminders_planned_at is when the step last planned everything and
+-- reminders_planned_policy the settings it planned with. Existing rows are NULL: the first run plans all.
+ALTER TABLE invoices_cache ADD COLUMN plan_inputs_changed_at timestamptz;
+ALTER TABLE invoices_cache ALTER COLUMN plan_inputs_changed_at SET DEFAULT now();
+ALTER TABLE customers_cache ADD COLUMN plan_inputs_changed_at timestamptz;
+ALTER TABLE customers_cache ALTER COLUMN plan_inputs_changed_at SET DEFAULT now();
+CREATE INDEX invoices_cache_plan_inputs_idx ON invoices_cache (user_id, plan_inputs_changed_at);
+CREATE INDEX customers_cache_plan_inputs_idx ON customers_cache (user_id, plan_inputs_changed_at);
+
+CREATE FUNCTION stamp_plan_inputs_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.plan_inputs_changed_at := now();
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER invoices_cache_plan_inputs BEFORE UPDATE ON invoices_cache FOR EACH ROW
+    WHEN (OLD.deleted_at IS DISTINCT FROM NEW.deleted_at OR OLD.balance IS DISTINCT FROM NEW.balance
+          OR OLD.status IS DISTINCT FROM NEW.status OR OLD.due_date IS DISTINCT FROM NEW.due_date
+          OR OLD.payment_expected_date IS DISTINCT FROM NEW.payment_expected_date
+          OR OLD.customer_id IS DISTINCT FROM NEW.customer_id)
+    EXECUTE FUNCTION stamp_plan_inputs_changed();
+
+CREATE TRIGGER customers_cache_plan_inputs BEFORE UPDATE ON customers_cache FOR EACH ROW
+    WHEN (OLD.deleted_at IS DISTINCT FROM NEW.deleted_at OR OLD.detail_hash IS DISTINCT FROM NEW.detail_hash
+          OR OLD.sync_hash IS DISTINCT FROM NEW.sync_hash
+          OR OLD.payment_reminder_enabled IS DISTINCT FROM NEW.payment_reminder_enabled
+          OR OLD.phone_override IS DISTINCT FROM NEW.phone_override
+          OR OLD.primary_phone IS DISTINCT FROM NEW.primary_phone OR OLD.timezone IS DISTINCT FROM NEW.timezone)
+    EXECUTE FUNCTION stamp_plan_inputs_changed();
+
+ALTER TABLE sync_metadata
+    ADD COLUMN reminders_planned_at timestamptz,
+    ADD COLUMN reminders_planned_policy text;

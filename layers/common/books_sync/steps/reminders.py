@@ -35,6 +35,7 @@ class RemindersSummary(StepSummary):
     waiting_for_customer_detail: int = count("InvoicesWaitingForCustomerDetail")
     skipped_no_due_date: int = count()
     pending: int = count("RemindersPending")
+    plan_unchanged: int = count()  # 1: nothing planned from changed since the last plan (skipped, 0.0x s)
     cancel_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -63,12 +64,10 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
     summary = RemindersSummary(user_id=tenant.user_id)
     with db.transaction():  # two refreshes of one tenant wait for each other (a lock that ends with the commit)
         leases.serialize_in_transaction(db, f"reminders:{tenant.user_id}")
-        policy = sync_state.reminder_policy(db, tenant.user_id)
-        found = reminders.candidates(db, tenant.user_id)
-        while found.invoice_ids:
-            _apply_chunk(db, tenant, policy, found, now(), summary)
-            found = reminders.candidates(db, tenant.user_id, after=found.last)
-        _count(summary, reminders.cancel_unwanted(db, tenant.user_id, [], policy.basis, None))  # invoices closed
+        if sync_state.plan_unchanged(db, tenant.user_id):
+            summary.plan_unchanged = 1  # nothing planned from changed: planning again would change nothing
+        else:
+            _plan_everything(db, tenant, now(), summary)
         sync_state.mark_reminders_run(db, tenant.user_id)
     summary.pending = reminders.pending_count(db, tenant.user_id)
     summary.cancelled = sum(summary.cancel_reasons.values())
@@ -78,6 +77,16 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
         )
     logger.info("reminders step done", extra={"summary": summary.to_output()})  # "created" is a LogRecord field
     return summary
+
+
+def _plan_everything(db: Database, tenant: Tenant, now: datetime, summary: RemindersSummary) -> None:
+    policy = sync_state.reminder_policy(db, tenant.user_id)
+    found = reminders.candidates(db, tenant.user_id)
+    while found.invoice_ids:
+        _apply_chunk(db, tenant, policy, found, now, summary)
+        found = reminders.candidates(db, tenant.user_id, after=found.last)
+    _count(summary, reminders.cancel_unwanted(db, tenant.user_id, [], policy.basis, None))  # invoices closed
+    sync_state.mark_planned(db, tenant.user_id)
 
 
 def _apply_chunk(  # noqa: PLR0917 - one chunk's whole context
