@@ -274,22 +274,11 @@ def test_planning_in_chunks_gives_the_same_schedule_as_planning_at_once(
 
 def test_nothing_changed_nothing_planned_again_but_any_input_changed_is(db: Database, make_org: MakeOrg) -> None:
     """Issue 28: a quiet run at 100,000 customers spent 9.6 s planning unchanged invoices again. The step now plans
-    only when an input changed since (triggers stamp it, whatever writes it: an operator's UPDATE too), the
-    settings changed, or 6 hours passed; and then it plans everything."""
+    only when an input changed since (triggers stamp the writing transaction, whatever writes it: an operator's
+    UPDATE too), the settings changed, or 6 hours passed; and then it plans everything."""
     org = make_org(customers=20, invoices=60, seed=78, open_share=0.9)
-
-    def an_hour_later() -> None:  # every stamp an hour older: the next hourly run
-        for table in ("invoices_cache", "customers_cache"):
-            db.run(f"UPDATE {table} SET plan_inputs_changed_at = plan_inputs_changed_at - interval '1 hour' "  # noqa: S608
-                   "WHERE user_id = :u", u=org.user_id)  # fmt: skip
-        db.run("UPDATE sync_metadata SET reminders_planned_at = reminders_planned_at - interval '1 hour' "
-               "WHERE user_id = :u", u=org.user_id)  # fmt: skip
-
     sync(org)
-    assert call_step("reminders", org)["planUnchanged"] == 0  # changes within 2 minutes of the last plan: again
-    an_hour_later()
-    assert call_step("reminders", org)["planUnchanged"] == 0  # (they might have been committed while it ran)
-    assert call_step("reminders", org)["planUnchanged"] == 1  # nothing changed since: not planned again
+    assert call_step("reminders", org)["planUnchanged"] == 1  # nothing changed since the sync's own plan
     without_phone = db.scalar(
         "SELECT c.zoho_customer_id FROM customers_cache c JOIN open_invoices i ON i.customer_id = c.id "
         "WHERE c.user_id = :u AND c.primary_phone IS NULL AND c.detail_hash = c.sync_hash "
@@ -301,8 +290,8 @@ def test_nothing_changed_nothing_planned_again_but_any_input_changed_is(db: Data
            u=org.user_id, z=without_phone)  # fmt: skip
     replanned = call_step("reminders", org)
     assert replanned["planUnchanged"] == 0 and replanned["created"] > 0  # the override's reminders, at once
-    an_hour_later()
-    call_step("reminders", org)
+    assert call_step("reminders", org)["planUnchanged"] == 1
+    db.run("UPDATE customers_cache SET detail_retry_at = now() WHERE user_id = :u", u=org.user_id)  # not an input
     assert call_step("reminders", org)["planUnchanged"] == 1
     db.run("UPDATE sync_metadata SET reminder_local_hour = 11 WHERE user_id = :u", u=org.user_id)
     moved = call_step("reminders", org)
@@ -310,3 +299,24 @@ def test_nothing_changed_nothing_planned_again_but_any_input_changed_is(db: Data
     db.run("UPDATE sync_metadata SET reminders_planned_at = now() - interval '7 hours' WHERE user_id = :u",
            u=org.user_id)  # fmt: skip
     assert call_step("reminders", org)["planUnchanged"] == 0  # planned again every 6 hours whatever happened
+
+
+def test_a_change_committed_while_the_plan_ran_is_planned_next_time(db: Database, make_org: MakeOrg) -> None:
+    """A writer whose transaction was open when the plan began (its change unseen by the plan) makes the next
+    run plan again: the plan keeps the oldest transaction then running, and every change stamps its own."""
+    org = make_org(customers=20, invoices=60, seed=79, open_share=0.9)
+    sync(org)
+    writer = connect(db.params)
+    try:
+        writer.run("BEGIN")
+        writer.run("UPDATE invoices_cache SET balance = 0 WHERE user_id = :u AND id = (SELECT i.id FROM "
+                   "reminders r JOIN invoices_cache i ON i.id = r.invoice_id WHERE r.user_id = :u AND "
+                   "r.status = 'pending' LIMIT 1)", u=org.user_id)  # fmt: skip
+        db.run("UPDATE sync_metadata SET reminders_planned_at = NULL WHERE user_id = :u", u=org.user_id)
+        assert call_step("reminders", org)["planUnchanged"] == 0  # plans while the writer is open
+        writer.run("COMMIT")
+    finally:
+        writer.close()
+    paid = call_step("reminders", org)
+    assert paid["planUnchanged"] == 0 and paid["cancelReasons"] == {"invoice paid": paid["cancelled"]}
+    assert paid["cancelled"] > 0

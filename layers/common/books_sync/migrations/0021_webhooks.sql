@@ -48,19 +48,21 @@ ALTER TABLE sync_metadata
 
 -- The reminders step plans every open invoice again only when something it plans from changed (issue 28: a
 -- 100,000-customer tenant's quiet run spent 9.6 s re-planning 300,000 unchanged invoices). Triggers stamp
--- plan_inputs_changed_at whenever a planning input changes, whatever writes it (the sync, a webhook, an
--- operator's UPDATE of phone_override); reminders_planned_at is when the step last planned everything and
--- reminders_planned_policy the settings it planned with. Existing rows are NULL: the first run plans all.
-ALTER TABLE invoices_cache ADD COLUMN plan_inputs_changed_at timestamptz;
-ALTER TABLE invoices_cache ALTER COLUMN plan_inputs_changed_at SET DEFAULT now();
-ALTER TABLE customers_cache ADD COLUMN plan_inputs_changed_at timestamptz;
-ALTER TABLE customers_cache ALTER COLUMN plan_inputs_changed_at SET DEFAULT now();
-CREATE INDEX invoices_cache_plan_inputs_idx ON invoices_cache (user_id, plan_inputs_changed_at);
-CREATE INDEX customers_cache_plan_inputs_idx ON customers_cache (user_id, plan_inputs_changed_at);
+-- plan_inputs_xid with the writing transaction's id whenever a planning input changes, whatever writes it
+-- (the sync, a webhook, an operator's UPDATE of phone_override); reminders_planned_xmin is the oldest
+-- transaction still running when the step last planned everything: a row stamped by it or a later one may
+-- not have been seen, any older one was. reminders_planned_policy is the settings it planned with. Rows
+-- stamped before this migration are NULL, and so is every tenant's plan: the first run plans all.
+ALTER TABLE invoices_cache ADD COLUMN plan_inputs_xid xid8;
+ALTER TABLE invoices_cache ALTER COLUMN plan_inputs_xid SET DEFAULT pg_current_xact_id();
+ALTER TABLE customers_cache ADD COLUMN plan_inputs_xid xid8;
+ALTER TABLE customers_cache ALTER COLUMN plan_inputs_xid SET DEFAULT pg_current_xact_id();
+CREATE INDEX invoices_cache_plan_inputs_idx ON invoices_cache (user_id, plan_inputs_xid);
+CREATE INDEX customers_cache_plan_inputs_idx ON customers_cache (user_id, plan_inputs_xid);
 
 CREATE FUNCTION stamp_plan_inputs_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.plan_inputs_changed_at := now();
+    NEW.plan_inputs_xid := pg_current_xact_id();
     RETURN NEW;
 END
 $$;
@@ -82,4 +84,5 @@ CREATE TRIGGER customers_cache_plan_inputs BEFORE UPDATE ON customers_cache FOR 
 
 ALTER TABLE sync_metadata
     ADD COLUMN reminders_planned_at timestamptz,
+    ADD COLUMN reminders_planned_xmin xid8,
     ADD COLUMN reminders_planned_policy text;

@@ -80,13 +80,14 @@ def refresh_reminders(db: Database, tenant: Tenant, *, now: Callable[[], datetim
 
 
 def _plan_everything(db: Database, tenant: Tenant, now: datetime, summary: RemindersSummary) -> None:
+    horizon = sync_state.planning_horizon(db)  # before anything is read
     policy = sync_state.reminder_policy(db, tenant.user_id)
     found = reminders.candidates(db, tenant.user_id)
     while found.invoice_ids:
         _apply_chunk(db, tenant, policy, found, now, summary)
         found = reminders.candidates(db, tenant.user_id, after=found.last)
     _count(summary, reminders.cancel_unwanted(db, tenant.user_id, [], policy.basis, None))  # invoices closed
-    sync_state.mark_planned(db, tenant.user_id)
+    sync_state.mark_planned(db, tenant.user_id, horizon)
 
 
 def _apply_chunk(  # noqa: PLR0917 - one chunk's whole context

@@ -156,37 +156,42 @@ _POLICY = (
     "m.reminder_repeat_days, m.reminder_repeat_max)"
 )  # what the plan depends on among the tenant's settings
 REPLAN_EVERY = "6 hours"  # whatever happened, everything is planned again at least this often
-CHANGE_MARGIN = "2 minutes"  # a change committed while the last plan ran (its stamp earlier) still counts: a
-# writer's transaction (a page, 50 details, a webhook turn) lasts seconds
 
 
 def plan_unchanged(db: Database, user_id: str) -> bool:
     """Whether nothing the reminders are planned from changed since they were last planned: no invoice or
-    customer input (the triggers of migration 0021), the same settings, planned within `REPLAN_EVERY`."""
+    customer input stamped by a transaction the last plan may not have seen (the triggers of migration
+    0021), the same settings, planned within `REPLAN_EVERY`."""
     return bool(
         db.scalar(
             f"""
             SELECT m.reminders_planned_at > now() - CAST(:every AS interval)
                    AND m.reminders_planned_policy = {_POLICY}
                    AND NOT EXISTS (SELECT 1 FROM invoices_cache AS i WHERE i.user_id = m.user_id
-                                      AND i.plan_inputs_changed_at > m.reminders_planned_at - CAST(:margin AS interval))
+                                      AND i.plan_inputs_xid >= m.reminders_planned_xmin)
                    AND NOT EXISTS (SELECT 1 FROM customers_cache AS c WHERE c.user_id = m.user_id
-                                      AND c.plan_inputs_changed_at > m.reminders_planned_at - CAST(:margin AS interval))
+                                      AND c.plan_inputs_xid >= m.reminders_planned_xmin)
               FROM sync_metadata AS m WHERE m.user_id = :user_id
             """,  # noqa: S608  # nosec B608 - _POLICY is a constant
             user_id=user_id,
             every=REPLAN_EVERY,
-            margin=CHANGE_MARGIN,
         )
     )
 
 
-def mark_planned(db: Database, user_id: str) -> None:
-    """Everything was planned (in this transaction: `now()` is its start, before any change it did not see)."""
+def planning_horizon(db: Database) -> str:
+    """The oldest transaction still running now: a change by it, or by any later one, may be unseen by a
+    plan that starts now (taken before the plan reads anything)."""
+    return str(db.scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
+
+
+def mark_planned(db: Database, user_id: str, horizon: str) -> None:
+    """Everything was planned, having seen every change older than `horizon`."""
     db.run(
-        f"UPDATE sync_metadata AS m SET reminders_planned_at = now(), reminders_planned_policy = {_POLICY} "  # noqa: S608  # nosec B608 - a constant
-        "WHERE m.user_id = :user_id",
+        f"UPDATE sync_metadata AS m SET reminders_planned_at = now(), reminders_planned_xmin = CAST(:xmin AS xid8), "  # noqa: S608  # nosec B608 - a constant
+        f"reminders_planned_policy = {_POLICY} WHERE m.user_id = :user_id",
         user_id=user_id,
+        xmin=horizon,
     )
 
 
