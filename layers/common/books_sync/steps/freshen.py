@@ -13,6 +13,7 @@ costs a contacts page, an invoices page and one more call (its short unpaid list
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +38,7 @@ logger = Logger(service="freshen", child=True)
 STEP = "freshen"  # its row in step_runs (the steps' own rows stay the executions')
 LEASE_SECONDS = 900.0  # one tenant's run; given back as soon as it ends
 REPORTED = 100  # tenants listed in a summary; the counts say how many there are
+SWEEP_SECONDS = 60.0  # at most this much of a freshen reads webhook records no worker read
 
 Outcome = Literal["confirmed", "unconfirmed", "skipped", "deferred", "failed"]
 
@@ -122,13 +124,15 @@ def freshen(
 def _sweep_webhooks(db: Database, settings: Settings, budget: TimeBudget, user_ids: list[str] | None) -> int:
     """Records webhooks named that no worker read (a message lost or dead-lettered, a tenant busy or inactive
     then, Zoho down), read now that their wait is over: nothing a webhook said is left behind."""
-    read = 0
+    read, started = 0, time.monotonic()
     for user_id in webhooks.left_unread(db, limit=REPORTED):
+        if time.monotonic() - started > SWEEP_SECONDS or budget.should_stop():
+            break  # the freshen's own work comes first; the next freshen sweeps on
         tenant = tenants.get(db, user_id)
         if (user_ids is not None and user_id not in user_ids) or tenant is None or tenant.status != "active":
             continue
         done: list[WebhookTurn] = []
-        turns(db, tenant, settings, budget, done)
+        turns(db, tenant, settings, budget, done, busy_tries=0)  # busy (an execution): the next sweep
         read += sum(turn.read for turn in done)
     if read:
         logger.info("webhook records no worker had read, read now", extra={"count": read})

@@ -88,6 +88,8 @@ def turns(  # noqa: PLR0917 - the worker's whole context, passed down once
     budget: TimeBudget,
     done: list[WebhookTurn],
     holder: str | None = None,
+    *,
+    busy_tries: int = BUSY_TRIES,
 ) -> None:
     """Turns while records are due or about to be (a burst ending: a few seconds' sleep), while the tenant's
     lease frees within a few seconds, and while there is time; what is left waits for the sweep."""
@@ -99,7 +101,7 @@ def turns(  # noqa: PLR0917 - the worker's whole context, passed down once
         time.sleep(wait)
         turn = apply_webhooks(db, tenant, settings, budget, holder=holder)
         done.append(turn)
-        if turn.status == "busy" and busy < BUSY_TRIES:  # a quiet batch holds it for a second or two
+        if turn.status == "busy" and busy < busy_tries:  # a quiet batch holds it for a second or two
             busy += 1
             time.sleep(BUSY_SECONDS)
         elif turn.status != "applied" or turn.failed_ids:
