@@ -86,6 +86,11 @@ class EmulatorControl:
     def stats(self) -> dict[str, Any]:
         return dict(self._get("stats"))
 
+    def books_calls(self, organization_id: str) -> int:
+        """Books API calls (the token endpoint aside) the organization has received."""
+        by_org = self.stats().get("by_org", {}).get(organization_id, {})
+        return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
+
     def webhooks_sent(self) -> list[dict[str, Any]]:
         """Every webhook the emulator posted: kind, id and the status it got back (None: no answer)."""
         return list(self._get("webhooks/sent"))

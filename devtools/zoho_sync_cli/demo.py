@@ -107,12 +107,12 @@ def _payment_by_webhook(stack: LocalStack, db: Database) -> bool:
         webhooks.set_secret(db, "acme", digest(secret), keep_previous_for=timedelta(0))
         urls = {kind: webhook_url(address, "acme", kind) for kind in ("invoice", "contact")}
         stack.control.configure_org(acme, webhook={"urls": urls, "headers": {HEADER: secret}})
-        calls = _books_calls(stack, acme)
+        calls = stack.control.books_calls(acme)
         started = time.monotonic()
         stack.control.pay_invoice(acme, row[0])
         while _pending(db, row[0]) and time.monotonic() - started < 10:
             time.sleep(0.05)
-        took, calls = time.monotonic() - started, _books_calls(stack, acme) - calls
+        took, calls = time.monotonic() - started, stack.control.books_calls(acme) - calls
     done = _pending(db, row[0]) == 0
     print(
         f"acme's invoice {row[1]} paid in Zoho: its {row[2]} pending reminder(s) "
@@ -129,11 +129,6 @@ def _pending(db: Database, zoho_invoice_id: str) -> int:
             i=zoho_invoice_id,
         )
     )
-
-
-def _books_calls(stack: LocalStack, organization_id: str) -> int:
-    by_org = stack.control.stats().get("by_org", {}).get(organization_id, {})
-    return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
 
 
 def _explain_counts(stack: LocalStack, db: Database) -> None:

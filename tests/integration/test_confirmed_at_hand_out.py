@@ -123,23 +123,12 @@ def test_a_freshen_confirms_a_quiet_tenant_in_three_calls_and_leaves_fresh_ones_
     sync(org)
     assert zs("freshen", "--user-id", org.user_id, "--json").stdout.count('"user_id"') == 0  # still fresh
     age(db, org, 16 * 60)
-    before = org.control.stats()
+    before = org.control.books_calls(org.organization_id)
     result = zs("freshen", "--json")
-    after = org.control.stats()
+    calls = org.control.books_calls(org.organization_id) - before
     assert result.returncode == 0 and '"outcome": "confirmed"' in result.stdout
-    calls = _books_calls(before, after, org.organization_id)
     assert calls <= 3, calls
     assert len(claim(db, org)) == 1
-
-
-def _books_calls(before: dict[str, Any], after: dict[str, Any], organization_id: str) -> int:
-    """Books API calls (the token endpoint aside) the organization received between two snapshots."""
-
-    def total(stats: dict[str, Any]) -> int:
-        by_org = stats.get("by_org", {}).get(organization_id, {})
-        return sum(count for endpoint, count in by_org.items() if endpoint != "token")
-
-    return total(after) - total(before)
 
 
 def test_a_disabled_tenants_due_reminder_waits_and_is_given_up_after_its_grace_with_the_reason(
@@ -195,9 +184,9 @@ def test_an_invoice_deleted_in_zoho_is_read_by_id_before_its_reminder_goes(db: D
     sync(org)
     org.control.delete_invoice(org.organization_id, invoice)
     age(db, org, 16 * 60)
-    before = org.control.stats()
+    before = org.control.books_calls(org.organization_id)
     zs("freshen", "--user-id", org.user_id)
-    calls = _books_calls(before, org.control.stats(), org.organization_id)
+    calls = org.control.books_calls(org.organization_id) - before
     assert reminder(db, invoice) == {
         **reminder(db, invoice),
         "status": "cancelled",

@@ -67,12 +67,6 @@ def hooked(org: Org, base_url: str, rules: tuple[str, ...] = ("invoice", "contac
     return dict(form)
 
 
-def books_calls(org: Org) -> int:
-    """Books API calls (the token endpoint aside) the organization has received."""
-    by_org = org.control.stats().get("by_org", {}).get(org.organization_id, {})
-    return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
-
-
 def eventually(check: Callable[[], bool], seconds: float = 5.0) -> float:
     """How long until `check` holds (fails after `seconds`)."""
     started = time.monotonic()
@@ -107,12 +101,12 @@ def test_a_payment_cancels_its_reminders_within_5_seconds_for_at_most_2_calls(
 ) -> None:
     org, invoice = synced_with_reminders(db, make_org)
     hooked(org, serve)
-    before = books_calls(org)
+    before = org.control.books_calls(org.organization_id)
     org.control.pay_invoice(org.organization_id, invoice)
     took = eventually(lambda: pending_of(db, org, invoice) == 0)
     assert took < 5
     time.sleep(0.3)  # anything still in flight
-    calls = books_calls(org) - before
+    calls = org.control.books_calls(org.organization_id) - before
     print(f"payment: reminders cancelled {took:.2f} s after the payment, {calls} Zoho calls")
     assert calls <= 2
     assert db.scalar("SELECT status FROM invoices_cache WHERE user_id = :u AND zoho_invoice_id = :i",
@@ -128,11 +122,11 @@ def test_a_payment_webhook_reads_the_payment_then_its_invoice(db: Database, make
     reference documents it (the documented profile refuses anything else)."""
     org, invoice = synced_with_reminders(db, make_org, profile="documented")
     hooked(org, serve, rules=("payment",))
-    before = books_calls(org)
+    before = org.control.books_calls(org.organization_id)
     org.control.pay_invoice(org.organization_id, invoice)
     assert eventually(lambda: pending_of(db, org, invoice) == 0) < 5
     time.sleep(0.3)
-    assert books_calls(org) - before == 2
+    assert org.control.books_calls(org.organization_id) - before == 2
     assert [s["kind"] for s in org.control.webhooks_sent()[-1:]] == ["payment"]
     assert org.control.stats()["off_reference"] == []
 
@@ -199,7 +193,7 @@ def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, m
     ids = [str(r[0]) for r in db.run("SELECT zoho_invoice_id FROM invoices_cache WHERE user_id = :u "
                                       "ORDER BY zoho_invoice_id LIMIT 50", u=org.user_id)]  # fmt: skip
     session = requests.Session()
-    before, started = books_calls(org), time.monotonic()
+    before, started = org.control.books_calls(org.organization_id), time.monotonic()
     for n in range(1000):
         url = form["urls"]["invoice"].replace("${invoice.invoice_id}", ids[n % 50])
         assert session.post(url, headers=form["headers"], timeout=10).status_code == 202
@@ -212,7 +206,9 @@ def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, m
     # a record named all along is read when its burst is over, or every LONGEST_WAIT while it goes on
     bound = 50 * (math.ceil(posting / LONGEST_WAIT.total_seconds()) + 1)
     assert named == 1000 and 50 <= reads <= bound < 1000, (named, reads, bound)
-    assert books_calls(org) - before <= reads + 5  # a Books call per read (the reminders rules need none)
+    assert (
+        org.control.books_calls(org.organization_id) - before <= reads + 5
+    )  # a Books call per read (the reminders rules need none)
 
 
 def test_the_lambda_receiver_queues_to_sqs_and_the_worker_answers_partial_batches(
