@@ -64,10 +64,11 @@ def serve(args: argparse.Namespace) -> int:
 
 def _webhook(tenant_url: str, secret: str | None) -> dict[str, Any]:
     """`tenant webhook --json`'s `url` and secret, as a rule per module with a webhook would post them."""
+    from books_sync.webhooks.request import ID_FIELDS
     from books_sync.webhooks.secret import HEADER
-    from zoho_emulator.webhooks import PLACEHOLDERS
+    from zoho_sync_cli.webhooks_cmd import record_url
 
-    urls = {kind: f"{tenant_url}?kind={kind}&id={placeholder}" for kind, placeholder in PLACEHOLDERS.items()}
+    urls = {kind: record_url(tenant_url, kind) for kind in ID_FIELDS}
     return {"urls": urls, "headers": {HEADER: secret} if secret else {}}
 
 

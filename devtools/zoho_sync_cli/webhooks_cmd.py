@@ -25,7 +25,7 @@ from books_sync.settings import get_settings
 from books_sync.storage import tenants, webhooks
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.webhooks.receiver import Answer, receive
-from books_sync.webhooks.request import MAX_BODY_BYTES, Request
+from books_sync.webhooks.request import ID_FIELDS, MAX_BODY_BYTES, Kind, Request
 from books_sync.webhooks.secret import HEADER, digest, new_secret
 from books_sync.webhooks.worker import Worker, work
 from zoho_sync_cli.console import CliError, Exit, note, result_json
@@ -38,14 +38,14 @@ MAX_RECEIVES = 5  # the template's maxReceiveCount
 BATCH = 10  # messages the worker takes at once (the template's BatchSize)
 
 
-def webhook_url(base_url: str, user_id: str, kind: str) -> str:
-    """The tenant's address for one module's rule: Zoho fills the id from a placeholder (`+ New Placeholder`)."""
-    placeholder = {
-        "invoice": "${invoice.invoice_id}",
-        "contact": "${contact.contact_id}",
-        "payment": "${payment.payment_id}",
-    }[kind]
-    return f"{base_url}/webhooks/{user_id}?kind={kind}&id={placeholder}"
+def record_url(tenant_url: str, kind: Kind) -> str:
+    """One module's rule URL at a tenant's address: Zoho fills the id from a placeholder (`+ New Placeholder`)."""
+    return f"{tenant_url}?kind={kind}&id=${{{kind}.{ID_FIELDS[kind]}}}"
+
+
+def webhook_url(base_url: str, user_id: str, kind: Kind) -> str:
+    """The tenant's address for one module's rule."""
+    return record_url(f"{base_url}/webhooks/{user_id}", kind)
 
 
 def cmd_tenant_webhook(args: argparse.Namespace) -> int:
