@@ -21,6 +21,7 @@ from books_sync.observability import listen_to_progress
 from zoho_sync_cli.console import note
 
 _SUMMARY_KEYS = ("fetched", "inserted", "updated", "detailsFetched", "created", "cancelled", "apiCalls")
+_SUMMARY_KEYS_WHEN_ANY = ("softDeleted", "markedDeleted")  # a reconcile's finds
 QUIET_SECONDS = 10.0  # without a terminal, a line at least this often while a step works
 
 
@@ -108,7 +109,9 @@ class StepProgress:
         def show(step: str, summary: dict[str, Any]) -> None:
             nonlocal last
             now = time.perf_counter()
-            counts = ", ".join(f"{key} {summary[key]}" for key in _SUMMARY_KEYS if key in summary)
+            shown = [key for key in _SUMMARY_KEYS if key in summary]
+            shown += [key for key in _SUMMARY_KEYS_WHEN_ANY if summary.get(key)]
+            counts = ", ".join(f"{key} {summary[key]}" for key in shown)
             waiting = f", {summary['detailsWaiting']} details still to read" if summary.get("detailsWaiting") else ""
             more = " (more to do)" if summary.get("hasMore") else ""
             line = f"  {user_id} {step}: {summary.get('status')}, {counts}{waiting} in {now - last:.2f} s{more}"

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any
 
 from books_sync.db import Database
 from books_sync.storage import customers
+from tests.plans import make_statistics_stale, plan_nodes
 from tests.support import MakeOrg, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
@@ -78,12 +77,6 @@ def test_details_are_queued_by_the_first_reminder_they_unlock(db: Database, make
     assert queue(db, user_id, limit=2, tried=("changed-due-in-30",)) == ["due-in-5", "due-in-20"]
 
 
-def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from plan_nodes(child)
-
-
 def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     db: Database, make_org: MakeOrg
 ) -> None:
@@ -91,9 +84,7 @@ def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     plan must stay linear then: a set-wide aggregate joined to the customers became a nested loop
     over both (46 million rows compared for 10,000 customers, 12 s a query)."""
     user_id = make_org(customers=0, invoices=0).user_id
-    db.run("ANALYZE customers_cache, invoices_cache, reminders")  # statistics of a tenant-less database
-    for table in ("customers_cache", "invoices_cache", "reminders"):  # and they stay stale (the database is the test's)
-        db.run(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    make_statistics_stale(db)
     n_customers, n_invoices = 2_000, 6_000
     db.run(
         "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash, zoho_last_modified_at) "

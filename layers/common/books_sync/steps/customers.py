@@ -149,8 +149,8 @@ class CustomerSync(SyncStep[CustomerSyncSummary], step="customer", summary=Custo
     def _verify(self, checkpoint: Checkpoint) -> None:
         """Customers the list did not show are checked one by one; only a 404 deletes."""
 
-        def candidates(started: datetime, limit: int) -> list[str]:
-            return customers.unseen_since(self.db, self.tenant.user_id, started, limit)
+        def candidates(started: datetime, after: str | None, limit: int) -> list[str]:
+            return customers.unseen_since(self.db, self.tenant.user_id, started, limit, after)
 
         self.verify_unseen(checkpoint, candidates, lambda: _Unseen(self))
 

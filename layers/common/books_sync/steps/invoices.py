@@ -230,8 +230,8 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
     def _verify(self, checkpoint: Checkpoint) -> None:
         """Open here but not unpaid in Zoho: fetch each; a 404 marks it deleted, else it is refreshed."""
 
-        def candidates(started: datetime, limit: int) -> list[str]:
-            return invoices.open_unseen_since(self.db, self.tenant.user_id, started, limit)
+        def candidates(started: datetime, after: str | None, limit: int) -> list[str]:
+            return invoices.open_unseen_since(self.db, self.tenant.user_id, started, limit, after)
 
         self.verify_unseen(checkpoint, candidates, lambda: _NotListedOpen(self, self._batch([], seen=True)))
 
@@ -258,8 +258,8 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
         if not self.confirms:
             return
 
-        def candidates(started: datetime, limit: int) -> list[str]:
-            return self._to_confirm(started, limit)
+        def candidates(started: datetime, _after: str | None, limit: int) -> list[str]:
+            return self._to_confirm(started, limit)  # by urgency: `after` does not apply
 
         self.verify_unseen(
             checkpoint,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from books_sync.db import Database, to_json
 from books_sync.records.contacts import CustomerRecord
+from books_sync.storage.lookups import cached_ids, each_cached
 from books_sync.storage.upserts import UpsertCounts
 
 
@@ -22,8 +23,8 @@ def cached(db: Database, user_id: str, zoho_ids: Sequence[str]) -> dict[str, Cac
     if not zoho_ids:
         return {}
     rows = db.run(
-        "SELECT zoho_customer_id, sync_hash, deleted_at IS NOT NULL FROM customers_cache "
-        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[]))",
+        "SELECT c.zoho_customer_id, c.sync_hash, c.deleted_at IS NOT NULL "  # noqa: S608 - constants
+        f"FROM {each_cached('customers_cache', 'zoho_customer_id, sync_hash, deleted_at')}",  # nosec B608 - constants
         user_id=user_id,
         ids=list(zoho_ids),
     )
@@ -35,32 +36,30 @@ def ids_by_zoho_id(db: Database, user_id: str, zoho_ids: Sequence[str]) -> dict[
     if not zoho_ids:
         return {}
     rows = db.run(
-        "SELECT zoho_customer_id, id::text FROM customers_cache "
-        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[]))",
+        f"SELECT c.zoho_customer_id, c.id::text FROM {each_cached('customers_cache', 'zoho_customer_id, id')}",  # nosec B608 - constants  # noqa: S608 - constants
         user_id=user_id,
         ids=list(zoho_ids),
     )
     return {row[0]: row[1] for row in rows}
 
 
-_UPSERT_PAGE = """
-WITH page AS (
+_UPSERT_PAGE = (
+    "WITH page AS ("  # noqa: S608  # nosec B608 - constants
+    """
     SELECT *
       FROM jsonb_to_recordset(CAST(:full_rows AS jsonb)) AS r(
            zoho_customer_id text, customer_name text, primary_phone text, primary_email text,
            contact_persons jsonb, country_code text, timezone text, zoho_last_modified_at timestamptz,
            sync_hash text, detail_hash text, payment_reminder_enabled boolean, phone_sms_enabled boolean,
            phone_whatsapp_enabled boolean, billing_region text)
-), touched_ids AS (
-    SELECT value AS zoho_customer_id FROM jsonb_array_elements_text(CAST(:touch_ids AS jsonb))
 ), touched AS (
-    UPDATE customers_cache AS c
+    UPDATE customers_cache AS t
        SET local_last_synced_at = now(),
            deleted_at = NULL,
-           updated_at = CASE WHEN c.deleted_at IS NULL THEN c.updated_at ELSE now() END
-      FROM touched_ids AS t
-     WHERE c.user_id = :user_id
-       AND c.zoho_customer_id = t.zoho_customer_id
+           updated_at = CASE WHEN t.deleted_at IS NULL THEN t.updated_at ELSE now() END
+     WHERE """
+    + cached_ids("customers_cache", "t", "CAST(:touch_ids AS text[])")
+    + """
  RETURNING 1
 ), upserted AS (
     INSERT INTO customers_cache AS c (
@@ -115,7 +114,8 @@ WITH page AS (
 SELECT (SELECT count(*) FROM upserted WHERE inserted),
        (SELECT count(*) FROM upserted WHERE NOT inserted),
        (SELECT count(*) FROM touched)
-"""
+"""  # nosec B608 - constants
+)
 
 
 def upsert_page(
@@ -136,14 +136,15 @@ def upsert_page(
         {**record.as_row(), "detail_hash": record.sync_hash if record.detailed else None}
         for record in sorted(records, key=lambda record: record.zoho_customer_id)
     ]
-    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(rows), touch_ids=to_json(sorted(touch_ids)))
+    row = db.run(_UPSERT_PAGE, user_id=user_id, full_rows=to_json(rows), touch_ids=sorted(touch_ids))
     return UpsertCounts.from_row(row[0])
 
 
 _BEHIND = """
 SELECT l.id
   FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
-  LEFT JOIN customers_cache AS c ON c.user_id = :user_id AND c.zoho_customer_id = l.id
+  LEFT JOIN LATERAL (SELECT id, zoho_last_modified_at FROM customers_cache  -- one key lookup per row
+                      WHERE user_id = :user_id AND zoho_customer_id = l.id OFFSET 0) AS c ON true
  WHERE (c.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
     OR (c.id IS NOT NULL AND l.modified IS NOT NULL
         AND (c.zoho_last_modified_at IS NULL OR c.zoho_last_modified_at < l.modified))
@@ -167,14 +168,16 @@ def mark_seen_in_zoho(db: Database, user_id: str, zoho_ids: Sequence[str], seen_
     if not zoho_ids:
         return 0
     rows = db.run(
+        "UPDATE customers_cache AS c"  # noqa: S608  # nosec B608 - constants
         """
-        UPDATE customers_cache AS c
            SET reconciled_at = :seen_at,
                deleted_at = NULL,
                updated_at = CASE WHEN c.deleted_at IS NULL THEN c.updated_at ELSE now() END
-         WHERE c.user_id = :user_id AND c.zoho_customer_id = ANY(CAST(:ids AS text[]))
+         WHERE """
+        + cached_ids("customers_cache", "c")
+        + """
      RETURNING (SELECT o.deleted_at IS NOT NULL FROM customers_cache AS o WHERE o.id = c.id)
-        """,
+        """,  # nosec B608 - constants
         user_id=user_id,
         ids=list(zoho_ids),
         seen_at=seen_at,
@@ -182,12 +185,14 @@ def mark_seen_in_zoho(db: Database, user_id: str, zoho_ids: Sequence[str], seen_
     return sum(1 for row in rows if row[0])
 
 
-def unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -> list[str]:
-    """Reconcile: cached, not deleted, existing before the reconcile began, and not in Zoho's list."""
+def unseen_since(db: Database, user_id: str, started_at: datetime, limit: int, after: str | None = None) -> list[str]:
+    """Reconcile: cached, not deleted, existing before the reconcile began, and not in Zoho's list; by Zoho
+    id after `after`, so that a walk through them reads each cached row once."""
     rows = db.run(
         """
         SELECT zoho_customer_id FROM customers_cache
-         WHERE user_id = :user_id AND deleted_at IS NULL AND created_at < :started_at
+         WHERE user_id = :user_id AND zoho_customer_id > :after
+           AND deleted_at IS NULL AND created_at < :started_at
            AND (reconciled_at IS NULL OR reconciled_at < :started_at)
          ORDER BY zoho_customer_id
          LIMIT :limit
@@ -195,6 +200,7 @@ def unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -
         user_id=user_id,
         started_at=started_at,
         limit=limit,
+        after=after or "",
     )
     return [row[0] for row in rows]
 
@@ -276,9 +282,8 @@ def detail_failed(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
 def soft_delete(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Mark customers Zoho no longer has; rows and invoice links stay."""
     return db.count_rows(
-        "UPDATE customers_cache SET deleted_at = now(), updated_at = now() "
-        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) AND deleted_at IS NULL "
-        "RETURNING 1",
+        "UPDATE customers_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
+        f"WHERE {cached_ids('customers_cache', 'u')} AND u.deleted_at IS NULL RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         ids=zoho_ids,
     )

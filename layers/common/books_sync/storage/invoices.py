@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
+from books_sync.storage.lookups import cached_ids
 from books_sync.storage.upserts import UpsertCounts
 
 _UPSERT_PAGE = """
@@ -25,7 +26,8 @@ WITH page AS (
                (p.customer_id, p.invoice_number, p.status, p.invoice_date, p.due_date, p.total, p.balance,
                 p.currency_code, p.payment_expected_date, p.zoho_last_modified_at, NULL::timestamptz) AS same
       FROM page AS p
-      LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = p.zoho_invoice_id
+      LEFT JOIN LATERAL (SELECT * FROM invoices_cache  -- one key lookup per row, whatever the statistics say
+                          WHERE user_id = :user_id AND zoho_invoice_id = p.zoho_invoice_id OFFSET 0) AS i ON true
 ), touched AS (
     UPDATE invoices_cache AS i
        SET local_last_synced_at = now(), reconciled_at = greatest(i.reconciled_at, CAST(:seen_at AS timestamptz))
@@ -86,7 +88,8 @@ def upsert_page(
 _BEHIND = """
 SELECT l.id
   FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
-  LEFT JOIN invoices_cache AS i ON i.user_id = :user_id AND i.zoho_invoice_id = l.id
+  LEFT JOIN LATERAL (SELECT id, zoho_last_modified_at FROM invoices_cache  -- one key lookup per row
+                      WHERE user_id = :user_id AND zoho_invoice_id = l.id OFFSET 0) AS i ON true
  WHERE (i.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
     OR (i.id IS NOT NULL AND l.modified IS NOT NULL
         AND (i.zoho_last_modified_at IS NULL OR i.zoho_last_modified_at < l.modified))
@@ -108,28 +111,35 @@ def behind(
 def mark_seen_open(db: Database, user_id: str, zoho_ids: Sequence[str], seen_at: datetime) -> int:
     """Reconcile: these invoices are among Zoho's unpaid ones; returns how many are cached."""
     return db.count_rows(
-        "UPDATE invoices_cache SET reconciled_at = greatest(reconciled_at, CAST(:seen_at AS timestamptz)) "
-        "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) RETURNING 1",
+        "UPDATE invoices_cache AS u SET reconciled_at = greatest(u.reconciled_at, CAST(:seen_at AS timestamptz)) "  # noqa: S608 - constants
+        f"WHERE {cached_ids('invoices_cache', 'u')} RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         seen_at=seen_at,
         ids=zoho_ids,
     )
 
 
-def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: int) -> list[str]:
-    """Cached as open, but not in Zoho's unpaid list since the reconcile began: to check one by one."""
+def open_unseen_since(
+    db: Database, user_id: str, started_at: datetime, limit: int, after: str | None = None
+) -> list[str]:
+    """Cached as open, but not in Zoho's unpaid list since the reconcile began: to check one by one; in our
+    id order after the invoice `after` (a Zoho id), so that a walk through them reads each open invoice
+    once (a range of the open invoices' index, 0022)."""
     rows = db.run(
         """
         SELECT zoho_invoice_id FROM open_invoices
          WHERE user_id = :user_id
+           AND id > coalesce((SELECT id FROM invoices_cache WHERE user_id = :user_id AND zoho_invoice_id = :after),
+                             '00000000-0000-0000-0000-000000000000')
            AND created_at < :started_at
            AND (reconciled_at IS NULL OR reconciled_at < :started_at)
-         ORDER BY zoho_invoice_id
+         ORDER BY id
          LIMIT :limit
         """,
         user_id=user_id,
         started_at=started_at,
         limit=limit,
+        after=after,
     )
     return [row[0] for row in rows]
 
@@ -137,9 +147,8 @@ def open_unseen_since(db: Database, user_id: str, started_at: datetime, limit: i
 def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Deleted in Zoho: kept, marked, and no longer open (its reminders are cancelled by the reminders step)."""
     return db.count_rows(
-        "UPDATE invoices_cache SET deleted_at = now(), updated_at = now() "
-        "WHERE user_id = :user_id AND zoho_invoice_id = ANY(CAST(:ids AS text[])) AND deleted_at IS NULL "
-        "RETURNING 1",
+        "UPDATE invoices_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
+        f"WHERE {cached_ids('invoices_cache', 'u')} AND u.deleted_at IS NULL RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         ids=zoho_ids,
     )

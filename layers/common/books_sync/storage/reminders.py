@@ -80,21 +80,22 @@ CHUNK = 5_000  # open invoices planned at a time: memory stays flat whatever the
 
 def candidates(db: Database, user_id: str, *, after: str | None = None, limit: int | None = None) -> Candidates:
     """Open invoices of live customers, by our id after `after`, at most `limit` (`CHUNK`); reminders are
-    planned only where the customer is reminder-ready."""
+    planned only where the customer is reminder-ready. A range of one index, and one key lookup per
+    invoice for its customer: a chunk reads in proportion to the chunk, whatever the statistics say."""
     rows = db.rows(
         """
         SELECT i.id::text AS invoice_id, i.due_date, i.payment_expected_date, c.timezone, c.reminder_ready,
                c.detail_hash IS NOT NULL AND c.detail_hash = c.sync_hash AS detail_current,
                c.payment_reminder_enabled IS FALSE AS reminders_off
           FROM open_invoices AS i
-          JOIN customers_cache AS c ON c.id = i.customer_id
+         CROSS JOIN LATERAL (SELECT * FROM customers_cache WHERE id = i.customer_id OFFSET 0) AS c
          WHERE i.user_id = :user_id AND c.deleted_at IS NULL
-           AND (CAST(:after AS uuid) IS NULL OR i.id > CAST(:after AS uuid))
+           AND i.id > CAST(:after AS uuid)
          ORDER BY i.id
          LIMIT :limit
         """,
         user_id=user_id,
-        after=after,
+        after=after or "00000000-0000-0000-0000-000000000000",
         limit=limit or CHUNK,
     )
     ready = [
@@ -180,15 +181,11 @@ WITH wanted AS (
                    THEN CAST(:no_due_date AS text)
                ELSE CAST(:offset_removed AS text)
            END AS reason
-      FROM reminders AS r
+      FROM {pending}
       JOIN invoices_cache AS i ON i.id = r.invoice_id
       JOIN customers_cache AS c ON c.id = i.customer_id
-     WHERE r.user_id = :user_id AND r.status = 'pending'
-       AND NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
-       -- a chunk's invoices; or (no chunk) every reminder whose invoice is no open invoice of a live customer
-       AND CASE WHEN CAST(:invoice_ids AS uuid[]) IS NOT NULL THEN r.invoice_id = ANY(CAST(:invoice_ids AS uuid[]))
-                ELSE NOT EXISTS (SELECT 1 FROM open_invoices AS o JOIN customers_cache AS oc ON oc.id = o.customer_id
-                                  WHERE o.id = r.invoice_id AND oc.deleted_at IS NULL) END
+     WHERE NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
+       {among}
 )
 UPDATE reminders AS r
    SET status = 'cancelled', cancel_reason = x.reason, claim_id = NULL, claimed_until = NULL, updated_at = now()
@@ -196,6 +193,20 @@ UPDATE reminders AS r
  WHERE r.id = x.id AND x.reason IS NOT NULL
 RETURNING r.cancel_reason
 """
+# A chunk's pending reminders, by each invoice's index lookup: a chunk reads in proportion to the chunk
+# (a filter over the tenant's pending reminders read all of them for every chunk).
+_CANCEL_IN_CHUNK = _CANCEL.format(
+    pending="unnest(CAST(:invoice_ids AS uuid[])) AS chunk(invoice_id) CROSS JOIN LATERAL (SELECT * FROM reminders "
+    "WHERE invoice_id = chunk.invoice_id AND status = 'pending' OFFSET 0) AS r",
+    among="",
+)
+# Every pending reminder whose invoice is no open invoice of a live customer (once a plan).
+_CANCEL_NOT_OPEN = _CANCEL.format(
+    pending="reminders AS r",
+    among="""AND r.user_id = :user_id AND r.status = 'pending'
+       AND NOT EXISTS (SELECT 1 FROM open_invoices AS o JOIN customers_cache AS oc ON oc.id = o.customer_id
+                        WHERE o.id = r.invoice_id AND oc.deleted_at IS NULL)""",
+)
 
 
 def cancel_unwanted(
@@ -204,12 +215,12 @@ def cancel_unwanted(
     """Cancel pending (or claimed) reminders that are no longer wanted, with the reason; counts per reason.
     `invoice_ids`: a chunk of open invoices, `wanted` their planned reminders; None: the reminders of every
     invoice that is no longer open (or whose customer is gone)."""
+    chunk = {"invoice_ids": list(invoice_ids)} if invoice_ids is not None else {"user_id": user_id}
     rows = db.run(
-        _CANCEL,
-        user_id=user_id,
+        _CANCEL_IN_CHUNK if invoice_ids is not None else _CANCEL_NOT_OPEN,
         rows=to_json([w.as_row() for w in wanted]),
         basis=basis,
-        invoice_ids=list(invoice_ids) if invoice_ids is not None else None,
+        **chunk,
         **CancelReason.parameters(),
     )
     reasons: dict[str, int] = {}

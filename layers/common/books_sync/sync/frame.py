@@ -43,6 +43,7 @@ RowIn_contra = TypeVar("RowIn_contra", contravariant=True)
 
 _RECONCILE_PHASES: tuple[Phase, ...] = ("reconcile", "verify")
 VERIFY_BATCH = 50
+Candidates = Callable[[datetime, str | None, int], list[str]]  # (since, after, limit) → ids to check
 
 
 def each_committing(items: Iterable[Item], take: Callable[[Item], None], commit: Callable[[], None]) -> None:
@@ -372,19 +373,25 @@ class SyncStep(Generic[S]):
     def verify_unseen(
         self,
         checkpoint: Checkpoint,
-        candidates: Callable[[datetime, int], list[str]],
+        candidates: Candidates,
         open_batch: Callable[[], VerifyBatch],
         *,
         since: datetime | None = None,
     ) -> None:
         """Rows Zoho has not shown since `since` (default: the reconcile's id walk began) are checked one by
-        one, committed per batch of `VERIFY_BATCH`; each checked row is marked seen at `since`."""
+        one, committed per batch of `VERIFY_BATCH`; each checked row is marked seen at `since`.
+
+        `candidates(since, after, limit)`: rows in id order may start after `after`, the last id of the
+        previous batch, so the walk reads each row once (from the start each time, n rows for every 50
+        checked); rows in another order ignore it."""
         started = since or checkpoint.reconcile_started_at
         assert started is not None
         tried: set[str] = set()  # a row Zoho did not answer for stays unseen: it is not asked for twice
-        while unseen := [zoho_id for zoho_id in candidates(started, VERIFY_BATCH + len(tried)) if zoho_id not in tried]:
+        after: str | None = None
+        while unseen := [z for z in candidates(started, after, VERIFY_BATCH + len(tried)) if z not in tried]:
             batch = unseen[:VERIFY_BATCH]
             tried.update(batch)
+            after = batch[-1]
             self._check_each(batch, open_batch(), started)
 
     def _check_each(self, unseen: list[str], batch: VerifyBatch, started: datetime) -> None:

@@ -1,0 +1,108 @@
+"""What one page's statements read on a large new tenant whose statistics are stale (as they are right
+after its first sync, or on a fleet database where one tenant is too small a share to trigger an analyze):
+rows in proportion to the page, never to the tenant. A plan that reads the tenant for each page makes a
+pass quadratic: the previous statements read 100,000 rows per page at 100,000 customers, so 50 million
+for the 500 pages of one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from books_sync.db import Database
+from books_sync.storage import customers, invoices, reminders
+from tests.plans import add_stale_tenant, rows_read
+
+N_CUSTOMERS, N_INVOICES = 20_000, 40_000
+PAGE = 200
+BOUND = 4 * PAGE  # rows a page's statement may read: a few per row of the page
+
+
+@pytest.fixture
+def tenant(db: Database) -> str:
+    user_id = "large-new-tenant"
+    db.run("INSERT INTO users (id) VALUES (:u)", u=user_id)
+    add_stale_tenant(db, user_id, N_CUSTOMERS, N_INVOICES)
+    return user_id
+
+
+def page_of(prefix: str, first: int) -> list[str]:
+    """A page of ids from the middle of the tenant, as a list page would name them."""
+    return [f"{prefix}{n}" for n in range(first, first + PAGE)]
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+NOW = datetime.now(UTC)
+
+
+def page_statements(db: Database, user_id: str) -> dict[str, Callable[[], object]]:
+    """Each statement a pass or a reconcile runs once per page, called for one page."""
+    contacts, bills = page_of("c", 5_000), page_of("i", 15_000)
+    listed_contacts = [(zoho_id, NOW) for zoho_id in contacts]
+    listed_bills = [(zoho_id, NOW) for zoho_id in bills]
+    invoice_rows = db.rows(
+        "SELECT zoho_invoice_id, customer_id::text AS customer_id, invoice_number, status, invoice_date, due_date, "
+        "total, balance, currency_code, payment_expected_date, zoho_last_modified_at FROM invoices_cache "
+        "WHERE user_id = :u AND zoho_invoice_id = ANY(CAST(:ids AS text[]))",
+        u=user_id,
+        ids=bills,
+    )
+    chunk = [row[0] for row in db.run(
+        "SELECT id::text FROM invoices_cache WHERE user_id = :u AND zoho_invoice_id = ANY(CAST(:ids AS text[]))",
+        u=user_id, ids=bills)]  # fmt: skip
+    planned = [reminders.Wanted(invoice_id, 3, NOW + timedelta(days=3), past=False) for invoice_id in chunk]
+    return {
+        "customers.cached": lambda: customers.cached(db, user_id, contacts),
+        "customers.ids_by_zoho_id": lambda: customers.ids_by_zoho_id(db, user_id, contacts),
+        "customers.upsert_page (unchanged rows)": lambda: customers.upsert_page(db, user_id, [], contacts),
+        "customers.behind": lambda: customers.behind(db, user_id, listed_contacts, LONG_AGO),
+        "customers.mark_seen_in_zoho": lambda: customers.mark_seen_in_zoho(db, user_id, contacts, NOW),
+        "customers.soft_delete": lambda: customers.soft_delete(db, user_id, contacts),
+        "invoices.upsert_page": lambda: invoices.upsert_page(db, user_id, invoice_rows, NOW),
+        "invoices.behind": lambda: invoices.behind(db, user_id, listed_bills, LONG_AGO),
+        "invoices.mark_seen_open": lambda: invoices.mark_seen_open(db, user_id, bills, NOW),
+        "invoices.mark_deleted": lambda: invoices.mark_deleted(db, user_id, bills),
+        "reminders.candidates (a chunk)": lambda: reminders.candidates(db, user_id, after=None, limit=PAGE),
+        "reminders.apply (a chunk)": lambda: reminders.apply(db, user_id, planned),
+        "reminders.cancel_unwanted (a chunk)": lambda: reminders.cancel_unwanted(
+            db, user_id, planned, "due_date", chunk
+        ),
+    }
+
+
+def test_a_page_reads_rows_in_proportion_to_the_page(db: Database, tenant: str) -> None:
+    read = {name: rows_read(db, statements) for name, statements in page_statements(db, tenant).items()}
+    over = {name: count for name, count in read.items() if count > BOUND}
+    assert not over, f"rows read for a page of {PAGE} ({N_CUSTOMERS + N_INVOICES:,} rows cached): {over}"
+
+
+def test_the_unseen_walks_read_each_row_a_bounded_number_of_times(db: Database, tenant: str) -> None:
+    """The reconcile's check of rows Zoho did not list goes batch by batch through the unseen ones: all of
+    the batches together read the tenant a bounded number of times, however many batches there are. (When
+    each batch read from the start, 200 batches read 20 million rows at 100,000 customers.)"""
+    started = NOW + timedelta(seconds=1)
+    for table in ("customers_cache", "invoices_cache"):
+        db.run(f"UPDATE {table} SET created_at = :t, reconciled_at = :s WHERE user_id = :u",  # noqa: S608
+               t=NOW - timedelta(days=1), s=started, u=tenant)  # fmt: skip
+    db.run(
+        "UPDATE customers_cache SET reconciled_at = NULL WHERE user_id = :u AND zoho_customer_id LIKE '%7'", u=tenant
+    )
+    db.run("UPDATE invoices_cache SET reconciled_at = NULL WHERE user_id = :u AND zoho_invoice_id LIKE '%7'", u=tenant)
+    walks: dict[str, tuple[Callable[[str | None], list[str]], int]] = {
+        "customers": (lambda after: customers.unseen_since(db, tenant, started, 50, after), N_CUSTOMERS),
+        "open invoices": (lambda after: invoices.open_unseen_since(db, tenant, started, 50, after), N_INVOICES),
+    }
+    for name, (unseen, rows) in walks.items():
+        batches: list[list[str]] = []
+
+        def walk() -> None:  # as the reconcile does: each batch after the last one's last id
+            after: str | None = None
+            while batch := unseen(after):  # noqa: B023 - called here, in this iteration
+                batches.append(batch)  # noqa: B023
+                after = batch[-1]
+
+        read = rows_read(db, walk)
+        assert len(batches) > 10 and all(len(batch) == 50 for batch in batches[:-1])
+        assert read <= 2 * rows, f"{name}: {read:,} rows read over {len(batches)} batches of {rows:,} cached"

@@ -1,0 +1,70 @@
+"""A new tenant's stale statistics, and what a statement reads on them: the rows Postgres fetched, counted
+from its own statistics (`pg_stat_xact_user_tables`), and the nodes of a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from books_sync.db import Database
+
+STALE_TABLES = ("customers_cache", "invoices_cache", "reminders")
+
+
+def make_statistics_stale(db: Database) -> None:
+    """Statistics of a tenant-less database, and they stay so (the database is the test's): right after a
+    new tenant's first sync, the planner knows nothing of its rows."""
+    db.run(f"ANALYZE {', '.join(STALE_TABLES)}")
+    for table in STALE_TABLES:
+        db.run(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+
+
+def add_stale_tenant(db: Database, user_id: str, n_customers: int, n_invoices: int) -> None:
+    """`n_customers` customers ('c1'...) and `n_invoices` open invoices ('i1'...) spread over them, each
+    with a pending reminder, written after the statistics were taken."""
+    make_statistics_stale(db)
+    db.run(
+        "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash, zoho_last_modified_at) "
+        "SELECT :u, 'c' || g, 'name ' || g, 'h' || g, now() - g * interval '1 minute' "
+        "FROM generate_series(1, :n) AS g",
+        u=user_id,
+        n=n_customers,
+    )
+    db.run(
+        "INSERT INTO invoices_cache (user_id, zoho_invoice_id, customer_id, status, total, balance, due_date, "
+        "zoho_last_modified_at) "
+        "SELECT :u, 'i' || g, c.id, 'sent', 10, 10, current_date + (g % 40), now() - g * interval '1 second' "
+        "FROM generate_series(1, :n) AS g JOIN customers_cache AS c "
+        "ON c.user_id = :u AND c.zoho_customer_id = 'c' || (g % :customers + 1)",
+        u=user_id,
+        n=n_invoices,
+        customers=n_customers,
+    )
+    db.run(
+        "INSERT INTO reminders (user_id, invoice_id, offset_days, scheduled_for) "
+        "SELECT :u, id, 0, due_date + time '09:00' FROM invoices_cache WHERE user_id = :u",
+        u=user_id,
+    )
+
+
+def rows_read(db: Database, statements: Callable[[], object]) -> int:
+    """Rows Postgres fetched from our tables (sequential and index scans) while `statements` ran on `db`,
+    in one transaction that is then rolled back."""
+    counted = (
+        "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) "
+        "FROM pg_stat_xact_user_tables WHERE relname = ANY(CAST(:tables AS text[]))"
+    )
+    tables = [*STALE_TABLES, "sync_metadata"]
+    db.run("BEGIN")
+    try:
+        before = int(db.scalar(counted, tables=tables))
+        statements()
+        return int(db.scalar(counted, tables=tables)) - before
+    finally:
+        db.run("ROLLBACK")
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
