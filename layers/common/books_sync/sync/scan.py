@@ -43,6 +43,7 @@ from itertools import pairwise
 from typing import Any, Generic, Literal, TypeVar, cast, get_args
 
 from books_sync.errors import ZohoProtocolError
+from books_sync.sync.seen_keys import SeenKeys
 from books_sync.sync.summary import Phase
 
 Order = Literal["newest_first", "any"]  # what the step asks of the list; "any" promises nothing
@@ -265,7 +266,7 @@ class PassReader(Generic[Row]):
     key: Key[Row]
     wanted: Callable[[Row], bool]  # False: a record this step does not sync (a vendor among contacts)
     stalled: str = "no usable new rows"  # how the "list is not advancing" error words it
-    _taken_here: set[tuple[str, str]] = field(default_factory=set)  # rows taken in this call
+    _taken_here: SeenKeys = field(default_factory=SeenKeys)  # rows taken in this call
     _furthest: int = 0  # the list's rows this call has read so far
 
     def read(
