@@ -48,12 +48,15 @@ def add_stale_tenant(db: Database, user_id: str, n_customers: int, n_invoices: i
 
 
 def rows_read(db: Database, statements: Callable[[], object]) -> int:
-    """Rows Postgres fetched from our tables (sequential and index scans) while `statements` ran on `db`,
-    in one transaction that is then rolled back."""
-    counted = (
-        "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0) "
-        "FROM pg_stat_xact_user_tables WHERE relname = ANY(CAST(:tables AS text[]))"
-    )
+    """Rows and index entries Postgres read from our tables (sequential scans, heap fetches, and entries
+    its index scans returned) while `statements` ran on `db`, in one transaction then rolled back."""
+    counted = """
+        SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)
+               + (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)
+                    FROM pg_index AS x WHERE x.indrelid = ANY(ARRAY(SELECT relid FROM pg_stat_xact_user_tables
+                                                                 WHERE relname = ANY(CAST(:tables AS text[])))))
+          FROM pg_stat_xact_user_tables WHERE relname = ANY(CAST(:tables AS text[]))
+    """
     tables = [*STALE_TABLES, "sync_metadata"]
     db.run("BEGIN")
     try:

@@ -283,7 +283,7 @@ def soft_delete(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Mark customers Zoho no longer has; rows and invoice links stay."""
     return db.count_rows(
         "UPDATE customers_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
-        f"WHERE {cached_ids('customers_cache', 'u')} AND u.deleted_at IS NULL RETURNING 1",  # nosec B608 - constants
+        f"WHERE {cached_ids('customers_cache', 'u', live=True)} RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         ids=zoho_ids,
     )

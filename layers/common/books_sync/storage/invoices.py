@@ -148,7 +148,7 @@ def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Deleted in Zoho: kept, marked, and no longer open (its reminders are cancelled by the reminders step)."""
     return db.count_rows(
         "UPDATE invoices_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
-        f"WHERE {cached_ids('invoices_cache', 'u')} AND u.deleted_at IS NULL RETURNING 1",  # nosec B608 - constants
+        f"WHERE {cached_ids('invoices_cache', 'u', live=True)} RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         ids=zoho_ids,
     )

@@ -164,48 +164,60 @@ def apply(db: Database, user_id: str, planned: Sequence[Wanted]) -> Applied:
 _CANCEL = """
 WITH wanted AS (
     SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS w(invoice_id uuid, offset_days integer)
-), reasons AS (
-    SELECT r.id,
+), pending AS MATERIALIZED (  -- each pending reminder with its invoice and customer, found first
+    {pending}
+), reasons AS MATERIALIZED (
+    SELECT p.id,
            CASE
-               WHEN i.deleted_at IS NOT NULL THEN CAST(:invoice_deleted AS text)
-               WHEN i.status = 'void' THEN CAST(:invoice_voided AS text)
-               WHEN i.status = 'paid' OR coalesce(i.balance, 0) <= 0 THEN CAST(:invoice_paid AS text)
-               WHEN i.status = 'draft' THEN CAST(:invoice_draft AS text)
-               WHEN c.deleted_at IS NOT NULL THEN CAST(:customer_deleted AS text)
-               WHEN c.payment_reminder_enabled IS FALSE THEN CAST(:reminders_off AS text)
-               WHEN coalesce(c.phone_override, c.primary_phone) IS NULL THEN CAST(:no_phone AS text)
+               WHEN p.invoice_deleted_at IS NOT NULL THEN CAST(:invoice_deleted AS text)
+               WHEN p.status = 'void' THEN CAST(:invoice_voided AS text)
+               WHEN p.status = 'paid' OR coalesce(p.balance, 0) <= 0 THEN CAST(:invoice_paid AS text)
+               WHEN p.status = 'draft' THEN CAST(:invoice_draft AS text)
+               WHEN p.customer_deleted_at IS NOT NULL THEN CAST(:customer_deleted AS text)
+               WHEN p.payment_reminder_enabled IS FALSE THEN CAST(:reminders_off AS text)
+               WHEN coalesce(p.phone_override, p.primary_phone) IS NULL THEN CAST(:no_phone AS text)
                -- the customer's detail is being read again: keep the reminder (the sender waits for it)
-               WHEN NOT c.reminder_ready THEN NULL
+               WHEN NOT p.reminder_ready THEN NULL
                WHEN coalesce(CASE WHEN CAST(:basis AS text) = 'expected_payment_date'
-                                  THEN i.payment_expected_date END, i.due_date) IS NULL
+                                  THEN p.payment_expected_date END, p.due_date) IS NULL
                    THEN CAST(:no_due_date AS text)
                ELSE CAST(:offset_removed AS text)
            END AS reason
-      FROM {pending}
-      JOIN invoices_cache AS i ON i.id = r.invoice_id
-      JOIN customers_cache AS c ON c.id = i.customer_id
-     WHERE NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = r.invoice_id AND w.offset_days = r.offset_days)
-       {among}
+      FROM pending AS p
+     WHERE NOT EXISTS (SELECT 1 FROM wanted AS w WHERE w.invoice_id = p.invoice_id AND w.offset_days = p.offset_days)
 )
 UPDATE reminders AS r
    SET status = 'cancelled', cancel_reason = x.reason, claim_id = NULL, claimed_until = NULL, updated_at = now()
   FROM reasons AS x
- WHERE r.id = x.id AND x.reason IS NOT NULL
+ WHERE r.id = ANY(ARRAY(SELECT id FROM reasons WHERE reason IS NOT NULL))  -- key lookups, whatever the estimate
+   AND r.id = x.id AND x.reason IS NOT NULL
 RETURNING r.cancel_reason
 """
-# A chunk's pending reminders, by each invoice's index lookup: a chunk reads in proportion to the chunk
-# (a filter over the tenant's pending reminders read all of them for every chunk).
+_PENDING = (
+    "SELECT r.id, r.invoice_id, r.offset_days, i.deleted_at AS invoice_deleted_at, i.status, i.balance, "
+    "i.payment_expected_date, i.due_date, c.deleted_at AS customer_deleted_at, c.payment_reminder_enabled, "
+    "c.phone_override, c.primary_phone, c.reminder_ready FROM "
+)
+# A chunk's pending reminders, each found by key lookups (its invoice's reminders, the invoice, its
+# customer): a chunk reads in proportion to the chunk. A filter over the tenant's pending reminders, or
+# a join the planner may answer by reading whole tables, read the tenant for every chunk.
 _CANCEL_IN_CHUNK = _CANCEL.format(
-    pending="unnest(CAST(:invoice_ids AS uuid[])) AS chunk(invoice_id) CROSS JOIN LATERAL (SELECT * FROM reminders "
-    "WHERE invoice_id = chunk.invoice_id AND status = 'pending' OFFSET 0) AS r",
-    among="",
+    pending=_PENDING  # noqa: S608  # nosec B608 - constants
+    + """unnest(CAST(:invoice_ids AS uuid[])) AS chunk(invoice_id)
+     CROSS JOIN LATERAL (SELECT * FROM reminders WHERE invoice_id = chunk.invoice_id OFFSET 0) AS r
+     CROSS JOIN LATERAL (SELECT * FROM invoices_cache WHERE id = r.invoice_id OFFSET 0) AS i
+     CROSS JOIN LATERAL (SELECT * FROM customers_cache WHERE id = i.customer_id OFFSET 0) AS c
+     WHERE r.status = 'pending'"""
 )
 # Every pending reminder whose invoice is no open invoice of a live customer (once a plan).
 _CANCEL_NOT_OPEN = _CANCEL.format(
-    pending="reminders AS r",
-    among="""AND r.user_id = :user_id AND r.status = 'pending'
+    pending=_PENDING  # noqa: S608  # nosec B608 - constants
+    + """reminders AS r
+      JOIN invoices_cache AS i ON i.id = r.invoice_id
+      JOIN customers_cache AS c ON c.id = i.customer_id
+     WHERE r.user_id = :user_id AND r.status = 'pending'
        AND NOT EXISTS (SELECT 1 FROM open_invoices AS o JOIN customers_cache AS oc ON oc.id = o.customer_id
-                        WHERE o.id = r.invoice_id AND oc.deleted_at IS NULL)""",
+                        WHERE o.id = r.invoice_id AND oc.deleted_at IS NULL)"""
 )
 
 

@@ -19,6 +19,7 @@ from books_sync.observability import progress_watched, report_progress
 from books_sync.records.contacts import CustomerRecord
 from books_sync.storage import api_usage, customers, sync_state
 from books_sync.sync.frame import SyncStep, each_committing
+from books_sync.sync.seen_keys import SeenKeys
 
 _BATCH = 50  # details written in one transaction
 _QUEUE_READ = 1000  # queue rows read at once
@@ -57,7 +58,7 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
     is not offered again. `counts` grows as batches commit, so an interruption still reports them.
     """
     policy = sync_state.reminder_policy(step.db, step.tenant.user_id)
-    tried: set[str] = set()
+    tried = SeenKeys()  # up to every customer of a first sync: 8 bytes each
     still_queued: list[str] = []
     left = allowance(step)
     if progress_watched():  # the display's total: what this run will read at most
@@ -74,11 +75,11 @@ def fetch_details_by_urgency(step: SyncStep[Any], counts: DetailCounts, logger: 
         )
         if not queue:
             break
-        fresh = [queued for queued in queue if queued[0] not in tried]
-        still_queued += [zoho_id for zoho_id, _ in queue if zoho_id in tried]
+        fresh = [queued for queued in queue if (queued[0],) not in tried]
+        still_queued += [zoho_id for zoho_id, _ in queue if (zoho_id,) in tried]
         for start in range(0, len(fresh), _BATCH):
             batch = fresh[start : start + _BATCH]
-            tried.update(zoho_id for zoho_id, _ in batch)
+            tried.update((zoho_id,) for zoho_id, _ in batch)
             _fetch_batch(step, batch, counts, logger)
         left -= len(fresh)
 
