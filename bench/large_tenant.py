@@ -200,10 +200,11 @@ def later_rows(measured: Measured) -> list[list[str]]:
         rows.append([f"incremental: {step}", f"{quiet.seconds.get(step, 0.0):.2f} s", "", "", str(calls)])
     rows.append(["incremental: the process (target < 5 s)", f"{quiet.total_seconds:.2f} s", "", "",
                  str(total_calls(quiet))])  # fmt: skip
-    for step, _ in STEPS[:2]:
+    for step, _ in STEPS:
         counts = reconcile.counts.get(step, {})
-        found = counts.get("softDeleted", 0) + counts.get("markedDeleted", 0)
-        rows.append([f"reconcile: {step}", f"{reconcile.seconds.get(step, 0.0):.2f} s", f"{found:,} deleted", "",
+        found = (f"{counts.get('cancelled', 0):,} cancelled" if step == "reminders"
+                 else f"{counts.get('softDeleted', 0) + counts.get('markedDeleted', 0):,} deleted")  # fmt: skip
+        rows.append([f"reconcile: {step}", f"{reconcile.seconds.get(step, 0.0):.2f} s", found, "",
                      f"{counts.get('apiCalls', 0):,}"])  # fmt: skip
     rows.append(["reconcile: the process", f"{reconcile.total_seconds:.2f} s", "", "", f"{total_calls(reconcile):,}"])
     return rows
