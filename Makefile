@@ -62,8 +62,10 @@ layer-lock: $(STAMP)
 		--generate-hashes --python-version 3.12 --python-platform aarch64-manylinux_2_34 \
 		--no-emit-package botocore --custom-compile-command 'make layer-lock'
 
+# Two workers (pytest-xdist), each with its own embedded Postgres: PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
-	$(AWS_ENV) $(BIN)/pytest
+	$(AWS_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck security template build pytest
 

@@ -95,13 +95,15 @@ def token_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def env(monkeypatch: pytest.MonkeyPatch, token_key_file: Path) -> Iterator[pytest.MonkeyPatch]:
     """Set environment variables for the code under test; settings are re-read. Every test starts
-    from none of the project's settings, with the session's own token key file."""
+    from none of the project's settings and no terminal size, with the session's own token key file."""
     for name in list(os.environ):
         if name.startswith(("ZOHO_", "SYNC_", "DB_", "CUSTOMER_", "INVOICE_", "MAX_", "MAP_", "QUIET_")) or name in {
             "DATABASE_URL",
             "TOKEN_KMS_KEY_ID",
             "AWS_LAMBDA_FUNCTION_NAME",
             "WORK_LIST_BUCKET",
+            "COLUMNS",  # pytest-xdist's workers set it: tables would wrap at 80 where a test expects a pipe
+            "LINES",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZOHO_SYNC_TOKEN_KEY_FILE", str(token_key_file))
