@@ -74,6 +74,21 @@ def page_statements(db: Database, user_id: str) -> dict[str, Callable[[], object
 
 def test_a_page_reads_rows_in_proportion_to_the_page(db: Database, tenant: str) -> None:
     read = {name: rows_read(db, statements) for name, statements in page_statements(db, tenant).items()}
+    chunk = [
+        row[0] for row in db.run("SELECT id::text FROM open_invoices WHERE user_id = :u LIMIT :n", u=tenant, n=PAGE)
+    ]
+
+    def customers_gone() -> None:
+        db.run(
+            "UPDATE customers_cache SET deleted_at = now() WHERE id IN "
+            "(SELECT customer_id FROM invoices_cache WHERE id = ANY(CAST(:chunk AS uuid[])))",
+            chunk=chunk,
+        )
+
+    def cancel_chunk() -> None:  # every pending reminder of the chunk
+        assert sum(reminders.cancel_unwanted(db, tenant, [], "due_date", chunk).values()) == len(chunk)
+
+    read["reminders.cancel_unwanted (a chunk, all cancelled)"] = rows_read(db, cancel_chunk, prepare=customers_gone)
     over = {name: count for name, count in read.items() if count > BOUND}
     assert not over, f"rows read for a page of {PAGE} ({N_CUSTOMERS + N_INVOICES:,} rows cached): {over}"
 

@@ -20,7 +20,7 @@ import requests
 from books_sync.db import Database
 from books_sync.settings import get_settings
 from books_sync.storage import webhooks
-from books_sync.storage.webhooks import LONGEST_WAIT
+from books_sync.storage.webhooks import LONGEST_WAIT, QUIET
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.webhooks.secret import HEADER
 from books_sync.webhooks.worker import work
@@ -194,18 +194,24 @@ def test_a_replay_is_a_harmless_re_read_and_a_burst_is_coalesced(db: Database, m
                                       "ORDER BY zoho_invoice_id LIMIT 50", u=org.user_id)]  # fmt: skip
     session = requests.Session()
     before, started = org.control.books_calls(org.organization_id), time.monotonic()
+    last_named: dict[str, float] = {}
+    bursts = 50  # each record's first burst; a gap of QUIET between two webhooks for it starts another
     for n in range(1000):
         url = form["urls"]["invoice"].replace("${invoice.invoice_id}", ids[n % 50])
         assert session.post(url, headers=form["headers"], timeout=10).status_code == 202
+        now = time.monotonic()
+        bursts += now - last_named.get(ids[n % 50], now) > QUIET.total_seconds()
+        last_named[ids[n % 50]] = now
     posting = time.monotonic() - started
     eventually(lambda: db.scalar("SELECT count(*) FROM webhook_inbox WHERE user_id = :u AND read_at IS NOT NULL "
                                  "AND last_received_at <= read_at", u=org.user_id) == 50, seconds=60)  # fmt: skip
     reads = int(db.scalar("SELECT sum(reads) FROM webhook_inbox WHERE user_id = :u", u=org.user_id))
     named = int(db.scalar("SELECT sum(received) FROM webhook_inbox WHERE user_id = :u", u=org.user_id))
-    print(f"burst: {named} webhooks for 50 invoices in {posting:.1f} s, {reads} reads")
-    # a record named all along is read when its burst is over, or every LONGEST_WAIT while it goes on
-    bound = 50 * (math.ceil(posting / LONGEST_WAIT.total_seconds()) + 1)
-    assert named == 1000 and 50 <= reads <= bound < 1000, (named, reads, bound)
+    print(f"burst: {named} webhooks for 50 invoices in {posting:.1f} s ({bursts} bursts), {reads} reads")
+    # a record is read when a burst of webhooks for it is over, or every LONGEST_WAIT while one goes on (on
+    # a loaded machine the webhooks for one record may come more than QUIET apart: more bursts, more reads)
+    bound = bursts + 50 * math.ceil(posting / LONGEST_WAIT.total_seconds())
+    assert named == 1000 and 50 <= reads <= min(bound, 999), (named, reads, bound)
     assert (
         org.control.books_calls(org.organization_id) - before <= reads + 5
     )  # a Books call per read (the reminders rules need none)

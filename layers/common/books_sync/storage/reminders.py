@@ -191,6 +191,9 @@ UPDATE reminders AS r
   FROM reasons AS x
  WHERE r.id = ANY(ARRAY(SELECT id FROM reasons WHERE reason IS NOT NULL))  -- key lookups, whatever the estimate
    AND r.id = x.id AND x.reason IS NOT NULL
+   -- still pending when its lock is had: a reminder a sender completed meanwhile stays as it was (written
+   -- so that no partial index of pending reminders matches: the planner would read all of its entries)
+   AND coalesce(r.status, '') = 'pending'
 RETURNING r.cancel_reason
 """
 _PENDING = (
