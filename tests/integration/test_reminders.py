@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -320,3 +321,41 @@ def test_a_change_committed_while_the_plan_ran_is_planned_next_time(db: Database
     paid = call_step("reminders", org)
     assert paid["planUnchanged"] == 0 and paid["cancelReasons"] == {"invoice paid": paid["cancelled"]}
     assert paid["cancelled"] > 0
+
+
+def test_a_reminder_a_sender_completes_while_a_chunk_is_cancelled_stays_sent(db: Database, db_url: str) -> None:
+    """The cancellation finds a pending reminder of a deleted customer, then waits for its row lock while a
+    sender marks it sent: once the lock is had, the reminder is no longer pending and stays sent (an
+    UPDATE that did not look again cancelled it)."""
+    from books_sync.db import parse_database_url
+    from books_sync.storage import reminders as stored
+    from tests.plans import add_stale_tenant
+
+    db.run("INSERT INTO users (id) VALUES ('race')")
+    add_stale_tenant(db, "race", 2, 2)
+    invoice = db.scalar("SELECT id::text FROM invoices_cache WHERE user_id = 'race' AND zoho_invoice_id = 'i1'")
+    db.run("UPDATE customers_cache SET deleted_at = now() WHERE id = (SELECT customer_id FROM invoices_cache "
+           "WHERE id = CAST(:i AS uuid))", i=invoice)  # fmt: skip
+    sender, step = connect(parse_database_url(db_url)), connect(parse_database_url(db_url))
+    cancelled: list[dict[str, int]] = []
+    try:
+        sender.run("BEGIN")
+        sender.run("UPDATE reminders SET status = 'sent' WHERE invoice_id = CAST(:i AS uuid)", i=invoice)
+        worker = threading.Thread(
+            target=lambda: cancelled.append(stored.cancel_unwanted(step, "race", [], "due_date", [invoice]))
+        )
+        worker.start()
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'transactionid'"
+        )
+        deadline = time.monotonic() + 10
+        while db.scalar(waiting) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert db.scalar(waiting) == 1, "the cancellation never waited for the sender's lock"
+        sender.run("COMMIT")
+        worker.join(10)
+    finally:
+        sender.close()
+        step.close()
+    assert cancelled == [{}]
+    assert db.scalar("SELECT status FROM reminders WHERE invoice_id = CAST(:i AS uuid)", i=invoice) == "sent"
