@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -323,27 +324,17 @@ def test_a_change_committed_while_the_plan_ran_is_planned_next_time(db: Database
     assert paid["cancelled"] > 0
 
 
-def test_a_reminder_a_sender_completes_while_a_chunk_is_cancelled_stays_sent(db: Database, db_url: str) -> None:
-    """The cancellation finds a pending reminder of a deleted customer, then waits for its row lock while a
-    sender marks it sent: once the lock is had, the reminder is no longer pending and stays sent (an
-    UPDATE that did not look again cancelled it)."""
+def sender_completes_while(db: Database, db_url: str, invoice: str, step: Callable[[Database], object]) -> object:
+    """`step` runs on its own connection while a sender's transaction holds the invoice's reminder, marked
+    sent; once `step` is seen waiting for that lock, the sender commits. Returns what `step` returned."""
     from books_sync.db import parse_database_url
-    from books_sync.storage import reminders as stored
-    from tests.plans import add_stale_tenant
 
-    db.run("INSERT INTO users (id) VALUES ('race')")
-    add_stale_tenant(db, "race", 2, 2)
-    invoice = db.scalar("SELECT id::text FROM invoices_cache WHERE user_id = 'race' AND zoho_invoice_id = 'i1'")
-    db.run("UPDATE customers_cache SET deleted_at = now() WHERE id = (SELECT customer_id FROM invoices_cache "
-           "WHERE id = CAST(:i AS uuid))", i=invoice)  # fmt: skip
-    sender, step = connect(parse_database_url(db_url)), connect(parse_database_url(db_url))
-    cancelled: list[dict[str, int]] = []
+    sender, stepping = connect(parse_database_url(db_url)), connect(parse_database_url(db_url))
+    returned: list[object] = []
     try:
         sender.run("BEGIN")
         sender.run("UPDATE reminders SET status = 'sent' WHERE invoice_id = CAST(:i AS uuid)", i=invoice)
-        worker = threading.Thread(
-            target=lambda: cancelled.append(stored.cancel_unwanted(step, "race", [], "due_date", [invoice]))
-        )
+        worker = threading.Thread(target=lambda: returned.append(step(stepping)))
         worker.start()
         waiting = (
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'transactionid'"
@@ -351,11 +342,46 @@ def test_a_reminder_a_sender_completes_while_a_chunk_is_cancelled_stays_sent(db:
         deadline = time.monotonic() + 10
         while db.scalar(waiting) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert db.scalar(waiting) == 1, "the cancellation never waited for the sender's lock"
+        assert db.scalar(waiting) == 1, "the step never waited for the sender's lock"
         sender.run("COMMIT")
         worker.join(10)
     finally:
         sender.close()
-        step.close()
-    assert cancelled == [{}]
+        stepping.close()
     assert db.scalar("SELECT status FROM reminders WHERE invoice_id = CAST(:i AS uuid)", i=invoice) == "sent"
+    return returned[0]
+
+
+def race_tenant(db: Database) -> str:
+    """A tenant with two invoices, each with a pending reminder; the first one's id."""
+    from tests.plans import add_stale_tenant
+
+    db.run("INSERT INTO users (id) VALUES ('race')")
+    add_stale_tenant(db, "race", 2, 2)
+    return str(db.scalar("SELECT id::text FROM invoices_cache WHERE user_id = 'race' AND zoho_invoice_id = 'i1'"))
+
+
+def test_a_reminder_a_sender_completes_while_a_chunk_is_cancelled_stays_sent(db: Database, db_url: str) -> None:
+    """The cancellation finds a pending reminder of a deleted customer, then waits for its row lock while a
+    sender marks it sent: once the lock is had, the reminder is no longer pending and stays sent (an
+    UPDATE that did not look again cancelled it)."""
+    from books_sync.storage import reminders as stored
+
+    invoice = race_tenant(db)
+    db.run("UPDATE customers_cache SET deleted_at = now() WHERE id = (SELECT customer_id FROM invoices_cache "
+           "WHERE id = CAST(:i AS uuid))", i=invoice)  # fmt: skip
+    cancel = sender_completes_while(
+        db, db_url, invoice, lambda step: stored.cancel_unwanted(step, "race", [], "due_date", [invoice])
+    )
+    assert cancel == {}
+
+
+def test_a_reminder_a_sender_completes_while_its_time_moves_stays_sent(db: Database, db_url: str) -> None:
+    """The same race when the due date moved: the plan read the reminder pending and moves it; a reminder
+    the sender completed meanwhile is not made pending again at the new time (it would go out twice)."""
+    from books_sync.storage import reminders as stored
+
+    invoice = race_tenant(db)
+    moved = [stored.Wanted(invoice, 0, datetime.now(UTC) + timedelta(days=9), past=False)]
+    applied = sender_completes_while(db, db_url, invoice, lambda step: stored.apply(step, "race", moved))
+    assert applied == stored.Applied()

@@ -138,6 +138,7 @@ WITH wanted AS (
            updated_at = now()
       FROM current AS c
      WHERE r.id = c.reminder_id
+       AND r.status = c.status  -- as read, once its lock is had: a reminder a sender completed meanwhile stays sent
        AND ((c.status = 'pending' AND c.current_for <> c.scheduled_for)
             OR (c.status = 'cancelled' AND NOT c.past)
             -- given up unconfirmed: back only when its time moved to one still ahead
