@@ -47,10 +47,12 @@ def add_stale_tenant(db: Database, user_id: str, n_customers: int, n_invoices: i
     )
 
 
-def rows_read(db: Database, statements: Callable[[], object], prepare: Callable[[], object] | None = None) -> int:
+def rows_read(
+    db: Database, statements: Callable[[], Any], prepare: Callable[[], object] | None = None
+) -> tuple[int, Any]:
     """Rows and index entries Postgres read from our tables (sequential scans, heap fetches, and entries
-    its index scans returned) while `statements` ran on `db`, in one transaction (after `prepare`, not
-    counted) then rolled back."""
+    its index scans returned) while `statements` ran on `db`, and what they returned; in one transaction
+    (after `prepare`, not counted) then rolled back."""
     counted = """
         SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)
                + (SELECT coalesce(sum(pg_stat_get_xact_tuples_returned(x.indexrelid)), 0)
@@ -64,8 +66,8 @@ def rows_read(db: Database, statements: Callable[[], object], prepare: Callable[
         if prepare is not None:
             prepare()
         before = int(db.scalar(counted, tables=tables))
-        statements()
-        return int(db.scalar(counted, tables=tables)) - before
+        returned = statements()
+        return int(db.scalar(counted, tables=tables)) - before, returned
     finally:
         db.run("ROLLBACK")
 

@@ -266,6 +266,7 @@ class InvoiceSync(SyncStep[InvoiceSyncSummary], step="invoice", summary=InvoiceS
             candidates,
             lambda: _NotListedOpen(self, self._batch([], seen=True)),
             since=checkpoint.started_at,
+            keyed=False,
         )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from books_sync.db import Database, to_json
 from books_sync.records.contacts import CustomerRecord
-from books_sync.storage.lookups import cached_ids, each_cached
+from books_sync.storage.lookups import STILL_LIVE, cached_ids, each_cached
 from books_sync.storage.upserts import UpsertCounts
 
 
@@ -271,9 +271,9 @@ def waiting_for_detail(db: Database, user_id: str) -> int:
 def detail_failed(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """The detail could not be had: asked again after a growing wait (50 minutes, doubling, at most a day)."""
     return db.count_rows(
-        "UPDATE customers_cache SET detail_attempts = detail_attempts + 1, "
-        "detail_retry_at = now() + least(interval '50 minutes' * power(2, detail_attempts), interval '1 day') "
-        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) RETURNING 1",
+        "UPDATE customers_cache AS u SET detail_attempts = u.detail_attempts + 1, "  # noqa: S608 - constants
+        "detail_retry_at = now() + least(interval '50 minutes' * power(2, u.detail_attempts), interval '1 day') "
+        f"WHERE {cached_ids('customers_cache', 'u')} RETURNING 1",  # nosec B608 - constants
         user_id=user_id,
         ids=zoho_ids,
     )
@@ -283,7 +283,7 @@ def soft_delete(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Mark customers Zoho no longer has; rows and invoice links stay."""
     return db.count_rows(
         "UPDATE customers_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
-        f"WHERE {cached_ids('customers_cache', 'u', live=True)} RETURNING 1",  # nosec B608 - constants
+        f"WHERE {cached_ids('customers_cache', 'u', live=True)} AND {STILL_LIVE} RETURNING 1",  # nosec B608
         user_id=user_id,
         ids=zoho_ids,
     )

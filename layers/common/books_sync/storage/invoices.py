@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
-from books_sync.storage.lookups import cached_ids
+from books_sync.storage.lookups import STILL_LIVE, cached_ids
 from books_sync.storage.upserts import UpsertCounts
 
 _UPSERT_PAGE = """
@@ -148,7 +148,7 @@ def mark_deleted(db: Database, user_id: str, zoho_ids: Sequence[str]) -> int:
     """Deleted in Zoho: kept, marked, and no longer open (its reminders are cancelled by the reminders step)."""
     return db.count_rows(
         "UPDATE invoices_cache AS u SET deleted_at = now(), updated_at = now() "  # noqa: S608 - constants
-        f"WHERE {cached_ids('invoices_cache', 'u', live=True)} RETURNING 1",  # nosec B608 - constants
+        f"WHERE {cached_ids('invoices_cache', 'u', live=True)} AND {STILL_LIVE} RETURNING 1",  # nosec B608
         user_id=user_id,
         ids=zoho_ids,
     )

@@ -211,7 +211,7 @@ _CANCEL_IN_CHUNK = _CANCEL.format(
      CROSS JOIN LATERAL (SELECT * FROM reminders WHERE invoice_id = chunk.invoice_id OFFSET 0) AS r
      CROSS JOIN LATERAL (SELECT * FROM invoices_cache WHERE id = r.invoice_id OFFSET 0) AS i
      CROSS JOIN LATERAL (SELECT * FROM customers_cache WHERE id = i.customer_id OFFSET 0) AS c
-     WHERE r.status = 'pending'"""
+     WHERE r.status = 'pending' AND r.user_id = :user_id"""
 )
 # Every pending reminder whose invoice is no open invoice of a live customer (once a plan).
 _CANCEL_NOT_OPEN = _CANCEL.format(
@@ -231,9 +231,10 @@ def cancel_unwanted(
     """Cancel pending (or claimed) reminders that are no longer wanted, with the reason; counts per reason.
     `invoice_ids`: a chunk of open invoices, `wanted` their planned reminders; None: the reminders of every
     invoice that is no longer open (or whose customer is gone)."""
-    chunk = {"invoice_ids": list(invoice_ids)} if invoice_ids is not None else {"user_id": user_id}
+    chunk = {"invoice_ids": list(invoice_ids)} if invoice_ids is not None else {}
     rows = db.run(
         _CANCEL_IN_CHUNK if invoice_ids is not None else _CANCEL_NOT_OPEN,
+        user_id=user_id,
         rows=to_json([w.as_row() for w in wanted]),
         basis=basis,
         **chunk,

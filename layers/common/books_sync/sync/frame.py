@@ -14,7 +14,7 @@ step with data saved).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
@@ -44,6 +44,28 @@ RowIn_contra = TypeVar("RowIn_contra", contravariant=True)
 _RECONCILE_PHASES: tuple[Phase, ...] = ("reconcile", "verify")
 VERIFY_BATCH = 50
 Candidates = Callable[[datetime, str | None, int], list[str]]  # (since, after, limit) → ids to check
+
+
+def unseen_batches(candidates: Candidates, since: datetime, *, keyed: bool) -> Iterator[list[str]]:
+    """Batches of `VERIFY_BATCH` rows to check, each asked for once (a row Zoho does not answer for stays
+    unseen, and may be offered again).
+
+    `keyed`: `candidates(since, after, limit)` gives rows in id order after `after`, the last id of the
+    previous batch, so a walk reads each row once (from the start each time it read n rows for every 50
+    checked). Otherwise (by urgency) it ignores `after`, and each call asks for room for every row
+    already tried, which may come first again."""
+    tried: set[str] = set()
+    after: str | None = None
+    while True:
+        limit = VERIFY_BATCH if keyed else VERIFY_BATCH + len(tried)
+        unseen = [zoho_id for zoho_id in candidates(since, after, limit) if zoho_id not in tried]
+        if not unseen:
+            return
+        batch = unseen[:VERIFY_BATCH]
+        if not keyed:  # keyed walks never go back: nothing to remember
+            tried.update(batch)
+        after = batch[-1]
+        yield batch
 
 
 def each_committing(items: Iterable[Item], take: Callable[[Item], None], commit: Callable[[], None]) -> None:
@@ -377,21 +399,14 @@ class SyncStep(Generic[S]):
         open_batch: Callable[[], VerifyBatch],
         *,
         since: datetime | None = None,
+        keyed: bool = True,
     ) -> None:
         """Rows Zoho has not shown since `since` (default: the reconcile's id walk began) are checked one by
-        one, committed per batch of `VERIFY_BATCH`; each checked row is marked seen at `since`.
-
-        `candidates(since, after, limit)`: rows in id order may start after `after`, the last id of the
-        previous batch, so the walk reads each row once (from the start each time, n rows for every 50
-        checked); rows in another order ignore it."""
+        one, committed per batch of `VERIFY_BATCH`; each checked row is marked seen at `since`
+        (`unseen_batches`: `keyed`, the candidates come in id order after the last batch's)."""
         started = since or checkpoint.reconcile_started_at
         assert started is not None
-        tried: set[str] = set()  # a row Zoho did not answer for stays unseen: it is not asked for twice
-        after: str | None = None
-        while unseen := [z for z in candidates(started, after, VERIFY_BATCH + len(tried)) if z not in tried]:
-            batch = unseen[:VERIFY_BATCH]
-            tried.update(batch)
-            after = batch[-1]
+        for batch in unseen_batches(candidates, started, keyed=keyed):
             self._check_each(batch, open_batch(), started)
 
     def _check_each(self, unseen: list[str], batch: VerifyBatch, started: datetime) -> None:
