@@ -43,10 +43,10 @@ RowIn_contra = TypeVar("RowIn_contra", contravariant=True)
 
 _RECONCILE_PHASES: tuple[Phase, ...] = ("reconcile", "verify")
 VERIFY_BATCH = 50
-Candidates = Callable[[datetime, str | None, int], list[str]]  # (since, after, limit) → ids to check
+UnseenQuery = Callable[[datetime, str | None, int], list[str]]  # (since, after, limit) → ids to check
 
 
-def unseen_batches(candidates: Candidates, since: datetime, *, keyed: bool) -> Iterator[list[str]]:
+def unseen_batches(candidates: UnseenQuery, since: datetime, *, keyed: bool) -> Iterator[list[str]]:
     """Batches of `VERIFY_BATCH` rows to check, each asked for once (a row Zoho does not answer for stays
     unseen, and may be offered again).
 
@@ -395,7 +395,7 @@ class SyncStep(Generic[S]):
     def verify_unseen(
         self,
         checkpoint: Checkpoint,
-        candidates: Candidates,
+        candidates: UnseenQuery,
         open_batch: Callable[[], VerifyBatch],
         *,
         since: datetime | None = None,
