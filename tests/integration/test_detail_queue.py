@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from books_sync.db import Database
 from books_sync.storage import customers
-from tests.plans import make_statistics_stale, plan_nodes
+from tests.plans import add_stale_tenant, plan_nodes
 from tests.support import MakeOrg, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
@@ -84,24 +84,8 @@ def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     plan must stay linear then: a set-wide aggregate joined to the customers became a nested loop
     over both (46 million rows compared for 10,000 customers, 12 s a query)."""
     user_id = make_org(customers=0, invoices=0).user_id
-    make_statistics_stale(db)
     n_customers, n_invoices = 2_000, 6_000
-    db.run(
-        "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash, zoho_last_modified_at) "
-        "SELECT :u, 'c' || g, 'name ' || g, 'h' || g, now() - g * interval '1 minute' "
-        "FROM generate_series(1, :n) AS g",
-        u=user_id,
-        n=n_customers,
-    )
-    db.run(
-        "INSERT INTO invoices_cache (user_id, zoho_invoice_id, customer_id, status, total, balance, due_date) "
-        "SELECT :u, 'i' || g, c.id, 'sent', 10, 10, current_date + (g % 40) "
-        "FROM generate_series(1, :n) AS g JOIN customers_cache AS c "
-        "ON c.user_id = :u AND c.zoho_customer_id = 'c' || (g % :customers + 1)",
-        u=user_id,
-        n=n_invoices,
-        customers=n_customers,
-    )
+    add_stale_tenant(db, user_id, n_customers, n_invoices)
     explained = db.scalar(
         "EXPLAIN (ANALYZE, FORMAT JSON) " + customers._DETAIL_QUEUE,
         user_id=user_id,
