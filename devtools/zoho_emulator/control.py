@@ -91,6 +91,11 @@ class EmulatorControl:
         by_org = self.stats().get("by_org", {}).get(organization_id, {})
         return int(sum(count for endpoint, count in by_org.items() if endpoint != "token"))
 
+    def off_reference(self, organization_id: str) -> list[str]:
+        """The organization's requests that Zoho's reference does not document (kept for the documented profile),
+        apart from other tests' organizations on the same emulator."""
+        return list(self.stats().get("off_reference_by_org", {}).get(organization_id, []))
+
     def webhooks_sent(self) -> list[dict[str, Any]]:
         """Every webhook the emulator posted: kind, id and the status it got back (None: no answer)."""
         return list(self._get("webhooks/sent"))
