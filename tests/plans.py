@@ -20,9 +20,14 @@ def make_statistics_stale(db: Database) -> None:
 
 
 def add_stale_tenant(db: Database, user_id: str, n_customers: int, n_invoices: int) -> None:
-    """`n_customers` customers ('c1'...) and `n_invoices` open invoices ('i1'...) spread over them, each
-    with a pending reminder, written after the statistics were taken."""
+    """`add_tenant`'s rows, written after the statistics were taken."""
     make_statistics_stale(db)
+    add_tenant(db, user_id, n_customers, n_invoices)
+
+
+def add_tenant(db: Database, user_id: str, n_customers: int, n_invoices: int) -> None:
+    """`n_customers` customers ('c1'...) and `n_invoices` open invoices ('i1'...) spread over them, each
+    with a pending reminder."""
     db.run(
         "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash, zoho_last_modified_at) "
         "SELECT :u, 'c' || g, 'name ' || g, 'h' || g, now() - g * interval '1 minute' "

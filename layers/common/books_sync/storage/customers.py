@@ -8,7 +8,7 @@ from datetime import datetime
 
 from books_sync.db import Database, to_json
 from books_sync.records.contacts import CustomerRecord
-from books_sync.storage.lookups import STILL_LIVE, cached_ids, each_cached
+from books_sync.storage.lookups import STILL_LIVE, TENANT, cached_ids, each_cached, one_cached
 from books_sync.storage.upserts import UpsertCounts
 
 
@@ -140,15 +140,14 @@ def upsert_page(
     return UpsertCounts.from_row(row[0])
 
 
-_BEHIND = """
+_BEHIND = f"""
 SELECT l.id
   FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
-  LEFT JOIN LATERAL (SELECT id, zoho_last_modified_at FROM customers_cache  -- one key lookup per row
-                      WHERE user_id = :user_id AND zoho_customer_id = l.id OFFSET 0) AS c ON true
+  LEFT JOIN LATERAL {one_cached("customers_cache", "id, zoho_last_modified_at", "l.id")} AS c ON true
  WHERE (c.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
     OR (c.id IS NOT NULL AND l.modified IS NOT NULL
         AND (c.zoho_last_modified_at IS NULL OR c.zoho_last_modified_at < l.modified))
-"""
+"""  # noqa: S608  # nosec B608 - constants
 
 
 def behind(
@@ -189,14 +188,14 @@ def unseen_since(db: Database, user_id: str, started_at: datetime, limit: int, a
     """Reconcile: cached, not deleted, existing before the reconcile began, and not in Zoho's list; by Zoho
     id after `after`, so that a walk through them reads each cached row once."""
     rows = db.run(
-        """
+        f"""
         SELECT zoho_customer_id FROM customers_cache
-         WHERE user_id = :user_id AND zoho_customer_id > :after
+         WHERE user_id = {TENANT} AND zoho_customer_id > :after
            AND deleted_at IS NULL AND created_at < :started_at
            AND (reconciled_at IS NULL OR reconciled_at < :started_at)
          ORDER BY zoho_customer_id
          LIMIT :limit
-        """,
+        """,  # noqa: S608  # nosec B608 - constants
         user_id=user_id,
         started_at=started_at,
         limit=limit,

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
-from books_sync.storage.lookups import STILL_LIVE, cached_ids
+from books_sync.storage.lookups import STILL_LIVE, TENANT, cached_ids, one_cached
 from books_sync.storage.upserts import UpsertCounts
 
-_UPSERT_PAGE = """
+_UPSERT_PAGE = f"""
 WITH page AS (
     SELECT *
       FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(
@@ -26,8 +26,7 @@ WITH page AS (
                (p.customer_id, p.invoice_number, p.status, p.invoice_date, p.due_date, p.total, p.balance,
                 p.currency_code, p.payment_expected_date, p.zoho_last_modified_at, NULL::timestamptz) AS same
       FROM page AS p
-      LEFT JOIN LATERAL (SELECT * FROM invoices_cache  -- one key lookup per row, whatever the statistics say
-                          WHERE user_id = :user_id AND zoho_invoice_id = p.zoho_invoice_id OFFSET 0) AS i ON true
+      LEFT JOIN LATERAL {one_cached("invoices_cache", "*", "p.zoho_invoice_id")} AS i ON true  -- one key lookup per row
 ), touched AS (
     UPDATE invoices_cache AS i
        SET local_last_synced_at = now(), reconciled_at = greatest(i.reconciled_at, CAST(:seen_at AS timestamptz))
@@ -67,7 +66,7 @@ WITH page AS (
 SELECT (SELECT count(*) FROM upserted WHERE inserted),
        (SELECT count(*) FROM upserted WHERE NOT inserted),
        (SELECT count(*) FROM touched)
-"""
+"""  # noqa: S608  # nosec B608 - constants
 
 
 def upsert_page(
@@ -85,15 +84,14 @@ def upsert_page(
     return UpsertCounts.from_row(result[0])
 
 
-_BEHIND = """
+_BEHIND = f"""
 SELECT l.id
   FROM jsonb_to_recordset(CAST(:listed AS jsonb)) AS l(id text, modified timestamptz)
-  LEFT JOIN LATERAL (SELECT id, zoho_last_modified_at FROM invoices_cache  -- one key lookup per row
-                      WHERE user_id = :user_id AND zoho_invoice_id = l.id OFFSET 0) AS i ON true
+  LEFT JOIN LATERAL {one_cached("invoices_cache", "id, zoho_last_modified_at", "l.id")} AS i ON true
  WHERE (i.id IS NULL AND l.modified >= :window_start)  -- the sync window's rule, as for a pass
     OR (i.id IS NOT NULL AND l.modified IS NOT NULL
         AND (i.zoho_last_modified_at IS NULL OR i.zoho_last_modified_at < l.modified))
-"""
+"""  # noqa: S608  # nosec B608 - constants
 
 
 def behind(
@@ -126,16 +124,16 @@ def open_unseen_since(
     id order after the invoice `after` (a Zoho id), so that a walk through them reads each open invoice
     once (a range of the open invoices' index, 0022)."""
     rows = db.run(
-        """
+        f"""
         SELECT zoho_invoice_id FROM open_invoices
-         WHERE user_id = :user_id
-           AND id > coalesce((SELECT id FROM invoices_cache WHERE user_id = :user_id AND zoho_invoice_id = :after),
+         WHERE user_id = {TENANT}
+           AND id > coalesce((SELECT id FROM {one_cached("invoices_cache", "id", ":after")} AS a),
                              '00000000-0000-0000-0000-000000000000')
            AND created_at < :started_at
            AND (reconciled_at IS NULL OR reconciled_at < :started_at)
          ORDER BY id
          LIMIT :limit
-        """,
+        """,  # noqa: S608  # nosec B608 - constants
         user_id=user_id,
         started_at=started_at,
         limit=limit,
