@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from books_sync.db import Database
+from books_sync.records.contacts import CustomerRecord, customer_record
 from books_sync.storage import customers, invoices, reminders
 from books_sync.storage.upserts import UpsertCounts
 from tests.plans import add_stale_tenant, add_tenant, rows_read
@@ -55,6 +56,15 @@ def page_of(prefix: str, first: int) -> list[str]:
     return [f"{prefix}{n}" for n in range(first, first + PAGE)]
 
 
+def listed_rows(zoho_ids: list[str]) -> list[CustomerRecord]:
+    """The page's customers as a list page shows them, changed: the list has no contact persons."""
+    return [
+        customer_record({"contact_id": zoho_id, "contact_name": f"renamed {zoho_id}"}, sync_hash="changed",
+                        modified_at=NOW, org_country="GB", org_timezone="Europe/London", persons_known=False)
+        for zoho_id in zoho_ids
+    ]  # fmt: skip
+
+
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 NOW = datetime.now(UTC)
 Statement = tuple[Callable[[], Any], Callable[[Any], bool]]  # a page's call, and what it must return
@@ -85,6 +95,10 @@ def page_statements(db: Database, user_id: str) -> dict[str, Statement]:
         "customers.upsert_page (unchanged rows)": (
             lambda: customers.upsert_page(db, user_id, [], contacts),
             lambda got: got == every,
+        ),
+        "customers.upsert_page (changed list rows: the stored persons kept)": (
+            lambda: customers.upsert_page(db, user_id, listed_rows(contacts), []),
+            lambda got: got == UpsertCounts(updated=PAGE),
         ),
         "customers.behind": (
             lambda: customers.behind(db, user_id, [(c, NOW) for c in contacts], LONG_AGO),

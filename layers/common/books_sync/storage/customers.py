@@ -67,10 +67,9 @@ _UPSERT_PAGE = (
            country_code, timezone, zoho_last_modified_at, local_last_synced_at, sync_hash, detail_hash,
            detail_fetched_at, payment_reminder_enabled, phone_sms_enabled, phone_whatsapp_enabled, billing_region)
     SELECT :user_id, p.zoho_customer_id, p.customer_name, p.primary_phone, p.primary_email,
-           coalesce(p.contact_persons,
-                    (SELECT existing.contact_persons FROM customers_cache AS existing
-                      WHERE existing.user_id = :user_id AND existing.zoho_customer_id = p.zoho_customer_id),
-                    '[]'::jsonb),
+           coalesce(p.contact_persons, """
+    + one_cached("customers_cache", "contact_persons", "p.zoho_customer_id")
+    + """, '[]'::jsonb),
            p.country_code, p.timezone, p.zoho_last_modified_at, now(), p.sync_hash, p.detail_hash,
            CASE WHEN p.detail_hash IS NOT NULL THEN now() END, p.payment_reminder_enabled, p.phone_sms_enabled,
            p.phone_whatsapp_enabled, p.billing_region

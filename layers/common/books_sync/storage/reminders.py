@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from books_sync.db import Database, to_json
+from books_sync.storage.lookups import TENANT
 
 
 class CancelReason(StrEnum):
@@ -83,17 +84,17 @@ def candidates(db: Database, user_id: str, *, after: str | None = None, limit: i
     planned only where the customer is reminder-ready. A range of one index, and one key lookup per
     invoice for its customer: a chunk reads in proportion to the chunk, whatever the statistics say."""
     rows = db.rows(
-        """
+        f"""
         SELECT i.id::text AS invoice_id, i.due_date, i.payment_expected_date, c.timezone, c.reminder_ready,
                c.detail_hash IS NOT NULL AND c.detail_hash = c.sync_hash AS detail_current,
                c.payment_reminder_enabled IS FALSE AS reminders_off
           FROM open_invoices AS i
          CROSS JOIN LATERAL (SELECT * FROM customers_cache WHERE id = i.customer_id OFFSET 0) AS c
-         WHERE i.user_id = :user_id AND c.deleted_at IS NULL
+         WHERE i.user_id = {TENANT} AND c.deleted_at IS NULL
            AND i.id > CAST(:after AS uuid)
          ORDER BY i.id
          LIMIT :limit
-        """,
+        """,  # noqa: S608  # nosec B608 - constants
         user_id=user_id,
         after=after or "00000000-0000-0000-0000-000000000000",
         limit=limit or CHUNK,
