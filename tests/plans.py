@@ -8,7 +8,7 @@ from typing import Any
 
 from books_sync.db import Database
 
-STALE_TABLES = ("customers_cache", "invoices_cache", "reminders")
+STALE_TABLES = ("customers_cache", "invoices_cache", "reminders", "invoice_sync_skips")
 
 
 def make_statistics_stale(db: Database) -> None:

@@ -47,7 +47,7 @@ class CallLog:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.statuses: Counter[str] = Counter()
         self.last_response: dict[tuple[str, str], Response] = {}
-        self.off_reference: list[tuple[str, str]] = []  # (organization, request) off the reference (documented)
+        self.off_reference: dict[str, list[str]] = {}  # per organization, requests off the reference (documented)
 
     def stats(self) -> dict[str, Any]:
         by_endpoint: Counter[str] = Counter()
@@ -60,21 +60,14 @@ class CallLog:
             "by_endpoint": dict(by_endpoint),
             "by_org": by_org,
             "statuses": dict(self.statuses),
-            "off_reference": [text for _, text in self.off_reference[-100:]],
-            "off_reference_by_org": _grouped(self.off_reference[-100:]),
+            "off_reference": [text for texts in self.off_reference.values() for text in texts],
+            "off_reference_by_org": {organization: list(texts) for organization, texts in self.off_reference.items()},
         }
 
     def reset(self) -> None:
         self.calls.clear()
         self.statuses.clear()
         self.off_reference.clear()
-
-
-def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
-    by_key: dict[str, list[str]] = {}
-    for key, text in pairs:
-        by_key.setdefault(key, []).append(text)
-    return by_key
 
 
 def route(method: str, path: str) -> tuple[Endpoint, str | None] | None:
@@ -188,7 +181,8 @@ class Router:
         found = problems(path, call.params)
         if not found:
             return None
-        self.log.off_reference.extend((stored.data.organization_id, f"GET {path}: {problem}") for problem in found)
+        kept = self.log.off_reference.setdefault(stored.data.organization_id, [])
+        kept[:] = [*kept, *(f"GET {path}: {problem}" for problem in found)][-100:]
         return Response.json(400, {"code": 2, "message": f"Invalid value passed: {found[0]}"})
 
     def _releaser(self, organization_id: str) -> Callable[[], None]:

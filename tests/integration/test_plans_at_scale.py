@@ -14,29 +14,39 @@ import pytest
 
 from books_sync.db import Database
 from books_sync.records.contacts import CustomerRecord, customer_record
-from books_sync.storage import customers, invoices, reminders
+from books_sync.storage import customers, invoice_skips, invoices, reminders
+from books_sync.storage.lookups import each_cached
 from books_sync.storage.upserts import UpsertCounts
 from tests.plans import add_stale_tenant, add_tenant, rows_read
 
-N_CUSTOMERS, N_INVOICES = 20_000, 40_000
+N_CUSTOMERS, N_INVOICES, N_SKIPS = 20_000, 40_000, 10_000
+PERSONS = '[{"contact_person_id": "p1", "is_primary_contact": true}]'  # what a detail stored
+ANALYZED = ("analyzed-1", "analyzed-2", "analyzed-3", "analyzed-4")
 PAGE = 200
 BOUND = 15 * PAGE  # a few lookups per row of the page (an index entry and a row, per table); the tenant is 60,000
 
 
 @pytest.fixture(params=["new database", "fleet database"])
 def tenant(db: Database, request: pytest.FixtureRequest) -> str:
-    """The large tenant; beside it, a small one whose customers and invoices have the page's Zoho ids (a
-    statement that lost its tenant condition would find or change them too). On the fleet database, the
-    statistics were taken when another tenant of the same size was all there was (the planner's most common
-    user_id, with the same Zoho ids): they know its rows, not the new one's."""
+    """The large tenant, with invoices held back for a customer; beside it, a small one whose customers,
+    invoices and held-back invoices have the page's Zoho ids (a statement that lost its tenant condition
+    would find or change them too). On the fleet database, the statistics were taken when four other
+    tenants, a quarter of the size each and with the same Zoho ids, were all there was: they know their
+    rows, not the new one's."""
     user_id = "large-new-tenant"
-    db.run("INSERT INTO users (id) VALUES (:u), ('neighbour'), ('analyzed')", u=user_id)
+    db.run("INSERT INTO users (id) VALUES (:u), ('neighbour')", u=user_id)
     if request.param == "fleet database":
-        add_tenant(db, "analyzed", N_CUSTOMERS, N_INVOICES)
+        for analyzed in ANALYZED:
+            db.run("INSERT INTO users (id) VALUES (:u)", u=analyzed)
+            add_tenant(db, analyzed, N_CUSTOMERS // len(ANALYZED), N_INVOICES // len(ANALYZED))
         for table in ("customers_cache", "invoices_cache"):  # as old rows are: made and reconciled before now
             db.run(f"UPDATE {table} SET created_at = now() - interval '30 days', "  # noqa: S608
-                   "reconciled_at = now() - interval '1 day' WHERE user_id = 'analyzed'")  # fmt: skip
+                   "reconciled_at = now() - interval '1 day'")  # fmt: skip
     add_stale_tenant(db, user_id, N_CUSTOMERS, N_INVOICES)
+    hold_back(db, user_id, range(1, N_SKIPS + 1))
+    db.run("UPDATE customers_cache SET contact_persons = CAST(:persons AS jsonb) "
+           "WHERE user_id = :u AND zoho_customer_id = ANY(CAST(:ids AS text[]))",
+           persons=PERSONS, u=user_id, ids=page_of("c", 5_000))  # fmt: skip
     db.run(
         "INSERT INTO customers_cache (user_id, zoho_customer_id, customer_name, sync_hash) "
         "SELECT 'neighbour', zoho_id, 'neighbour', 'n' FROM unnest(CAST(:ids AS text[])) AS zoho_id",
@@ -48,7 +58,20 @@ def tenant(db: Database, request: pytest.FixtureRequest) -> str:
         "'sent', 10, 10, current_date FROM unnest(CAST(:ids AS text[])) AS zoho_id",
         ids=page_of("i", 15_000),
     )
+    hold_back(db, "neighbour", range(5_000, 5_000 + PAGE))
     return user_id
+
+
+def hold_back(db: Database, user_id: str, numbers: range) -> None:
+    """Invoices 'k<n>' held back for customer 'c<n>', their retry not due yet."""
+    db.run(
+        "INSERT INTO invoice_sync_skips (user_id, zoho_invoice_id, zoho_customer_id, reason, invoice, next_retry_at) "
+        "SELECT :u, 'k' || g, 'c' || g, 'customer not found', '{}', now() + interval '1 hour' "
+        "FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g",
+        u=user_id,
+        first=numbers.start,
+        last=numbers.stop - 1,
+    )
 
 
 def page_of(prefix: str, first: int) -> list[str]:
@@ -86,6 +109,13 @@ def page_statements(db: Database, user_id: str) -> dict[str, Statement]:
         u=user_id, ids=bills)]  # fmt: skip
     planned = [reminders.Wanted(invoice_id, 3, NOW + timedelta(days=3), past=False) for invoice_id in chunk]
     every = UpsertCounts(unchanged=PAGE)
+
+    def renamed_with_persons_kept() -> int:
+        return int(db.scalar(
+            f"SELECT count(*) FROM {each_cached('customers_cache', 'customer_name, contact_persons')} "  # noqa: S608
+            "WHERE c.customer_name LIKE 'renamed %' AND c.contact_persons = CAST(:persons AS jsonb)",
+            user_id=user_id, ids=contacts, persons=PERSONS))  # fmt: skip
+
     return {
         "customers.cached": (lambda: customers.cached(db, user_id, contacts), lambda got: len(got) == PAGE),
         "customers.ids_by_zoho_id": (
@@ -97,8 +127,8 @@ def page_statements(db: Database, user_id: str) -> dict[str, Statement]:
             lambda got: got == every,
         ),
         "customers.upsert_page (changed list rows: the stored persons kept)": (
-            lambda: customers.upsert_page(db, user_id, listed_rows(contacts), []),
-            lambda got: got == UpsertCounts(updated=PAGE),
+            lambda: (customers.upsert_page(db, user_id, listed_rows(contacts), []), renamed_with_persons_kept()),
+            lambda got: got == (UpsertCounts(updated=PAGE), PAGE),
         ),
         "customers.behind": (
             lambda: customers.behind(db, user_id, [(c, NOW) for c in contacts], LONG_AGO),
@@ -120,6 +150,11 @@ def page_statements(db: Database, user_id: str) -> dict[str, Statement]:
         ),
         "invoices.mark_seen_open": (lambda: invoices.mark_seen_open(db, user_id, bills, NOW), lambda got: got == PAGE),
         "invoices.mark_deleted": (lambda: invoices.mark_deleted(db, user_id, bills), lambda got: got == PAGE),
+        "invoice_skips.waiting_customers": (
+            lambda: invoice_skips.waiting_customers(db, user_id, contacts),
+            lambda got: set(got) == set(contacts),
+        ),
+        "invoice_skips.clear": (lambda: invoice_skips.clear(db, user_id, page_of("k", 5_000)), lambda got: got == PAGE),
         "reminders.candidates (a chunk)": (
             lambda: reminders.candidates(db, user_id, after=None, limit=PAGE),
             lambda got: len(got.invoice_ids) == PAGE,
@@ -175,11 +210,11 @@ def test_the_unseen_walks_read_each_row_a_bounded_number_of_times(db: Database, 
         "UPDATE customers_cache SET reconciled_at = NULL WHERE user_id = :u AND zoho_customer_id LIKE '%7'", u=tenant
     )
     db.run("UPDATE invoices_cache SET reconciled_at = NULL WHERE user_id = :u AND zoho_invoice_id LIKE '%7'", u=tenant)
-    walks: dict[str, tuple[Callable[[str | None], list[str]], int]] = {
-        "customers": (lambda after: customers.unseen_since(db, tenant, started, 50, after), N_CUSTOMERS),
-        "open invoices": (lambda after: invoices.open_unseen_since(db, tenant, started, 50, after), N_INVOICES),
+    walks: dict[str, tuple[Callable[[str | None], list[str]], int, str]] = {
+        "customers": (lambda after: customers.unseen_since(db, tenant, started, 50, after), N_CUSTOMERS, "c"),
+        "open invoices": (lambda after: invoices.open_unseen_since(db, tenant, started, 50, after), N_INVOICES, "i"),
     }
-    for name, (unseen, rows) in walks.items():
+    for name, (unseen, rows, prefix) in walks.items():
         batches: list[list[str]] = []
 
         def walk() -> None:  # as the reconcile does: each batch after the last one's last id
@@ -189,5 +224,19 @@ def test_the_unseen_walks_read_each_row_a_bounded_number_of_times(db: Database, 
                 after = batch[-1]
 
         read, _ = rows_read(db, walk)
+        assert sorted(i for batch in batches for i in batch) == sorted(f"{prefix}{n}" for n in range(7, rows + 1, 10))
         assert len(batches) > 10 and all(len(batch) == 50 for batch in batches[:-1])
         assert read <= 4 * rows, f"{name}: {read:,} rows read over {len(batches)} batches of {rows:,} cached"
+
+
+def test_the_arrived_check_reads_each_held_back_invoice_a_bounded_number_of_times(db: Database, tenant: str) -> None:
+    """Once a phase, the invoice step looks for held-back invoices whose customer is cached now: one key
+    lookup per held-back invoice, whatever the statistics say (measured before, on the fleet database's and
+    without 0023's index: each lookup went through the tenant's `(user_id, plan_inputs_xid)` entries, 400
+    million rows read for 10,000 held back)."""
+    db.run("UPDATE invoice_sync_skips SET zoho_customer_id = 'not cached' "
+           "WHERE user_id = :u AND zoho_invoice_id IN ('k1', 'k3')", u=tenant)  # fmt: skip
+    read, arrived = rows_read(db, lambda: invoice_skips.arrived(db, tenant, PAGE))
+    assert [skip.zoho_invoice_id for skip in arrived] == sorted(f"k{n}" for n in range(2, N_SKIPS + 1) if n != 3)[:PAGE]
+    # at most each held-back invoice and its customer's key, an index entry and a row each, and a little over
+    assert read <= 5 * N_SKIPS, f"{read:,} rows read for {N_SKIPS:,} held back"

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from books_sync.db import Database, to_json
+from books_sync.storage.lookups import TENANT, one_cached
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,12 @@ def arrived(db: Database, user_id: str, limit: int) -> list[Skip]:
     """Held-back invoices whose customer is cached now (the customer step, a fetch or a detail brought it):
     they link at no Zoho call, so their wait does not apply."""
     rows = db.run(
-        """
+        f"""
         SELECT s.zoho_invoice_id, s.zoho_customer_id, s.invoice FROM invoice_sync_skips AS s
-         WHERE s.user_id = :user_id
-           AND EXISTS (SELECT 1 FROM customers_cache AS c
-                        WHERE c.user_id = s.user_id AND c.zoho_customer_id = s.zoho_customer_id)
+         WHERE s.user_id = {TENANT} AND EXISTS {one_cached("customers_cache", "1", "s.zoho_customer_id")}
          ORDER BY s.zoho_invoice_id
          LIMIT :limit
-        """,
+        """,  # noqa: S608  # nosec B608 - constants
         user_id=user_id,
         limit=limit,
     )
@@ -100,12 +99,17 @@ def waiting_customers(db: Database, user_id: str, zoho_customer_ids: Sequence[st
     """Customers of held-back invoices whose retry is not due yet, with why: not asked for again."""
     if not zoho_customer_ids:
         return {}
-    rows = db.run(
-        "SELECT DISTINCT ON (zoho_customer_id) zoho_customer_id, reason FROM invoice_sync_skips "
-        "WHERE user_id = :user_id AND zoho_customer_id = ANY(CAST(:ids AS text[])) AND next_retry_at > now() "
-        "ORDER BY zoho_customer_id, last_seen_at DESC",
+    rows = db.run(  # per customer, the last one held back (0023's index): a page reads in proportion to it
+        f"""
+        SELECT listed.zoho_id, s.reason
+          FROM unnest(CAST(:ids AS text[])) AS listed(zoho_id)
+         CROSS JOIN LATERAL (SELECT reason FROM invoice_sync_skips
+                              WHERE user_id = {TENANT} AND zoho_customer_id = listed.zoho_id
+                                AND next_retry_at > now()
+                              ORDER BY last_seen_at DESC LIMIT 1) AS s
+        """,  # noqa: S608  # nosec B608 - constants
         user_id=user_id,
-        ids=list(zoho_customer_ids),
+        ids=sorted(set(zoho_customer_ids)),
     )
     return {row[0]: row[1] for row in rows}
 
