@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from books_sync.db import Database, connect, parse_database_url
 from books_sync.errors import DatabaseError, MigrationError
-from books_sync.migrator import applied_versions, current_version, discover, migrate
+from books_sync.migrator import OUTSIDE_A_TRANSACTION, applied_versions, current_version, discover, migrate, statements
 
 NEWEST = discover()[-1].version
 
@@ -326,3 +329,64 @@ def test_tenants_a_wrong_client_secret_marked_are_restored(empty_db: Database) -
     migrate(empty_db)
     statuses = dict(empty_db.run("SELECT user_id, status FROM zoho_connections ORDER BY user_id"))
     assert statuses == {"misfire": "active", "revoked": "needs_reauth"}
+
+
+def test_migration_0022_builds_its_indexes_without_holding_writes(empty_db_url: str, empty_db: Database) -> None:
+    """A fleet database's largest tables keep taking writes while 0022 builds its two indexes: a sync that
+    writes a customer during the build waits for no lock (a plain CREATE INDEX holds writes until it ends)."""
+    migrate(empty_db, target=21)
+    empty_db.run("INSERT INTO users (id) VALUES ('writer'), ('early')")
+    early, late = (connect(parse_database_url(empty_db_url)) for _ in range(2))
+    migration = threading.Thread(target=migrate, args=(empty_db,), kwargs={"target": 22})
+    try:
+        early.run("BEGIN")  # a sync's transaction, open when the migration starts: the build waits for it
+        early.run("INSERT INTO customers_cache (user_id, zoho_customer_id, sync_hash) VALUES ('early', 'c1', 'h')")
+        migration.start()
+        deadline = time.monotonic() + 30
+        while not late.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%' AND wait_event_type = 'Lock' "
+            "AND pid <> pg_backend_pid()"
+        ):
+            assert time.monotonic() < deadline, "the migration never started its index build"
+            time.sleep(0.05)
+        late.run("SET lock_timeout = '2s'")
+        late.run("INSERT INTO customers_cache (user_id, zoho_customer_id, sync_hash) VALUES ('writer', 'c1', 'h')")
+        late.run(
+            "INSERT INTO invoices_cache (user_id, zoho_invoice_id, customer_id, status, total, balance, due_date) "
+            "SELECT 'writer', 'i1', id, 'sent', 1, 1, current_date FROM customers_cache WHERE user_id = 'writer'"
+        )
+    finally:
+        early.run("ROLLBACK")
+        migration.join(timeout=60)
+        early.close()
+        late.close()
+    assert current_version(empty_db) == 22
+    invalid = empty_db.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
+    names = {row[0] for row in empty_db.run("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
+    assert invalid == 0
+    assert {"invoices_cache_user_open_id_idx", "customers_cache_user_live_zoho_id_idx"} <= names
+    assert not {"invoices_cache_user_open_idx", "customers_cache_user_idx"} & names
+
+
+def test_a_file_outside_a_transaction_that_failed_runs_again_whole(empty_db: Database, tmp_path: Path) -> None:
+    """Its statements commit one by one: one that fails leaves the ones before it done, and the file
+    unrecorded; once fixed, the file runs again from the start (its statements are safe to repeat)."""
+    (tmp_path / "0001_table.sql").write_text("CREATE TABLE widgets (id integer, size integer);\n")
+    outside = tmp_path / "0002_index.sql"
+    fixed = (
+        f"{OUTSIDE_A_TRANSACTION}\n-- a comment; with a semicolon\n"
+        "DROP INDEX CONCURRENTLY IF EXISTS widgets_size_idx;\n"
+        "CREATE INDEX CONCURRENTLY widgets_size_idx\n    ON widgets (size);\n"
+    )
+    outside.write_text(fixed + "CREATE INDEX CONCURRENTLY widgets_size_idx ON widgets (size);\n")  # exists: fails
+    with pytest.raises(MigrationError, match="0002_index failed"):
+        migrate(empty_db, directory=tmp_path)
+    assert sorted(applied_versions(empty_db)) == [1]
+    assert empty_db.scalar("SELECT to_regclass('widgets_size_idx') IS NOT NULL")
+    outside.write_text(fixed)
+    assert [m.version for m in migrate(empty_db, directory=tmp_path)] == [2]
+    assert empty_db.scalar("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'widgets'::regclass")
+    assert statements(fixed) == [
+        "DROP INDEX CONCURRENTLY IF EXISTS widgets_size_idx",
+        "CREATE INDEX CONCURRENTLY widgets_size_idx\n    ON widgets (size)",
+    ]

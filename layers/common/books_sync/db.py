@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -275,9 +276,12 @@ class Database:
         """A session-level advisory lock on a text key; False when someone else holds it."""
         return bool(self.scalar("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))", key=key))
 
-    def advisory_lock(self, key: str) -> None:
-        """Wait for a session-level advisory lock."""
-        self.run("SELECT pg_advisory_lock(hashtextextended(:key, 0))", key=key)
+    def advisory_lock(self, key: str, poll_seconds: float = 0.2) -> None:
+        """Wait for a session-level advisory lock, between tries, not inside a statement: a session
+        waiting in a statement holds a snapshot, and `CREATE INDEX CONCURRENTLY` in the session that has
+        the lock waits for every older snapshot to go (a deadlock)."""
+        while not self.try_advisory_lock(key):
+            time.sleep(poll_seconds)
 
     def advisory_unlock(self, key: str) -> None:
         self.run("SELECT pg_advisory_unlock(hashtextextended(:key, 0))", key=key)

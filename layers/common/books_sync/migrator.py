@@ -7,6 +7,12 @@ simple-query protocol whole, so `DO` blocks and multi-statement files need no sp
 A migration whose data needs Python (encrypting tokens, say) has a data step beside its file:
 `mNNNN_name.py` next to `NNNN_name.sql`, with `apply(db)`, run right after the SQL in the same
 transaction, so the file and its data step are applied together or not at all.
+
+A file that says `-- migrate: outside a transaction` on a line of its own is applied a statement at a
+time, each committed on its own: that is what `CREATE INDEX CONCURRENTLY` needs to build an index on a
+fleet's largest tables without holding their writes. Its statements must be safe to run again (a
+build that failed leaves an invalid index: drop it `IF EXISTS` first), end with `;` at the end of a
+line, and it has no data step. A waiting migrator polls for the lock (`Database.advisory_lock`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from books_sync.errors import DatabaseError, MigrationError, SchemaBehind
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_KEY = "zoho-books-sync:migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
+_STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,30 @@ def _run_data_step(migration: Migration, path: Path, db: Database) -> None:
     spec.loader.exec_module(module)
     apply: Callable[[Database], None] = module.apply
     apply(db)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of a file applied outside a transaction: its lines that are not comments, cut at
+    each `;` that ends a line."""
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [statement.strip() for statement in _STATEMENT_END.split(body) if statement.strip()]
+
+
+def _apply(db: Database, migration: Migration) -> None:
+    sql = migration.path.read_text(encoding="utf-8")
+    record = "INSERT INTO schema_migrations (version, name) VALUES (:version, :name)"
+    if OUTSIDE_A_TRANSACTION in (line.strip() for line in sql.splitlines()):
+        if migration.data_step is not None:
+            raise MigrationError(f"migration {migration.label}: a file applied outside a transaction has no data step")
+        for statement in statements(sql):
+            db.execute_script(statement)
+        db.run(record, version=migration.version, name=migration.name)
+        return
+    with db.transaction():
+        db.execute_script(sql)
+        if migration.data_step is not None:
+            _run_data_step(migration, migration.data_step, db)
+        db.run(record, version=migration.version, name=migration.name)
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -113,17 +145,8 @@ def migrate(db: Database, target: int | None = None, directory: Path = MIGRATION
         for migration in migrations:
             if migration.version in done or (target is not None and migration.version > target):
                 continue
-            sql = migration.path.read_text(encoding="utf-8")
             try:
-                with db.transaction():
-                    db.execute_script(sql)
-                    if migration.data_step is not None:
-                        _run_data_step(migration, migration.data_step, db)
-                    db.run(
-                        "INSERT INTO schema_migrations (version, name) VALUES (:version, :name)",
-                        version=migration.version,
-                        name=migration.name,
-                    )
+                _apply(db, migration)
             except DatabaseError as exc:
                 raise MigrationError(f"migration {migration.label} failed: {exc}") from None
             applied_now.append(migration)
