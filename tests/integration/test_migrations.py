@@ -292,12 +292,19 @@ def test_failed_statement_reports_postgres_message(empty_db: Database) -> None:
         empty_db.run("SELECT * FROM does_not_exist")
 
 
-def test_sync_connections_carry_timeouts_and_migrations_do_not(db_url: str) -> None:
+def test_sync_connections_carry_timeouts_and_migrations_do_not(db_url: str, admin_db: Database) -> None:
     """A stuck statement or an abandoned transaction must not hold a tenant's rows for ever; a large
-    data migration must not be cut off by a socket timeout while Postgres keeps running it."""
-    sync = connect(parse_database_url(db_url))
-    migrating = connect(parse_database_url(db_url), purpose="migrate")
+    data migration, or a concurrent index build waiting for the syncs in flight, must not be cut off by
+    a timeout, even one the role it connects as has by default (the sync role's, when the migrate
+    function is given no credentials of its own)."""
+    params = parse_database_url(db_url)
+    admin_db.run(f"ALTER ROLE \"{params.user}\" SET lock_timeout = '45s'")
+    sync = connect(params)
+    migrating = connect(params, purpose="migrate")
+    admin_db.run(f'ALTER ROLE "{params.user}" RESET lock_timeout')
     try:
+        assert migrating.scalar("SELECT current_setting('lock_timeout')") == "0"
+        assert migrating.scalar("SELECT current_setting('idle_in_transaction_session_timeout')") == "0"
         settings = "SELECT current_setting(:name)"
         assert sync.scalar(settings, name="statement_timeout") == "2min"
         assert sync.scalar(settings, name="lock_timeout") == "30s"
@@ -337,10 +344,22 @@ def test_migration_0022_builds_its_indexes_without_holding_writes(empty_db_url: 
     migrate(empty_db, target=21)
     empty_db.run("INSERT INTO users (id) VALUES ('writer'), ('early')")
     early, late = (connect(parse_database_url(empty_db_url)) for _ in range(2))
-    migration = threading.Thread(target=migrate, args=(empty_db,), kwargs={"target": 22})
+    outcome: list[object] = []
+
+    def migrate_to_0022() -> None:
+        try:
+            outcome.append(migrate(empty_db, target=22))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome.append(exc)
+
+    migration = threading.Thread(target=migrate_to_0022)
     try:
-        early.run("BEGIN")  # a sync's transaction, open when the migration starts: the build waits for it
+        early.run("BEGIN")  # a sync's transaction, open when the migration starts: both builds wait for it
         early.run("INSERT INTO customers_cache (user_id, zoho_customer_id, sync_hash) VALUES ('early', 'c1', 'h')")
+        early.run(
+            "INSERT INTO invoices_cache (user_id, zoho_invoice_id, customer_id, status, total, balance, due_date) "
+            "SELECT 'early', 'i1', id, 'sent', 1, 1, current_date FROM customers_cache WHERE user_id = 'early'"
+        )
         migration.start()
         deadline = time.monotonic() + 30
         while not late.scalar(
@@ -355,11 +374,15 @@ def test_migration_0022_builds_its_indexes_without_holding_writes(empty_db_url: 
             "INSERT INTO invoices_cache (user_id, zoho_invoice_id, customer_id, status, total, balance, due_date) "
             "SELECT 'writer', 'i1', id, 'sent', 1, 1, current_date FROM customers_cache WHERE user_id = 'writer'"
         )
+        building = late.scalar("SELECT query FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%' "
+                               "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")  # fmt: skip
+        assert "invoices_cache" in building  # the first build still waits: both writes went on beside it
     finally:
         early.run("ROLLBACK")
         migration.join(timeout=60)
         early.close()
         late.close()
+    assert not migration.is_alive() and len(outcome) == 1 and not isinstance(outcome[0], Exception), outcome
     assert current_version(empty_db) == 22
     invalid = empty_db.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid")
     names = {row[0] for row in empty_db.run("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")}
@@ -369,24 +392,30 @@ def test_migration_0022_builds_its_indexes_without_holding_writes(empty_db_url: 
 
 
 def test_a_file_outside_a_transaction_that_failed_runs_again_whole(empty_db: Database, tmp_path: Path) -> None:
-    """Its statements commit one by one: one that fails leaves the ones before it done, and the file
-    unrecorded; once fixed, the file runs again from the start (its statements are safe to repeat)."""
-    (tmp_path / "0001_table.sql").write_text("CREATE TABLE widgets (id integer, size integer);\n")
-    outside = tmp_path / "0002_index.sql"
-    fixed = (
-        f"{OUTSIDE_A_TRANSACTION}\n-- a comment; with a semicolon\n"
-        "DROP INDEX CONCURRENTLY IF EXISTS widgets_size_idx;\n"
-        "CREATE INDEX CONCURRENTLY widgets_size_idx\n    ON widgets (size);\n"
+    """Its statements commit one by one: one that fails leaves those before it done and the file
+    unrecorded. Run again, a build that failed (an invalid index left behind) is built again, and an index
+    built already is kept: a table never goes without it."""
+    (tmp_path / "0001_table.sql").write_text(
+        "CREATE TABLE widgets (id integer, size integer);\nINSERT INTO widgets VALUES (1, 1), (2, 1);\n"
     )
-    outside.write_text(fixed + "CREATE INDEX CONCURRENTLY widgets_size_idx ON widgets (size);\n")  # exists: fails
-    with pytest.raises(MigrationError, match="0002_index failed"):
+    (tmp_path / "0002_index.sql").write_text(
+        f"{OUTSIDE_A_TRANSACTION}\n-- a comment; with a semicolon\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_id_idx\n    ON widgets (id);\n"
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS widgets_size_key ON widgets (size);\n"
+    )
+    with pytest.raises(MigrationError, match="0002_index failed"):  # two widgets of size 1
         migrate(empty_db, directory=tmp_path)
+    validity = "SELECT indexrelid::regclass::text, indisvalid, indexrelid::int FROM pg_index WHERE indrelid = 'widgets'::regclass ORDER BY 1"  # noqa: E501
+    before = empty_db.run(validity)
     assert sorted(applied_versions(empty_db)) == [1]
-    assert empty_db.scalar("SELECT to_regclass('widgets_size_idx') IS NOT NULL")
-    outside.write_text(fixed)
+    assert [row[:2] for row in before] == [["widgets_id_idx", True], ["widgets_size_key", False]]
+
+    empty_db.run("UPDATE widgets SET size = 2 WHERE id = 2")
     assert [m.version for m in migrate(empty_db, directory=tmp_path)] == [2]
-    assert empty_db.scalar("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'widgets'::regclass")
-    assert statements(fixed) == [
-        "DROP INDEX CONCURRENTLY IF EXISTS widgets_size_idx",
-        "CREATE INDEX CONCURRENTLY widgets_size_idx\n    ON widgets (size)",
+    after = empty_db.run(validity)
+    assert [row[:2] for row in after] == [["widgets_id_idx", True], ["widgets_size_key", True]]
+    assert after[0][2] == before[0][2]  # the same index, not built again
+    assert statements((tmp_path / "0002_index.sql").read_text()) == [
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS widgets_id_idx\n    ON widgets (id)",
+        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS widgets_size_key ON widgets (size)",
     ]

@@ -327,8 +327,15 @@ _SESSION: dict[Purpose, dict[str, str]] = {
         "lock_timeout": "30s",
         "idle_in_transaction_session_timeout": "60s",
     },
-    # A data migration may run long; Postgres would go on running it after a client timeout anyway.
-    "migrate": {"TimeZone": "UTC"},
+    # A data migration may run long, and a concurrent index build waits for every sync in flight:
+    # no timeout, whatever the role's defaults (the sync role's, if the migrate function is given no
+    # credentials of its own). Postgres would go on running it after a client timeout anyway.
+    "migrate": {
+        "TimeZone": "UTC",
+        "statement_timeout": "0",
+        "lock_timeout": "0",
+        "idle_in_transaction_session_timeout": "0",
+    },
 }
 _SOCKET_TIMEOUT: dict[Purpose, float | None] = {"sync": 30.0, "migrate": None}
 

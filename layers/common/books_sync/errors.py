@@ -42,7 +42,9 @@ class DatabaseError(Exception):
 
 
 class MigrationError(Exception):
-    """A migration could not be applied; the database is as it was before that file."""
+    """A migration could not be applied; the database is as it was before that file (for a file applied
+    outside a transaction: the statements before the one that failed are done, and the file runs again
+    whole)."""
 
 
 # ----------------------------------------------------------------------------------- Zoho

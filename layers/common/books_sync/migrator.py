@@ -10,9 +10,11 @@ transaction, so the file and its data step are applied together or not at all.
 
 A file that says `-- migrate: outside a transaction` on a line of its own is applied a statement at a
 time, each committed on its own: that is what `CREATE INDEX CONCURRENTLY` needs to build an index on a
-fleet's largest tables without holding their writes. Its statements must be safe to run again (a
-build that failed leaves an invalid index: drop it `IF EXISTS` first), end with `;` at the end of a
-line, and it has no data step. A waiting migrator polls for the lock (`Database.advisory_lock`).
+fleet's largest tables without holding their writes. Its statements must be safe to run again, end
+with `;` at the end of a line, and it has no data step. A build is written `CREATE [UNIQUE] INDEX
+CONCURRENTLY IF NOT EXISTS name`: run again, an index built already is kept, and one whose build failed
+(Postgres leaves it behind, invalid) is dropped first and built again. A waiting migrator polls for
+the lock (`Database.advisory_lock`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _LOCK_KEY = "zoho-books-sync:migrations"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 OUTSIDE_A_TRANSACTION = "-- migrate: outside a transaction"
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
+_BUILD = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\s+CONCURRENTLY\s+IF\s+NOT\s+EXISTS\s+(\w+)\s", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,16 @@ def statements(sql: str) -> list[str]:
     return [statement.strip() for statement in _STATEMENT_END.split(body) if statement.strip()]
 
 
+def _run_outside_a_transaction(db: Database, statement: str) -> None:
+    """One statement, committed on its own; before a build, what a failed build of it left behind goes."""
+    build = _BUILD.match(statement)
+    if build and db.scalar(
+        "SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)", name=build.group(1)
+    ):
+        db.execute_script(f'DROP INDEX CONCURRENTLY "{build.group(1)}"')  # a \w+ name from our own file
+    db.execute_script(statement)
+
+
 def _apply(db: Database, migration: Migration) -> None:
     sql = migration.path.read_text(encoding="utf-8")
     record = "INSERT INTO schema_migrations (version, name) VALUES (:version, :name)"
@@ -76,7 +89,7 @@ def _apply(db: Database, migration: Migration) -> None:
         if migration.data_step is not None:
             raise MigrationError(f"migration {migration.label}: a file applied outside a transaction has no data step")
         for statement in statements(sql):
-            db.execute_script(statement)
+            _run_outside_a_transaction(db, statement)
         db.run(record, version=migration.version, name=migration.name)
         return
     with db.transaction():

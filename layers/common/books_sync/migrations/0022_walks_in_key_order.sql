@@ -8,17 +8,16 @@
 -- index gives the chunk as a range. It replaces the per-tenant one, whose lookups its prefix serves.
 --
 -- Built CONCURRENTLY, a statement at a time: these are a fleet's two largest tables, and a plain
--- CREATE INDEX holds their writes (every tenant's sync) until it ends. Each build is dropped first
--- if it exists: a build that failed leaves an invalid index behind, and the file runs again whole.
-DROP INDEX CONCURRENTLY IF EXISTS invoices_cache_user_open_id_idx;
-CREATE INDEX CONCURRENTLY invoices_cache_user_open_id_idx ON invoices_cache (user_id, id)
+-- CREATE INDEX holds their writes (every tenant's sync) until it ends. A file that failed runs again
+-- whole: an index built already is kept, a failed build is dropped and built again (the migrator).
+CREATE INDEX CONCURRENTLY IF NOT EXISTS invoices_cache_user_open_id_idx ON invoices_cache (user_id, id)
     WHERE balance > 0 AND deleted_at IS NULL;
 DROP INDEX CONCURRENTLY IF EXISTS invoices_cache_user_open_idx;
 
 -- The same for the customer reconcile's walk through the customers Zoho did not list (by Zoho id,
 -- each batch after the last one's): the per-tenant partial index made every batch read and sort all
 -- of the tenant's customers (20 million rows for 200 batches at 100,000 customers).
-DROP INDEX CONCURRENTLY IF EXISTS customers_cache_user_live_zoho_id_idx;
-CREATE INDEX CONCURRENTLY customers_cache_user_live_zoho_id_idx ON customers_cache (user_id, zoho_customer_id)
+CREATE INDEX CONCURRENTLY IF NOT EXISTS customers_cache_user_live_zoho_id_idx
+    ON customers_cache (user_id, zoho_customer_id)
     WHERE deleted_at IS NULL;
 DROP INDEX CONCURRENTLY IF EXISTS customers_cache_user_idx;
