@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,6 +55,15 @@ class Org:
 
 
 MakeOrg = Callable[..., Org]
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> float:
+    """How long until `check` holds (fails after `seconds`)."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
 
 
 def call_step(step: str, org: Org, *, context: Any = None, **event: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from books_sync.db import Database
 from books_sync.storage import customers
-from tests.plans import add_stale_tenant, add_tenant, plan_nodes
+from tests.plans import add_analyzed_tenants, add_stale_tenant, plan_nodes
 from tests.support import MakeOrg, call_step
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
@@ -90,9 +90,7 @@ def test_the_queue_reads_each_row_a_bounded_number_of_times_on_stale_statistics(
     user_id = make_org(customers=0, invoices=0).user_id
     n_customers, n_invoices = 2_000, 6_000
     if statistics == "fleet database":
-        for analyzed in ("analyzed-1", "analyzed-2", "analyzed-3", "analyzed-4"):
-            db.run("INSERT INTO users (id) VALUES (:u)", u=analyzed)
-            add_tenant(db, analyzed, n_customers // 4, n_invoices // 4)
+        add_analyzed_tenants(db, n_customers, n_invoices)
     add_stale_tenant(db, user_id, n_customers, n_invoices)
     explained = db.scalar(
         "EXPLAIN (ANALYZE, FORMAT JSON) " + customers._DETAIL_QUEUE,

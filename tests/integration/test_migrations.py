@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from books_sync.db import Database, connect, parse_database_url
 from books_sync.errors import DatabaseError, MigrationError
 from books_sync.migrator import OUTSIDE_A_TRANSACTION, applied_versions, current_version, discover, migrate, statements
+from tests.support import eventually
 
 NEWEST = discover()[-1].version
 
@@ -361,13 +361,11 @@ def test_migration_0022_builds_its_indexes_without_holding_writes(empty_db_url: 
             "SELECT 'early', 'i1', id, 'sent', 1, 1, current_date FROM customers_cache WHERE user_id = 'early'"
         )
         migration.start()
-        deadline = time.monotonic() + 30
-        while not late.scalar(
+        build_waits = (
             "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%CREATE INDEX%' AND wait_event_type = 'Lock' "
             "AND pid <> pg_backend_pid()"
-        ):
-            assert time.monotonic() < deadline, "the migration never started its index build"
-            time.sleep(0.05)
+        )
+        eventually(lambda: bool(late.scalar(build_waits)), seconds=30)  # the build waits for `early`
         late.run("SET lock_timeout = '2s'")
         late.run("INSERT INTO customers_cache (user_id, zoho_customer_id, sync_hash) VALUES ('writer', 'c1', 'h')")
         late.run(

@@ -17,12 +17,11 @@ from books_sync.records.contacts import CustomerRecord, customer_record
 from books_sync.storage import customers, invoice_skips, invoices, reminders
 from books_sync.storage.lookups import each_cached
 from books_sync.storage.upserts import UpsertCounts
-from tests.plans import add_stale_tenant, add_tenant, rows_read
+from tests.plans import ANALYZED, add_analyzed_tenants, add_stale_tenant, rows_read
 
 N_CUSTOMERS, N_INVOICES, N_SKIPS = 20_000, 40_000, 10_000
 RETRY_DUE = range(5_000, 5_010)  # held-back invoices of the page whose retry is due: their customers are asked for
 PERSONS = '[{"contact_person_id": "p1", "is_primary_contact": true}]'  # what a detail stored
-ANALYZED = ("analyzed-1", "analyzed-2", "analyzed-3", "analyzed-4")
 PAGE = 200
 BOUND = 15 * PAGE  # a few lookups per row of the page (an index entry and a row, per table); the tenant is 60,000
 
@@ -37,9 +36,8 @@ def tenant(db: Database, request: pytest.FixtureRequest) -> str:
     user_id = "large-new-tenant"
     db.run("INSERT INTO users (id) VALUES (:u), ('neighbour')", u=user_id)
     if request.param == "fleet database":
+        add_analyzed_tenants(db, N_CUSTOMERS, N_INVOICES)
         for analyzed in ANALYZED:
-            db.run("INSERT INTO users (id) VALUES (:u)", u=analyzed)
-            add_tenant(db, analyzed, N_CUSTOMERS // len(ANALYZED), N_INVOICES // len(ANALYZED))
             hold_back(db, analyzed, range(1, N_SKIPS // len(ANALYZED) + 1))
         for table in ("customers_cache", "invoices_cache"):  # as old rows are: made and reconciled before now
             db.run(f"UPDATE {table} SET created_at = now() - interval '30 days', "  # noqa: S608

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from books_sync.steps.reminders import refresh_reminders
 from customer_sync.handler import lambda_handler as customer_handler
 from invoice_sync.handler import lambda_handler as invoice_handler
 from reminders.handler import lambda_handler as reminders_handler
-from tests.support import MakeOrg, Org, call_step
+from tests.support import MakeOrg, Org, call_step, eventually
 from zoho_sync_cli.lambda_context import LocalLambdaContext
 
 ZOHO_PROFILES = ("observed", "documented")  # Zoho as documented, and as seen
@@ -339,10 +338,8 @@ def sender_completes_while(db: Database, db_url: str, invoice: str, step: Callab
         waiting = (
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'transactionid'"
         )
-        deadline = time.monotonic() + 10
-        while db.scalar(waiting) == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert db.scalar(waiting) == 1, "the step never waited for the sender's lock"
+        eventually(lambda: db.scalar(waiting) > 0, seconds=10)  # the step waits for the sender's lock
+        assert db.scalar(waiting) == 1
         sender.run("COMMIT")
         worker.join(10)
     finally:

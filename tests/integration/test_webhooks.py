@@ -24,7 +24,7 @@ from books_sync.storage.webhooks import LONGEST_WAIT, QUIET
 from books_sync.sync.time_budget import TimeBudget
 from books_sync.webhooks.secret import HEADER
 from books_sync.webhooks.worker import work
-from tests.support import MakeOrg, Org, work_listed
+from tests.support import MakeOrg, Org, eventually, work_listed
 
 CLI = str(Path(sys.executable).with_name("zoho-sync"))
 
@@ -65,15 +65,6 @@ def hooked(org: Org, base_url: str, rules: tuple[str, ...] = ("invoice", "contac
     urls = {kind: url for kind, url in form["urls"].items() if kind in rules}
     org.control.configure_org(org.organization_id, webhook={"urls": urls, "headers": form["headers"]})
     return dict(form)
-
-
-def eventually(check: Callable[[], bool], seconds: float = 5.0) -> float:
-    """How long until `check` holds (fails after `seconds`)."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < seconds, f"not within {seconds} s"
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 def pending_of(db: Database, org: Org, invoice_id: str) -> int:
